@@ -1,0 +1,1 @@
+"""Alerts grouped into incidents: the models, the lifecycle rules and the stores that keep them."""

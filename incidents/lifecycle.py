@@ -1,0 +1,323 @@
+"""The incident lifecycle: open -> acknowledged -> resolved, reopened on recurrence, flapping.
+
+Every decision is taken on a fresh read and written with a condition on what was read; a lost
+race re-reads and decides again. That keeps the rules here free of locks and makes them hold
+unchanged when several replicas share one DynamoDB table.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from incidents.models import (
+    Alert,
+    AlertStatus,
+    Incident,
+    IncidentStatus,
+    Occurrence,
+    TimelineEvent,
+    TimelineKind,
+)
+from incidents.store import (
+    ConflictError,
+    DuplicateOccurrenceError,
+    IncidentWrite,
+    Store,
+    StoreError,
+)
+
+MAX_WRITE_ATTEMPTS = 8
+_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class OutcomeKind(StrEnum):
+    OPENED = "opened"
+    REPEATED = "repeated"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    DUPLICATE = "duplicate"
+    UNMATCHED_RESOLVE = "unmatched_resolve"
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    """What recording one alert did; `incident` is its state after the write."""
+
+    kind: OutcomeKind
+    alert: Alert
+    incident: Incident | None
+    events: tuple[TimelineEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class LifecyclePolicy:
+    """A recurrence within `reopen_window` of the resolution reopens the incident; after it,
+    a new incident opens. `flap_threshold` reopens within `flap_window` mark it flapping."""
+
+    reopen_window: timedelta = timedelta(hours=1)
+    flap_threshold: int = 3
+    flap_window: timedelta = timedelta(hours=1)
+
+
+class IncidentNotFoundError(StoreError):
+    """No incident has that id."""
+
+
+class InvalidTransitionError(StoreError):
+    """The incident's status does not allow the requested change."""
+
+
+def new_incident_id() -> str:
+    """Short enough to type in `/incident show`, random enough that collisions stay theoretical
+    (40 bits); a collision would still be refused by the conditional write."""
+    return "INC-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class IncidentService:
+    def __init__(
+        self,
+        store: Store,
+        policy: LifecyclePolicy | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        new_id: Callable[[], str] = new_incident_id,
+    ) -> None:
+        self.store = store
+        self.policy = policy or LifecyclePolicy()
+        self._clock = clock
+        self._new_id = new_id
+
+    def record(self, alert: Alert) -> RecordOutcome:
+        """Fold one alert into its incident. Idempotent for alerts that carry a dedup key."""
+        occurrence_key = alert.dedup_key or uuid.uuid4().hex
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            head = self.store.head_incident(alert.fingerprint)
+            now = self._clock()
+            if alert.status is AlertStatus.RESOLVED and (head is None or not head.is_active):
+                stored = self.store.put_occurrence(
+                    Occurrence(key=occurrence_key, incident_id=head.id if head else None, alert=alert)
+                )
+                kind = OutcomeKind.UNMATCHED_RESOLVE if stored else OutcomeKind.DUPLICATE
+                return RecordOutcome(kind, alert, head)
+            kind, change = self._plan(alert, head, now)
+            change = replace(
+                change,
+                occurrence=Occurrence(
+                    key=occurrence_key, incident_id=change.incident.id, alert=alert
+                ),
+            )
+            try:
+                self.store.write(change)
+            except DuplicateOccurrenceError:
+                return RecordOutcome(OutcomeKind.DUPLICATE, alert, head)
+            except ConflictError:
+                continue
+            return RecordOutcome(kind, alert, change.incident, tuple(change.events))
+        raise StoreError(f"gave up recording an alert of {alert.fingerprint}: too much contention")
+
+    def _plan(
+        self, alert: Alert, head: Incident | None, now: datetime
+    ) -> tuple[OutcomeKind, IncidentWrite]:
+        if alert.status is AlertStatus.RESOLVED:
+            assert head is not None
+            return OutcomeKind.RESOLVED, self._resolution(head, f"alert:{alert.source}", now)
+        if head is None or (
+            not head.is_active
+            and head.resolved_at is not None
+            and now - head.resolved_at > self.policy.reopen_window
+        ):
+            return OutcomeKind.OPENED, self._opening(alert, head, now)
+        if head.is_active:
+            return OutcomeKind.REPEATED, self._repeat(alert, head, now)
+        return OutcomeKind.REOPENED, self._reopening(alert, head, now)
+
+    def _opening(self, alert: Alert, head: Incident | None, now: datetime) -> IncidentWrite:
+        incident = Incident(
+            id=self._new_id(),
+            fingerprint=alert.fingerprint,
+            title=alert.title,
+            source=alert.source,
+            resource=alert.resource,
+            severity=alert.severity,
+            opened_at=now,
+            last_seen_at=now,
+            version=1,
+        )
+        event = TimelineEvent(
+            incident_id=incident.id,
+            at=now,
+            actor=f"alert:{alert.source}",
+            kind=TimelineKind.OPENED,
+            detail=f"{alert.severity.value}: {alert.title}",
+        )
+        return IncidentWrite(
+            incident=incident,
+            expected_version=None,
+            events=(event,),
+            claims_head=True,
+            previous_head=head.id if head else None,
+        )
+
+    def _repeat(self, alert: Alert, head: Incident, now: datetime) -> IncidentWrite:
+        events: list[TimelineEvent] = []
+        severity = head.severity
+        if alert.severity.rank > head.severity.rank:
+            severity = alert.severity
+            events.append(
+                TimelineEvent(
+                    incident_id=head.id,
+                    at=now,
+                    actor=f"alert:{alert.source}",
+                    kind=TimelineKind.SEVERITY_RAISED,
+                    detail=f"{head.severity.value} -> {severity.value}",
+                )
+            )
+        incident = head.model_copy(
+            update={
+                "occurrences": head.occurrences + 1,
+                "last_seen_at": max(head.last_seen_at, now),
+                "severity": severity,
+                "version": head.version + 1,
+            }
+        )
+        return IncidentWrite(incident=incident, expected_version=head.version, events=events)
+
+    def _reopening(self, alert: Alert, head: Incident, now: datetime) -> IncidentWrite:
+        recent = [t for t in head.recent_reopens if now - t <= self.policy.flap_window]
+        recent.append(now)
+        recent = recent[-self.policy.flap_threshold :]
+        flapping = head.flapping or len(recent) >= self.policy.flap_threshold
+        events = [
+            TimelineEvent(
+                incident_id=head.id,
+                at=now,
+                actor=f"alert:{alert.source}",
+                kind=TimelineKind.REOPENED,
+                detail=f"recurred {_short_duration(now - head.resolved_at)} after resolution"
+                if head.resolved_at
+                else "recurred",
+            )
+        ]
+        if flapping and not head.flapping:
+            events.append(
+                TimelineEvent(
+                    incident_id=head.id,
+                    at=now,
+                    actor="bot",
+                    kind=TimelineKind.FLAPPING,
+                    detail=f"reopened {len(recent)} times within "
+                    f"{_short_duration(self.policy.flap_window)}",
+                )
+            )
+        incident = head.model_copy(
+            update={
+                "status": IncidentStatus.OPEN,
+                "occurrences": head.occurrences + 1,
+                "last_seen_at": now,
+                "severity": max(head.severity, alert.severity, key=lambda s: s.rank),
+                "acknowledged_at": None,
+                "acknowledged_by": None,
+                "resolved_at": None,
+                "resolved_by": None,
+                "reopen_count": head.reopen_count + 1,
+                "recent_reopens": recent,
+                "flapping": flapping,
+                "version": head.version + 1,
+            }
+        )
+        return IncidentWrite(incident=incident, expected_version=head.version, events=events)
+
+    def _resolution(self, head: Incident, actor: str, now: datetime) -> IncidentWrite:
+        incident = head.model_copy(
+            update={
+                "status": IncidentStatus.RESOLVED,
+                "resolved_at": now,
+                "resolved_by": actor,
+                "version": head.version + 1,
+            }
+        )
+        event = TimelineEvent(
+            incident_id=head.id,
+            at=now,
+            actor=actor,
+            kind=TimelineKind.RESOLVED,
+            detail=f"resolved after {_short_duration(now - head.opened_at)}",
+        )
+        return IncidentWrite(incident=incident, expected_version=head.version, events=(event,))
+
+    def acknowledge(self, incident_id: str, actor: str) -> Incident:
+        """Idempotent: acknowledging an acknowledged incident changes nothing."""
+
+        def plan(incident: Incident, now: datetime) -> IncidentWrite | None:
+            if incident.status is IncidentStatus.RESOLVED:
+                raise InvalidTransitionError(f"{incident_id} is already resolved")
+            if incident.status is IncidentStatus.ACKNOWLEDGED:
+                return None
+            updated = incident.model_copy(
+                update={
+                    "status": IncidentStatus.ACKNOWLEDGED,
+                    "acknowledged_at": now,
+                    "acknowledged_by": actor,
+                    "version": incident.version + 1,
+                }
+            )
+            event = TimelineEvent(
+                incident_id=incident_id,
+                at=now,
+                actor=actor,
+                kind=TimelineKind.ACKNOWLEDGED,
+                detail=f"acknowledged after {_short_duration(now - incident.opened_at)}",
+            )
+            return IncidentWrite(
+                incident=updated, expected_version=incident.version, events=(event,)
+            )
+
+        return self._change(incident_id, plan)
+
+    def resolve(self, incident_id: str, actor: str) -> Incident:
+        """Idempotent: resolving a resolved incident changes nothing."""
+
+        def plan(incident: Incident, now: datetime) -> IncidentWrite | None:
+            if incident.status is IncidentStatus.RESOLVED:
+                return None
+            return self._resolution(incident, actor, now)
+
+        return self._change(incident_id, plan)
+
+    def _change(
+        self,
+        incident_id: str,
+        plan: Callable[[Incident, datetime], IncidentWrite | None],
+    ) -> Incident:
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            incident = self.store.get_incident(incident_id)
+            if incident is None:
+                raise IncidentNotFoundError(f"no incident {incident_id}")
+            change = plan(incident, self._clock())
+            if change is None:
+                return incident
+            try:
+                self.store.write(change)
+            except ConflictError:
+                continue
+            return change.incident
+        raise StoreError(f"gave up changing {incident_id}: too much contention")
+
+
+def _short_duration(delta: timedelta) -> str:
+    """`1h 5m`, `42s`: how people say durations in a timeline."""
+    seconds = max(0, int(delta.total_seconds()))
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    text = " ".join(p for p in parts if p)
+    return text or f"{seconds}s"

@@ -1,0 +1,128 @@
+"""The domain records every layer shares: an alert as it arrived, and the incident it belongs to.
+
+They live here, below ingest and above analysis, because both sides read them and neither
+should own the other's vocabulary.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Severity(StrEnum):
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+    @property
+    def rank(self) -> int:
+        """Higher is worse, so that `max(..., key=rank)` picks the most urgent."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Alert(BaseModel):
+    """One normalized alert. `raw` is the part of the payload that produced it, kept verbatim."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    parser: str
+    title: str
+    message: str = ""
+    severity: Severity
+    status: AlertStatus = AlertStatus.FIRING
+    resource: str | None = None
+    occurred_at: datetime
+    received_at: datetime
+    labels: dict[str, str] = Field(default_factory=dict)
+    fingerprint: str
+    dedup_key: str | None = None
+    raw: Any = None
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Incident(BaseModel):
+    """An incident groups every alert of one fingerprint from its opening to its resolution.
+
+    `version` is the optimistic-concurrency counter: every write names the version it read,
+    so that two writers never silently overwrite each other (SQLite today, DynamoDB later).
+    """
+
+    id: str
+    fingerprint: str
+    title: str
+    source: str
+    resource: str | None = None
+    severity: Severity
+    status: IncidentStatus = IncidentStatus.OPEN
+    opened_at: datetime
+    last_seen_at: datetime
+    occurrences: int = 1
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    reopen_count: int = 0
+    recent_reopens: list[datetime] = Field(default_factory=list)
+    flapping: bool = False
+    version: int = 0
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is not IncidentStatus.RESOLVED
+
+
+class TimelineKind(StrEnum):
+    OPENED = "opened"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    FLAPPING = "flapping"
+    SEVERITY_RAISED = "severity_raised"
+
+
+class TimelineEvent(BaseModel):
+    """A change of an incident's state: who did what, when. Repeats are occurrences, not events."""
+
+    incident_id: str
+    at: datetime
+    actor: str
+    kind: TimelineKind
+    detail: str = ""
+
+
+class Occurrence(BaseModel):
+    """One recorded alert. `key` is its idempotency key, so a redelivered alert counts once."""
+
+    key: str
+    incident_id: str | None
+    alert: Alert
+
+
+class DeadLetter(BaseModel):
+    """A payload that produced no alert, kept whole with the reason, so nothing is ever lost."""
+
+    id: str
+    received_at: datetime
+    origin: str
+    reason: str
+    size: int
+    payload: bytes

@@ -1,0 +1,292 @@
+"""The SQLite backend of the Store contract: the embedded default, one file, no server.
+
+WAL journal so that readers never block the writer; `synchronous=FULL` so that a write the
+receiver has acknowledged survives a killed process and a power cut alike. Each IncidentWrite
+is one transaction whose conditions are checked inside it, mirroring the DynamoDB backend's
+conditional transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from incidents.models import DeadLetter, Incident, IncidentStatus, Occurrence, TimelineEvent
+from incidents.store import ConflictError, DuplicateOccurrenceError, IncidentWrite, StoreError
+
+SCHEMA_VERSION = 1
+
+
+class SqliteStore:
+    """Thread-safe: one connection, one lock, so the receiver may call it from a worker thread."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
+        self._lock = threading.Lock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        db = sqlite_utils.Database(self._conn)
+        found = db.execute("PRAGMA user_version").fetchone()[0]
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {found}, newer than this release "
+                f"({SCHEMA_VERSION}): upgrade incident-responder"
+            )
+        if found == SCHEMA_VERSION:
+            return
+        db["incidents"].create(
+            {
+                "id": str,
+                "fingerprint": str,
+                "status": str,
+                "severity": str,
+                "opened_at": str,
+                "version": int,
+                "data": str,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
+        db["incidents"].create_index(["fingerprint", "status"], if_not_exists=True)
+        db["incidents"].create_index(["opened_at"], if_not_exists=True)
+        db["incidents"].create_index(["status", "opened_at"], if_not_exists=True)
+        db["incidents"].create_index(["severity", "opened_at"], if_not_exists=True)
+        db["fingerprint_heads"].create(
+            {"fingerprint": str, "incident_id": str}, pk="fingerprint", if_not_exists=True
+        )
+        db["occurrences"].create(
+            {"key": str, "incident_id": str, "received_at": str, "data": str},
+            pk="key",
+            if_not_exists=True,
+        )
+        db["occurrences"].create_index(["incident_id", "received_at"], if_not_exists=True)
+        db["occurrences"].create_index(["received_at"], if_not_exists=True)
+        db["timeline"].create(
+            {"seq": int, "incident_id": str, "at": str, "data": str},
+            pk="seq",
+            if_not_exists=True,
+        )
+        db["timeline"].create_index(["incident_id", "seq"], if_not_exists=True)
+        db["dead_letters"].create(
+            {
+                "id": str,
+                "received_at": str,
+                "origin": str,
+                "reason": str,
+                "size": int,
+                "payload": bytes,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
+        db["dead_letters"].create_index(["received_at"], if_not_exists=True)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite is unavailable: {exc}") from exc
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite query failed: {exc}") from exc
+
+    def head_incident(self, fingerprint: str) -> Incident | None:
+        rows = self._query(
+            "SELECT i.data FROM fingerprint_heads h JOIN incidents i ON i.id = h.incident_id "
+            "WHERE h.fingerprint = ?",
+            (fingerprint,),
+        )
+        return Incident.model_validate_json(str(rows[0][0])) if rows else None
+
+    def get_incident(self, incident_id: str) -> Incident | None:
+        rows = self._query("SELECT data FROM incidents WHERE id = ?", (incident_id,))
+        return Incident.model_validate_json(str(rows[0][0])) if rows else None
+
+    def write(self, change: IncidentWrite) -> None:
+        incident = change.incident
+        with self._transaction() as conn:
+            if change.claims_head:
+                row = conn.execute(
+                    "SELECT incident_id FROM fingerprint_heads WHERE fingerprint = ?",
+                    (incident.fingerprint,),
+                ).fetchone()
+                if (row[0] if row else None) != change.previous_head:
+                    raise ConflictError(f"fingerprint {incident.fingerprint} has a newer incident")
+                conn.execute(
+                    "INSERT INTO fingerprint_heads (fingerprint, incident_id) VALUES (?, ?) "
+                    "ON CONFLICT(fingerprint) DO UPDATE SET incident_id = excluded.incident_id",
+                    (incident.fingerprint, incident.id),
+                )
+            if change.occurrence is not None:
+                self._insert_occurrence(conn, change.occurrence)
+            values = (
+                incident.fingerprint,
+                incident.status.value,
+                incident.severity.value,
+                incident.opened_at.isoformat(),
+                incident.version,
+                incident.model_dump_json(),
+                incident.id,
+            )
+            if change.expected_version is None:
+                try:
+                    conn.execute(
+                        "INSERT INTO incidents (fingerprint, status, severity, opened_at, "
+                        "version, data, id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        values,
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise ConflictError(f"incident {incident.id} already exists") from exc
+            else:
+                updated = conn.execute(
+                    "UPDATE incidents SET fingerprint = ?, status = ?, severity = ?, "
+                    "opened_at = ?, version = ?, data = ? WHERE id = ? AND version = ?",
+                    (*values, change.expected_version),
+                ).rowcount
+                if updated != 1:
+                    raise ConflictError(
+                        f"incident {incident.id} changed since version {change.expected_version}"
+                    )
+            conn.executemany(
+                "INSERT INTO timeline (incident_id, at, data) VALUES (?, ?, ?)",
+                [(e.incident_id, e.at.isoformat(), e.model_dump_json()) for e in change.events],
+            )
+
+    @staticmethod
+    def _insert_occurrence(conn: sqlite3.Connection, occurrence: Occurrence) -> None:
+        try:
+            conn.execute(
+                "INSERT INTO occurrences (key, incident_id, received_at, data) VALUES (?, ?, ?, ?)",
+                (
+                    occurrence.key,
+                    occurrence.incident_id,
+                    occurrence.alert.received_at.isoformat(),
+                    occurrence.alert.model_dump_json(),
+                ),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateOccurrenceError(f"occurrence {occurrence.key} already recorded") from exc
+
+    def put_occurrence(self, occurrence: Occurrence) -> bool:
+        try:
+            with self._transaction() as conn:
+                self._insert_occurrence(conn, occurrence)
+        except DuplicateOccurrenceError:
+            return False
+        return True
+
+    def has_occurrence(self, key: str) -> bool:
+        return bool(self._query("SELECT 1 FROM occurrences WHERE key = ?", (key,)))
+
+    def list_incidents(
+        self,
+        *,
+        statuses: Sequence[IncidentStatus] | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[Incident]:
+        clauses: list[str] = []
+        params: list[object] = []
+        if statuses:
+            clauses.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            params.extend(s.value for s in statuses)
+        if since is not None:
+            clauses.append("opened_at >= ?")
+            params.append(since.isoformat())
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(
+            f"SELECT data FROM incidents {where} ORDER BY opened_at DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [Incident.model_validate_json(str(row[0])) for row in rows]
+
+    def occurrences(self, incident_id: str, limit: int = 50) -> list[Occurrence]:
+        rows = self._query(
+            "SELECT key, data FROM occurrences WHERE incident_id = ? "
+            "ORDER BY received_at DESC LIMIT ?",
+            (incident_id, limit),
+        )
+        return [
+            Occurrence.model_validate(
+                {"key": row[0], "incident_id": incident_id, "alert": json.loads(str(row[1]))}
+            )
+            for row in rows
+        ]
+
+    def timeline(self, incident_id: str) -> list[TimelineEvent]:
+        rows = self._query(
+            "SELECT data FROM timeline WHERE incident_id = ? ORDER BY seq", (incident_id,)
+        )
+        return [TimelineEvent.model_validate_json(str(row[0])) for row in rows]
+
+    def put_dead_letter(self, letter: DeadLetter) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO dead_letters (id, received_at, origin, reason, size, payload) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    letter.id,
+                    letter.received_at.isoformat(),
+                    letter.origin,
+                    letter.reason,
+                    letter.size,
+                    letter.payload,
+                ),
+            )
+
+    def dead_letters(self, limit: int = 50) -> list[DeadLetter]:
+        rows = self._query(
+            "SELECT id, received_at, origin, reason, size, payload FROM dead_letters "
+            "ORDER BY received_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            DeadLetter(
+                id=str(r[0]),
+                received_at=datetime.fromisoformat(str(r[1])),
+                origin=str(r[2]),
+                reason=str(r[3]),
+                size=int(str(r[4])),
+                payload=bytes(r[5]) if isinstance(r[5], bytes | bytearray | memoryview) else b"",
+            )
+            for r in rows
+        ]
+
+    def ping(self) -> None:
+        self._query("SELECT 1")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+

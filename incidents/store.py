@@ -1,0 +1,87 @@
+"""The storage contract, shaped after what DynamoDB can promise.
+
+Every write is one conditional write of a small set of items that DynamoDB can apply in one
+`TransactWriteItems` call: the incident (conditioned on the version it was read at), the
+fingerprint's head pointer (conditioned on the incident it pointed to), the occurrence
+(conditioned on its idempotency key being new) and the timeline events. There are no joins and
+no reads inside a write, so the SQLite backend and the DynamoDB backend that follows can give
+exactly the same guarantees: a lost race is an error the caller retries, never a lost update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from incidents.models import DeadLetter, Incident, IncidentStatus, Occurrence, TimelineEvent
+
+
+class StoreError(Exception):
+    """The store could not do what was asked; the caller decides whether to retry."""
+
+
+class ConflictError(StoreError):
+    """A conditional write lost a race: re-read and try again."""
+
+
+class DuplicateOccurrenceError(StoreError):
+    """The occurrence's idempotency key is already recorded: the alert was counted before."""
+
+
+@dataclass(frozen=True)
+class IncidentWrite:
+    """One atomic change to one incident.
+
+    `expected_version` is None when the incident must not exist yet. When `claims_head` is set,
+    the fingerprint's head pointer moves to this incident, provided it still points at
+    `previous_head` (None: no incident ever had this fingerprint).
+    """
+
+    incident: Incident
+    expected_version: int | None
+    occurrence: Occurrence | None = None
+    events: Sequence[TimelineEvent] = field(default_factory=tuple)
+    claims_head: bool = False
+    previous_head: str | None = None
+
+
+class Store(Protocol):
+    def head_incident(self, fingerprint: str) -> Incident | None:
+        """The newest incident of a fingerprint, whatever its status."""
+
+    def get_incident(self, incident_id: str) -> Incident | None: ...
+
+    def write(self, change: IncidentWrite) -> None:
+        """Apply the change atomically or raise ConflictError / DuplicateOccurrenceError."""
+
+    def put_occurrence(self, occurrence: Occurrence) -> bool:
+        """Record an alert that belongs to no incident; False when its key was seen before."""
+
+    def has_occurrence(self, key: str) -> bool: ...
+
+    def list_incidents(
+        self,
+        *,
+        statuses: Sequence[IncidentStatus] | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[Incident]:
+        """Newest first, optionally only those opened at or after `since`."""
+
+    def occurrences(self, incident_id: str, limit: int = 50) -> list[Occurrence]:
+        """Newest first."""
+
+    def timeline(self, incident_id: str) -> list[TimelineEvent]:
+        """Oldest first."""
+
+    def put_dead_letter(self, letter: DeadLetter) -> None: ...
+
+    def dead_letters(self, limit: int = 50) -> list[DeadLetter]:
+        """Newest first."""
+
+    def ping(self) -> None:
+        """Raise StoreError when the store cannot serve requests."""
+
+    def close(self) -> None: ...

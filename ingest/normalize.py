@@ -1,0 +1,229 @@
+"""From bytes as received to alerts: decode, unwrap envelopes, pick the parser by shape.
+
+The sender never says which format it speaks, so the shape decides. Envelopes (SNS, Lambda
+`Records`, Kinesis, awslogs) are peeled first; what is inside is parsed as if it had arrived
+on its own, keeping the envelope's message id for idempotency. A batch is parsed item by item:
+one unreadable item is rejected with its reason while the others go through.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from incidents.models import Alert
+from ingest.parsers import alertmanager, cloudwatch_alarm, cloudwatch_logs, generic
+from ingest.parsers.base import Envelope, NotAnAlertError, ParseError, text
+
+MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+_BINARY_CONTROL_RATIO = 0.1
+
+Parser = Callable[[dict[str, Any], Envelope], list[Alert]]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A part of the payload that gave no alert, with why; `informational` when it was a
+    well-formed message that simply is not an alert."""
+
+    reason: str
+    fragment: Any
+    informational: bool = False
+
+
+@dataclass
+class ParseResult:
+    alerts: list[Alert] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def decode(body: bytes) -> Any:
+    """The payload as JSON, or as text when it is not JSON; ParseError when it is neither."""
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise ParseError(f"payload is {len(body)} bytes, over the {MAX_PAYLOAD_BYTES} byte limit")
+    if not body.strip():
+        raise ParseError("empty payload")
+    try:
+        decoded = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"binary payload: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    controls = sum(1 for ch in decoded[:4096] if ord(ch) < 32 and ch not in "\t\n\r")
+    if "\x00" in decoded or controls > _BINARY_CONTROL_RATIO * min(len(decoded), 4096):
+        raise ParseError("binary payload: control characters in what should be text")
+    stripped = decoded.strip()
+    try:
+        value = json.loads(stripped)
+    except RecursionError as exc:
+        raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels") from exc
+    except ValueError as exc:
+        if stripped[:1] in "{[":
+            raise ParseError(f"malformed JSON: {exc}") from exc
+        return stripped
+    if _depth_exceeds(value, MAX_DEPTH):
+        raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return False
+
+
+def parse_body(body: bytes, received_at: datetime) -> ParseResult:
+    """Bytes to alerts. Raises ParseError only when the body as a whole is unreadable."""
+    result = ParseResult()
+    _parse_value(decode(body), Envelope(received_at=received_at), result)
+    return result
+
+
+def parse_value(value: Any, envelope: Envelope) -> ParseResult:
+    result = ParseResult()
+    _parse_value(value, envelope, result)
+    return result
+
+
+def _parse_value(value: Any, envelope: Envelope, result: ParseResult) -> None:
+    try:
+        if isinstance(value, list):
+            if not value:
+                raise ParseError("empty batch")
+            for index, item in enumerate(value):
+                item_envelope = envelope.inner(
+                    "batch", f"{envelope.dedup_key}:{index}" if envelope.dedup_key else None
+                )
+                _parse_value(item, item_envelope, result)
+            return
+        if isinstance(value, dict):
+            _parse_object(value, envelope, result)
+            return
+        if isinstance(value, str):
+            _parse_string(value, envelope, result)
+            return
+        if value is None or isinstance(value, bool):
+            raise ParseError(f"JSON {json.dumps(value)} is not an alert")
+        result.alerts.extend(generic.parse_text(text(value), envelope))
+    except NotAnAlertError as exc:
+        result.rejections.append(Rejection(exc.reason, value, informational=True))
+    except ParseError as exc:
+        result.rejections.append(Rejection(exc.reason, value))
+
+
+def _parse_string(body: str, envelope: Envelope, result: ParseResult) -> None:
+    """A string inside an envelope may itself be JSON (an SNS Message, an SQS body)."""
+    stripped = body.strip()
+    if stripped[:1] in "{[":
+        try:
+            inner = json.loads(stripped)
+        except (ValueError, RecursionError):
+            inner = None
+        if inner is not None and not _depth_exceeds(inner, MAX_DEPTH):
+            _parse_value(inner, envelope, result)
+            return
+    result.alerts.extend(generic.parse_text(body, envelope))
+
+
+def _parse_object(doc: dict[str, Any], envelope: Envelope, result: ParseResult) -> None:
+    records = doc.get("Records")
+    if isinstance(records, list) and records and all(isinstance(r, dict) for r in records):
+        for record in records:
+            _parse_record(record, envelope, result)
+        return
+    if _is_sns_envelope(doc):
+        _parse_sns(doc, envelope, result)
+        return
+    awslogs = doc.get("awslogs")
+    if isinstance(awslogs, dict) and "data" in awslogs:
+        _parse_value(cloudwatch_logs.decode(awslogs["data"]), envelope.inner("awslogs", None), result)
+        return
+    result.alerts.extend(_parser_for(doc)(doc, envelope))
+
+
+def _parser_for(doc: dict[str, Any]) -> Parser:
+    if cloudwatch_alarm.is_classic(doc):
+        return cloudwatch_alarm.parse_classic
+    if cloudwatch_alarm.is_lambda_action(doc):
+        return cloudwatch_alarm.parse_lambda_action
+    if cloudwatch_alarm.is_eventbridge(doc):
+        return cloudwatch_alarm.parse_eventbridge
+    if cloudwatch_logs.is_logs_data(doc):
+        return cloudwatch_logs.parse
+    if alertmanager.is_alert_group(doc):
+        return alertmanager.parse
+    if generic.is_custom(doc):
+        return generic.parse_custom
+    return generic.parse_json
+
+
+def _is_sns_envelope(doc: dict[str, Any]) -> bool:
+    return (
+        isinstance(doc.get("Type"), str)
+        and "MessageId" in doc
+        and ("TopicArn" in doc or "Message" in doc)
+    )
+
+
+def _parse_sns(doc: dict[str, Any], envelope: Envelope, result: ParseResult) -> None:
+    kind = doc.get("Type")
+    if kind in ("SubscriptionConfirmation", "UnsubscribeConfirmation"):
+        raise NotAnAlertError(
+            f"SNS {kind} for {text(doc.get('TopicArn'), 256)}: confirm by visiting its "
+            f"SubscribeURL ({text(doc.get('SubscribeURL'), 512)})"
+        )
+    if kind != "Notification":
+        raise ParseError(f"SNS message of unknown type {text(kind, 64)!r}")
+    inner = envelope.inner(
+        "sns", f"sns:{text(doc.get('MessageId'), 128)}", text(doc.get("Subject"), 300) or None
+    )
+    message = doc.get("Message")
+    if not isinstance(message, str):
+        raise ParseError("SNS notification without a Message string")
+    _parse_string(message, inner, result)
+
+
+def _parse_record(record: dict[str, Any], envelope: Envelope, result: ParseResult) -> None:
+    """Lambda-style event records: SNS, SQS (whose body may be an SNS envelope) and Kinesis."""
+    try:
+        sns = record.get("Sns")
+        if isinstance(sns, dict):
+            _parse_sns(sns, envelope, result)
+            return
+        if "body" in record and isinstance(record["body"], str):
+            message_id = text(record.get("messageId"), 128)
+            _parse_string(
+                record["body"],
+                envelope.inner("sqs", f"sqs:{message_id}" if message_id else None),
+                result,
+            )
+            return
+        kinesis = record.get("kinesis")
+        if isinstance(kinesis, dict) and "data" in kinesis:
+            inner = envelope.inner("kinesis", None)
+            data = kinesis["data"]
+            try:
+                raw = base64.b64decode(str(data), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ParseError(f"Kinesis record data is not base64: {exc}") from exc
+            if raw[:2] == b"\x1f\x8b":
+                _parse_value(cloudwatch_logs.decode(data), inner, result)
+            else:
+                _parse_string(raw.decode("utf-8", "replace"), inner, result)
+            return
+        result.alerts.extend(_parser_for(record)(record, envelope))
+    except NotAnAlertError as exc:
+        result.rejections.append(Rejection(exc.reason, record, informational=True))
+    except ParseError as exc:
+        result.rejections.append(Rejection(exc.reason, record))

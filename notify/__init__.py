@@ -1,0 +1,1 @@
+"""Outbound channels beyond Slack: Jira, email, PagerDuty, Teams. Arrives with those integrations."""
