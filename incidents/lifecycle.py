@@ -201,7 +201,7 @@ class IncidentService:
                 at=now,
                 actor=f"alert:{alert.source}",
                 kind=TimelineKind.REOPENED,
-                detail=f"recurred {_short_duration(now - head.resolved_at)} after resolution"
+                detail=f"recurred {short_duration(now - head.resolved_at)} after resolution"
                 if head.resolved_at
                 else "recurred",
             )
@@ -214,7 +214,7 @@ class IncidentService:
                     actor="bot",
                     kind=TimelineKind.FLAPPING,
                     detail=f"reopened {len(recent)} times within "
-                    f"{_short_duration(self.policy.flap_window)}",
+                    f"{short_duration(self.policy.flap_window)}",
                 )
             )
         incident = head.model_copy(
@@ -249,7 +249,7 @@ class IncidentService:
             at=now,
             actor=actor,
             kind=TimelineKind.RESOLVED,
-            detail=f"resolved after {_short_duration(now - head.opened_at)}",
+            detail=f"resolved after {short_duration(now - head.opened_at)}",
         )
         return IncidentWrite(incident=incident, expected_version=head.version, events=(event,))
 
@@ -274,7 +274,7 @@ class IncidentService:
                 at=now,
                 actor=actor,
                 kind=TimelineKind.ACKNOWLEDGED,
-                detail=f"acknowledged after {_short_duration(now - incident.opened_at)}",
+                detail=f"acknowledged after {short_duration(now - incident.opened_at)}",
             )
             return IncidentWrite(
                 incident=updated, expected_version=incident.version, events=(event,)
@@ -312,7 +312,7 @@ class IncidentService:
         raise StoreError(f"gave up changing {incident_id}: too much contention")
 
 
-def _short_duration(delta: timedelta) -> str:
+def short_duration(delta: timedelta) -> str:
     """`1h 5m`, `42s`: how people say durations in a timeline."""
     seconds = max(0, int(delta.total_seconds()))
     days, seconds = divmod(seconds, 86400)

@@ -25,7 +25,8 @@ SCHEMA_VERSION = 1
 
 
 class SqliteStore:
-    """Thread-safe: one connection, one lock, so the receiver may call it from a worker thread."""
+    """Thread-safe: one connection, one re-entrant lock, so the receiver may call it from a worker
+    thread and a batch may hold the lock across the writes it groups."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
@@ -35,7 +36,8 @@ class SqliteStore:
             self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._batch_depth = 0
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA busy_timeout=5000")
@@ -100,12 +102,50 @@ class SqliteStore:
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def batch(self) -> Iterator[None]:
         with self._lock:
+            if self._batch_depth:
+                self._batch_depth += 1
+                try:
+                    yield
+                finally:
+                    self._batch_depth -= 1
+                return
+            self._begin()
+            self._batch_depth = 1
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"SQLite is unavailable: {exc}") from exc
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+            finally:
+                self._batch_depth = 0
+
+    def _begin(self) -> None:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite is unavailable: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One conditional write: its own transaction, or a savepoint inside a batch so that a
+        failed condition undoes this write alone."""
+        with self._lock:
+            if self._batch_depth:
+                self._conn.execute("SAVEPOINT write")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK TO write")
+                    self._conn.execute("RELEASE write")
+                    raise
+                else:
+                    self._conn.execute("RELEASE write")
+                return
+            self._begin()
             try:
                 yield self._conn
             except BaseException:

@@ -11,6 +11,7 @@ exactly the same guarantees: a lost race is an error the caller retries, never a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -77,6 +78,12 @@ class Store(Protocol):
         """Oldest first."""
 
     def put_dead_letter(self, letter: DeadLetter) -> None: ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Make the writes inside durable together, at the end, where the backend can: one
+        fsync for a whole payload instead of one per alert. Each write keeps its own
+        condition; a failed one is undone alone. A backend without such grouping applies
+        every write as it comes, which is equally correct."""
 
     def dead_letters(self, limit: int = 50) -> list[DeadLetter]:
         """Newest first."""

@@ -1,0 +1,84 @@
+"""`incident-bot`: `run` the bot, or `analyze` one payload from a file or stdin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from bot import app, logs, report
+from bot.settings import SettingsError, load_settings
+from incidents.store import StoreError
+from ingest.normalize import MAX_PAYLOAD_BYTES
+from ingest.pipeline import UnreadablePayloadError
+
+EXIT_USAGE = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="incident-bot",
+        description="Alerts in, grouped and analysed incidents out.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="receive alerts and publish incidents until stopped")
+    analyze = commands.add_parser("analyze", help="run the pipeline on one payload and report")
+    analyze.add_argument("file", help="payload file, or - for standard input")
+    analyze.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return _fail(f"configuration error: {exc}")
+    logs.configure(settings.log_level, settings.log_format)
+    try:
+        if args.command == "run":
+            asyncio.run(app.run(settings))
+            return 0
+        return _analyze(args.file, args.json, app.build_ingestor(settings))
+    except StoreError as exc:
+        return _fail(f"store error: {exc}")
+    except OSError as exc:
+        return _fail(str(exc))
+
+
+def _analyze(source: str, as_json: bool, ingestor: app.Ingestor) -> int:
+    try:
+        body = _read(source)
+    except OSError as exc:
+        return _fail(f"cannot read {source}: {exc.strerror or exc}")
+    origin = "stdin" if source == "-" else f"file:{Path(source).name}"
+    try:
+        result = ingestor.ingest(body, origin)
+    except UnreadablePayloadError as exc:
+        kept = ", ".join(exc.dead_letter_ids)
+        return _fail(f"cannot read payload: {exc.reason} (kept as dead letter {kept})")
+    finally:
+        ingestor.store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(report.as_json(result), indent=2) + "\n")
+    else:
+        report.render(result, Console())
+    return 0
+
+
+def _read(source: str) -> bytes:
+    """At most one byte past the limit: enough to know it is too large, never the whole file."""
+    if source == "-":
+        return sys.stdin.buffer.read(MAX_PAYLOAD_BYTES + 1)
+    with open(source, "rb") as handle:
+        return handle.read(MAX_PAYLOAD_BYTES + 1)
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"incident-bot: {message}\n")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The console publisher: what `incident-bot run` shows when no Slack tokens are set.
+
+It prints the same events the Slack publisher will post: a new incident, repeats (coalesced
+to one line per incident per interval), a reopen, a resolution. Alert text is printed as
+plain text (rich markup is escaped), so an alert cannot restyle the terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from rich.console import Console
+from rich.markup import escape
+
+from bot.throttle import Throttle
+from incidents.lifecycle import OutcomeKind, RecordOutcome, short_duration
+from incidents.models import Incident, Severity
+
+logger = logging.getLogger(__name__)
+
+_SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+}
+
+
+class ConsolePublisher:
+    def __init__(self, console: Console, update_interval: timedelta) -> None:
+        self.console = console
+        self._repeats: Throttle[Incident] = Throttle(
+            update_interval.total_seconds(), self._print_repeat
+        )
+
+    async def publish(self, outcome: RecordOutcome) -> None:
+        incident = outcome.incident
+        if incident is None:
+            logger.info(
+                "%s alert %r matched no open incident",
+                outcome.kind.value,
+                outcome.alert.title,
+            )
+            return
+        if outcome.kind is OutcomeKind.OPENED:
+            self._print_headline("NEW", incident)
+            self.console.print(f"    {escape(outcome.alert.message.splitlines()[0])}"
+                               if outcome.alert.message else "", highlight=False)
+        elif outcome.kind is OutcomeKind.REPEATED:
+            await self._repeats.offer(incident.id, incident)
+        elif outcome.kind is OutcomeKind.REOPENED:
+            self._repeats.discard(incident.id)
+            flapping = " [magenta](flapping)[/]" if incident.flapping else ""
+            self._print_headline("REOPENED", incident, flapping)
+        elif outcome.kind is OutcomeKind.RESOLVED:
+            self._repeats.discard(incident.id)
+            duration = (incident.resolved_at or incident.last_seen_at) - incident.opened_at
+            self._print_headline(
+                "RESOLVED",
+                incident,
+                f" after {short_duration(duration)}, {incident.occurrences} occurrence(s)",
+            )
+
+    async def close(self) -> None:
+        await self._repeats.flush()
+
+    def _print_headline(self, label: str, incident: Incident, suffix: str = "") -> None:
+        style = _SEVERITY_STYLE[incident.severity]
+        where = f" on {escape(incident.resource)}" if incident.resource else ""
+        self.console.print(
+            f"[{style}]{label:<8}[/] {incident.id} [{style}]{incident.severity.value}[/] "
+            f"{escape(incident.title)} [dim]({escape(incident.source)}{where})[/]{suffix}",
+            highlight=False,
+        )
+
+    async def _print_repeat(self, incident: Incident) -> None:
+        self.console.print(
+            f"[dim]REPEAT  [/] {incident.id} {escape(incident.title)}: "
+            f"{incident.occurrences} occurrences, last seen "
+            f"{incident.last_seen_at:%H:%M:%S} UTC",
+            highlight=False,
+        )
+

@@ -1,0 +1,88 @@
+"""What `incident-bot analyze` prints: a readable report, or one JSON object for scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+
+from incidents.models import Incident
+from ingest.pipeline import IngestReport
+
+
+def as_json(report: IngestReport) -> dict[str, Any]:
+    """`incident` is the incident of the first alert; `incidents` lists every one touched."""
+    incidents = _incidents(report)
+    return {
+        "alerts": [
+            {
+                "source": o.alert.source,
+                "parser": o.alert.parser,
+                "title": o.alert.title,
+                "severity": o.alert.severity.value,
+                "status": o.alert.status.value,
+                "resource": o.alert.resource,
+                "occurred_at": o.alert.occurred_at.isoformat(),
+                "fingerprint": o.alert.fingerprint,
+                "outcome": o.kind.value,
+                "incident_id": o.incident.id if o.incident else None,
+            }
+            for o in report.outcomes
+        ],
+        "incident": _incident_json(incidents[0]) if incidents else None,
+        "incidents": [_incident_json(i) for i in incidents],
+        "rejected": [r.reason for r in report.rejections],
+        "analysis": None,
+    }
+
+
+def _incident_json(incident: Incident) -> dict[str, Any]:
+    return incident.model_dump(mode="json", exclude={"recent_reopens", "version"})
+
+
+def _incidents(report: IngestReport) -> list[Incident]:
+    """The latest state of each incident touched, in the order first touched."""
+    latest: dict[str, Incident] = {}
+    for outcome in report.outcomes:
+        if outcome.incident is not None:
+            latest[outcome.incident.id] = outcome.incident
+    return list(latest.values())
+
+
+def render(report: IngestReport, console: Console) -> None:
+    for incident in _incidents(report):
+        alerts = [o for o in report.outcomes if o.incident and o.incident.id == incident.id]
+        table = Table(show_header=True, header_style="bold", expand=True)
+        for column in ("alert", "severity", "status", "source / parser", "fingerprint"):
+            table.add_column(column, overflow="fold")
+        for outcome in alerts[:20]:
+            alert = outcome.alert
+            table.add_row(
+                escape(alert.title),
+                alert.severity.value,
+                alert.status.value,
+                f"{escape(alert.source)} / {alert.parser}",
+                alert.fingerprint,
+            )
+        if len(alerts) > 20:
+            table.add_row(f"… and {len(alerts) - 20} more", "", "", "", "")
+        facts = (
+            f"[bold]{incident.severity.value}[/] · {incident.status.value} · "
+            f"{incident.occurrences} occurrence(s) · opened {incident.opened_at:%Y-%m-%d %H:%M:%S} UTC"
+            + (f" · resource {escape(incident.resource)}" if incident.resource else "")
+        )
+        message = alerts[0].alert.message if alerts else ""
+        body = Group(
+            facts,
+            escape(message[:1500]) if message else "",
+            table,
+            "[dim]Analysis: not available in this release (the analysis engine comes next).[/]",
+        )
+        console.print(
+            Panel(body, title=f"{incident.id} · {escape(incident.title)}", title_align="left")
+        )
+    for rejection in report.rejections:
+        console.print(f"[yellow]kept as dead letter:[/] {escape(rejection.reason)}")

@@ -1,0 +1,99 @@
+"""Every setting, from the environment (and an optional `.env`), validated once at start-up.
+
+Names follow the configuration contract in DESIGN.md. A bad value stops start-up with one
+line naming the variable, rather than failing later in the middle of an incident.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> timedelta:
+    """`90s`, `15m`, `1h`, `2d`, or a bare number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration such as 90s, 15m, 1h or 2d")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()])
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+
+    store: Literal["sqlite"] = "sqlite"
+    sqlite_path: Path = Path("./incidents.db")
+
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = Field(default=8080, ge=0, le=65535)
+    webhook_api_key: SecretStr | None = None
+
+    reopen_window: Duration = timedelta(hours=1)
+    flap_threshold: int = Field(default=3, ge=2)
+    flap_window: Duration = timedelta(hours=1)
+    update_interval: Duration = timedelta(seconds=10)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @model_validator(mode="after")
+    def _receiver_is_protected(self) -> Settings:
+        if self.webhook_api_key is None and not is_loopback(self.webhook_host):
+            raise ValueError(
+                f"WEBHOOK_HOST={self.webhook_host} exposes the receiver beyond this machine: "
+                "set WEBHOOK_API_KEY, or bind to 127.0.0.1"
+            )
+        return self
+
+    @property
+    def console_mode(self) -> bool:
+        """Without both Slack tokens, incidents print to the terminal instead."""
+        return self.slack_bot_token is None or self.slack_app_token is None
+
+
+class SettingsError(Exception):
+    """Start-up configuration is invalid; the message is one line per bad variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if name and "is not a duration" not in message:
+                message = f"{message} (got {error['input']!r})"
+            lines.append(f"{name}: {message}" if name else message)
+        raise SettingsError("; ".join(lines)) from None
