@@ -40,7 +40,7 @@ PROBLEMS = 200
 LOG_TEMPLATES = [
     "[ERROR] {ts} {rid} Task timed out after {n}.{n} seconds",
     "[ERROR] {ts} {rid} ConnectionError: connection refused to 10.0.{n}.{n}:5432",
-    "{ts} {rid} ERROR OperationalError: FATAL: too many connections for role \"app_{n}\"",
+    '{ts} {rid} ERROR OperationalError: FATAL: too many connections for role "app_{n}"',
     "[WARN] {ts} {rid} ThrottlingException: Rate exceeded for table orders-{n}",
     '{{"level":"error","msg":"payment declined","request_id":"{rid}","amount":{n}}}',
     "REPORT RequestId: {rid} Duration: {n}.{n} ms Billed Duration: {n} ms Memory Size: 512 MB",
@@ -55,9 +55,13 @@ def _cloudwatch_alarm(rng: random.Random, template: dict[str, Any]) -> bytes:
     alarm = json.loads(template["Records"][0]["Sns"]["Message"])
     problem = rng.randrange(PROBLEMS)
     alarm["AlarmName"] = f"service-{problem}-errors-high"
-    alarm["AlarmArn"] = f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:service-{problem}-errors-high"
+    alarm["AlarmArn"] = (
+        f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:service-{problem}-errors-high"
+    )
     alarm["NewStateValue"] = rng.choice(["ALARM", "ALARM", "ALARM", "OK"])
-    alarm["StateChangeTime"] = f"2026-11-24T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00.000+0000"
+    alarm["StateChangeTime"] = (
+        f"2026-11-24T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00.000+0000"
+    )
     envelope = copy.copy(template["Records"][0]["Sns"])
     envelope["MessageId"] = str(uuid.UUID(int=rng.getrandbits(128)))
     envelope["Message"] = json.dumps(alarm)
@@ -73,7 +77,9 @@ def _logs(rng: random.Random, events: int) -> bytes:
             rid=str(uuid.UUID(int=rng.getrandbits(128))),
             n=rng.randrange(1, 9999),
         )
-        log_events.append({"id": str(rng.getrandbits(120)), "timestamp": 1764000000000, "message": line})
+        log_events.append(
+            {"id": str(rng.getrandbits(120)), "timestamp": 1764000000000, "message": line}
+        )
     data = {
         "messageType": "DATA_MESSAGE",
         "owner": "123456789012",
@@ -118,7 +124,9 @@ def payloads(total_alerts: int, seed: int) -> Iterator[tuple[bytes, int]]:
     """(body, alerts in it) until `total_alerts` is reached; generated lazily, so the
     benchmark's own memory stays out of the peak RSS figure."""
     rng = random.Random(seed)
-    alarm_template = _load("cloudwatch-alarm-sns/lambda-go_cloudwatch-alarm-sns-payload-single-metric.json")
+    alarm_template = _load(
+        "cloudwatch-alarm-sns/lambda-go_cloudwatch-alarm-sns-payload-single-metric.json"
+    )
     group_template = _load("prometheus-alertmanager/alertmonitor-docs_v4_firing_3-alerts.json")
     produced = 0
     while produced < total_alerts:

@@ -19,7 +19,7 @@ from bot.console import ConsolePublisher
 from bot.settings import Settings
 from incidents.lifecycle import IncidentService, LifecyclePolicy
 from incidents.sqlite_store import SqliteStore
-from ingest.pipeline import IngestReport, Ingestor
+from ingest.pipeline import Ingestor, IngestReport
 
 __all__ = ["Ingestor", "build_ingestor", "run"]
 from ingest.webhook import Receiver

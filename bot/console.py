@@ -45,8 +45,12 @@ class ConsolePublisher:
             return
         if outcome.kind is OutcomeKind.OPENED:
             self._print_headline("NEW", incident)
-            self.console.print(f"    {escape(outcome.alert.message.splitlines()[0])}"
-                               if outcome.alert.message else "", highlight=False)
+            self.console.print(
+                f"    {escape(outcome.alert.message.splitlines()[0])}"
+                if outcome.alert.message
+                else "",
+                highlight=False,
+            )
         elif outcome.kind is OutcomeKind.REPEATED:
             await self._repeats.offer(incident.id, incident)
         elif outcome.kind is OutcomeKind.REOPENED:
@@ -81,4 +85,3 @@ class ConsolePublisher:
             f"{incident.last_seen_at:%H:%M:%S} UTC",
             highlight=False,
         )
-

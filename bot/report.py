@@ -71,7 +71,8 @@ def render(report: IngestReport, console: Console) -> None:
             table.add_row(f"… and {len(alerts) - 20} more", "", "", "", "")
         facts = (
             f"[bold]{incident.severity.value}[/] · {incident.status.value} · "
-            f"{incident.occurrences} occurrence(s) · opened {incident.opened_at:%Y-%m-%d %H:%M:%S} UTC"
+            f"{incident.occurrences} occurrence(s) · "
+            f"opened {incident.opened_at:%Y-%m-%d %H:%M:%S} UTC"
             + (f" · resource {escape(incident.resource)}" if incident.resource else "")
         )
         message = alerts[0].alert.message if alerts else ""

@@ -71,5 +71,7 @@ class Throttle(Generic[T]):
         """Keys idle for longer than the interval need no memory: their next offer goes out."""
         if len(self._last_emit) > 4096:
             self._last_emit = {
-                k: t for k, t in self._last_emit.items() if now - t < self.interval or k in self._pending
+                k: t
+                for k, t in self._last_emit.items()
+                if now - t < self.interval or k in self._pending
             }

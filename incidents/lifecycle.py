@@ -103,7 +103,9 @@ class IncidentService:
             now = self._clock()
             if alert.status is AlertStatus.RESOLVED and (head is None or not head.is_active):
                 stored = self.store.put_occurrence(
-                    Occurrence(key=occurrence_key, incident_id=head.id if head else None, alert=alert)
+                    Occurrence(
+                        key=occurrence_key, incident_id=head.id if head else None, alert=alert
+                    )
                 )
                 kind = OutcomeKind.UNMATCHED_RESOLVE if stored else OutcomeKind.DUPLICATE
                 return RecordOutcome(kind, alert, head)
@@ -318,6 +320,10 @@ def short_duration(delta: timedelta) -> str:
     days, seconds = divmod(seconds, 86400)
     hours, seconds = divmod(seconds, 3600)
     minutes, seconds = divmod(seconds, 60)
-    parts = [f"{days}d" if days else "", f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    parts = [
+        f"{days}d" if days else "",
+        f"{hours}h" if hours else "",
+        f"{minutes}m" if minutes else "",
+    ]
     text = " ".join(p for p in parts if p)
     return text or f"{seconds}s"

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 import sqlite_utils
+from sqlite_utils.db import Table
 
 from incidents.models import DeadLetter, Incident, IncidentStatus, Occurrence, TimelineEvent
 from incidents.store import ConflictError, DuplicateOccurrenceError, IncidentWrite, StoreError
@@ -53,7 +54,7 @@ class SqliteStore:
             )
         if found == SCHEMA_VERSION:
             return
-        db["incidents"].create(
+        Table(db, "incidents").create(
             {
                 "id": str,
                 "fingerprint": str,
@@ -66,27 +67,27 @@ class SqliteStore:
             pk="id",
             if_not_exists=True,
         )
-        db["incidents"].create_index(["fingerprint", "status"], if_not_exists=True)
-        db["incidents"].create_index(["opened_at"], if_not_exists=True)
-        db["incidents"].create_index(["status", "opened_at"], if_not_exists=True)
-        db["incidents"].create_index(["severity", "opened_at"], if_not_exists=True)
-        db["fingerprint_heads"].create(
+        Table(db, "incidents").create_index(["fingerprint", "status"], if_not_exists=True)
+        Table(db, "incidents").create_index(["opened_at"], if_not_exists=True)
+        Table(db, "incidents").create_index(["status", "opened_at"], if_not_exists=True)
+        Table(db, "incidents").create_index(["severity", "opened_at"], if_not_exists=True)
+        Table(db, "fingerprint_heads").create(
             {"fingerprint": str, "incident_id": str}, pk="fingerprint", if_not_exists=True
         )
-        db["occurrences"].create(
+        Table(db, "occurrences").create(
             {"key": str, "incident_id": str, "received_at": str, "data": str},
             pk="key",
             if_not_exists=True,
         )
-        db["occurrences"].create_index(["incident_id", "received_at"], if_not_exists=True)
-        db["occurrences"].create_index(["received_at"], if_not_exists=True)
-        db["timeline"].create(
+        Table(db, "occurrences").create_index(["incident_id", "received_at"], if_not_exists=True)
+        Table(db, "occurrences").create_index(["received_at"], if_not_exists=True)
+        Table(db, "timeline").create(
             {"seq": int, "incident_id": str, "at": str, "data": str},
             pk="seq",
             if_not_exists=True,
         )
-        db["timeline"].create_index(["incident_id", "seq"], if_not_exists=True)
-        db["dead_letters"].create(
+        Table(db, "timeline").create_index(["incident_id", "seq"], if_not_exists=True)
+        Table(db, "dead_letters").create(
             {
                 "id": str,
                 "received_at": str,
@@ -98,7 +99,7 @@ class SqliteStore:
             pk="id",
             if_not_exists=True,
         )
-        db["dead_letters"].create_index(["received_at"], if_not_exists=True)
+        Table(db, "dead_letters").create_index(["received_at"], if_not_exists=True)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextmanager
@@ -329,4 +330,3 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-

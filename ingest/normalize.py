@@ -48,7 +48,7 @@ class ParseResult:
 def decode(body: bytes) -> Any:
     """The payload as JSON, or as text when it is not JSON; ParseError when it is neither."""
     if len(body) > MAX_PAYLOAD_BYTES:
-        raise ParseError(f"payload is {len(body)} bytes, over the {MAX_PAYLOAD_BYTES} byte limit")
+        raise ParseError(f"payload is over the {MAX_PAYLOAD_BYTES} byte limit")
     if not body.strip():
         raise ParseError("empty payload")
     try:

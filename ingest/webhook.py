@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Executor
 from typing import Any
 
@@ -18,11 +18,11 @@ from aiohttp import web
 
 from incidents.store import StoreError
 from ingest.normalize import MAX_PAYLOAD_BYTES
-from ingest.pipeline import IngestReport, Ingestor, UnreadablePayloadError
+from ingest.pipeline import Ingestor, IngestReport, UnreadablePayloadError
 
 logger = logging.getLogger(__name__)
 
-ReportHandler = Callable[[IngestReport], Awaitable[None]]
+ReportHandler = Callable[[IngestReport], Coroutine[Any, Any, None]]
 RETRY_AFTER_SECONDS = "5"
 
 

@@ -1,0 +1,75 @@
+"""Shared fixtures: a real SQLite store on disk and a clock the test moves by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from incidents.lifecycle import IncidentService, LifecyclePolicy
+from incidents.models import Alert, AlertStatus, Severity
+from incidents.sqlite_store import SqliteStore
+from ingest import fingerprint
+
+FIXTURES = Path(__file__).parent / "fixtures"
+T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+class ManualClock:
+    """Time that moves only when the test says so: no test sleeps to make time pass."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    opened = SqliteStore(tmp_path / "incidents.db")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def service(store: SqliteStore, clock: ManualClock) -> IncidentService:
+    policy = LifecyclePolicy(
+        reopen_window=timedelta(hours=1), flap_threshold=3, flap_window=timedelta(hours=1)
+    )
+    return IncidentService(store, policy, clock=clock)
+
+
+def make_alert(
+    title: str = "Database connection failed",
+    *,
+    status: AlertStatus = AlertStatus.FIRING,
+    severity: Severity = Severity.HIGH,
+    dedup_key: str | None = None,
+    problem: str | None = None,
+) -> Alert:
+    """An alert as the custom parser would make it; `problem` picks the fingerprint."""
+    return Alert(
+        source="test",
+        parser="custom",
+        title=title,
+        message="PostgreSQL connection timeout after 30s",
+        severity=severity,
+        status=status,
+        occurred_at=T0,
+        received_at=T0,
+        fingerprint=fingerprint.of_identity("test", problem or title),
+        dedup_key=dedup_key,
+        raw={"title": title},
+    )

@@ -1,0 +1,224 @@
+"""The incident lifecycle against a real SQLite store: open, repeat, resolve, reopen, flap."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from incidents.lifecycle import (
+    IncidentNotFoundError,
+    IncidentService,
+    InvalidTransitionError,
+    OutcomeKind,
+)
+from incidents.models import AlertStatus, IncidentStatus, Severity, TimelineKind
+from incidents.sqlite_store import SqliteStore
+from tests.conftest import ManualClock, make_alert
+
+
+def test_first_alert_opens_an_incident_with_a_timeline_event(service, store, clock):
+    outcome = service.record(make_alert())
+
+    assert outcome.kind is OutcomeKind.OPENED
+    incident = store.get_incident(outcome.incident.id)
+    assert incident is not None
+    assert incident.status is IncidentStatus.OPEN
+    assert incident.occurrences == 1
+    assert incident.opened_at == clock.now
+    assert incident.id.startswith("INC-") and len(incident.id) == 12
+    assert [e.kind for e in store.timeline(incident.id)] == [TimelineKind.OPENED]
+    assert len(store.occurrences(incident.id)) == 1
+
+
+def test_repeats_are_counted_and_move_last_seen_without_timeline_noise(service, store, clock):
+    first = service.record(make_alert())
+    clock.advance(minutes=3)
+    second = service.record(make_alert())
+    third = service.record(make_alert())
+
+    assert [second.kind, third.kind] == [OutcomeKind.REPEATED, OutcomeKind.REPEATED]
+    incident = store.get_incident(first.incident.id)
+    assert incident.occurrences == 3
+    assert incident.last_seen_at == clock.now
+    assert incident.opened_at < incident.last_seen_at
+    assert len(store.timeline(incident.id)) == 1
+    assert len(store.occurrences(incident.id)) == 3
+
+
+def test_a_worse_repeat_raises_the_severity(service, store):
+    opened = service.record(make_alert(severity=Severity.MEDIUM))
+    service.record(make_alert(severity=Severity.CRITICAL))
+    service.record(make_alert(severity=Severity.LOW))
+
+    incident = store.get_incident(opened.incident.id)
+    assert incident.severity is Severity.CRITICAL
+    events = store.timeline(incident.id)
+    assert [e.kind for e in events] == [TimelineKind.OPENED, TimelineKind.SEVERITY_RAISED]
+    assert events[1].detail == "MEDIUM -> CRITICAL"
+
+
+def test_a_redelivered_alert_counts_once(service, store):
+    opened = service.record(make_alert(dedup_key="sns:abc"))
+    again = service.record(make_alert(dedup_key="sns:abc"))
+
+    assert again.kind is OutcomeKind.DUPLICATE
+    assert store.get_incident(opened.incident.id).occurrences == 1
+
+
+def test_a_resolved_alert_resolves_its_incident(service, store, clock):
+    opened = service.record(make_alert())
+    clock.advance(minutes=12)
+    resolved = service.record(make_alert(status=AlertStatus.RESOLVED))
+
+    assert resolved.kind is OutcomeKind.RESOLVED
+    incident = store.get_incident(opened.incident.id)
+    assert incident.status is IncidentStatus.RESOLVED
+    assert incident.resolved_at == clock.now
+    assert incident.resolved_by == "alert:test"
+    assert store.timeline(incident.id)[-1].detail == "resolved after 12m"
+
+
+def test_a_resolution_for_no_open_incident_is_kept_but_changes_nothing(service, store):
+    outcome = service.record(make_alert(status=AlertStatus.RESOLVED, dedup_key="k1"))
+
+    assert outcome.kind is OutcomeKind.UNMATCHED_RESOLVE
+    assert outcome.incident is None
+    assert store.has_occurrence("k1")
+    assert store.list_incidents() == []
+    assert service.record(make_alert(status=AlertStatus.RESOLVED, dedup_key="k1")).kind is (
+        OutcomeKind.DUPLICATE
+    )
+
+
+def test_recurrence_soon_after_resolution_reopens_the_same_incident(service, store, clock):
+    opened = service.record(make_alert())
+    service.acknowledge(opened.incident.id, "U123")
+    service.record(make_alert(status=AlertStatus.RESOLVED))
+    clock.advance(minutes=20)
+    reopened = service.record(make_alert())
+
+    assert reopened.kind is OutcomeKind.REOPENED
+    incident = store.get_incident(opened.incident.id)
+    assert incident.status is IncidentStatus.OPEN
+    assert incident.acknowledged_by is None and incident.resolved_at is None
+    assert incident.reopen_count == 1
+    assert incident.occurrences == 2, "a resolution is recorded but is not an occurrence"
+    assert len(store.occurrences(incident.id)) == 3
+    assert store.timeline(incident.id)[-1].detail == "recurred 20m after resolution"
+
+
+def test_recurrence_after_the_reopen_window_opens_a_new_incident(service, store, clock):
+    first = service.record(make_alert())
+    service.record(make_alert(status=AlertStatus.RESOLVED))
+    clock.advance(hours=2)
+    second = service.record(make_alert())
+
+    assert second.kind is OutcomeKind.OPENED
+    assert second.incident.id != first.incident.id
+    assert store.head_incident(second.incident.fingerprint).id == second.incident.id
+    assert store.get_incident(first.incident.id).status is IncidentStatus.RESOLVED
+
+
+def test_reopening_three_times_within_the_window_marks_it_flapping(service, store, clock):
+    opened = service.record(make_alert())
+    for _ in range(3):
+        clock.advance(minutes=5)
+        service.record(make_alert(status=AlertStatus.RESOLVED))
+        clock.advance(minutes=5)
+        service.record(make_alert())
+
+    incident = store.get_incident(opened.incident.id)
+    assert incident.flapping is True
+    assert incident.reopen_count == 3
+    kinds = [e.kind for e in store.timeline(incident.id)]
+    assert kinds.count(TimelineKind.FLAPPING) == 1
+    assert kinds.index(TimelineKind.FLAPPING) == len(kinds) - 1
+
+
+def test_reopens_spread_beyond_the_flap_window_do_not_flap(service, store, clock):
+    opened = service.record(make_alert())
+    for _ in range(4):
+        clock.advance(minutes=40)
+        service.record(make_alert(status=AlertStatus.RESOLVED))
+        clock.advance(minutes=50)
+        service.record(make_alert())
+
+    incident = store.get_incident(opened.incident.id)
+    assert incident.reopen_count == 4
+    assert incident.flapping is False
+
+
+def test_acknowledge_records_who_and_is_idempotent(service, store, clock):
+    opened = service.record(make_alert())
+    clock.advance(minutes=4)
+    acked = service.acknowledge(opened.incident.id, "U042")
+    again = service.acknowledge(opened.incident.id, "U099")
+
+    assert acked.status is IncidentStatus.ACKNOWLEDGED
+    assert again.acknowledged_by == "U042"
+    assert acked.acknowledged_at == clock.now
+    events = store.timeline(opened.incident.id)
+    assert [(e.kind, e.actor) for e in events][-1] == (TimelineKind.ACKNOWLEDGED, "U042")
+    assert events[-1].detail == "acknowledged after 4m"
+    assert len(events) == 2
+
+
+def test_acknowledged_incidents_still_count_repeats_and_resolve(service, store):
+    opened = service.record(make_alert())
+    service.acknowledge(opened.incident.id, "U1")
+    assert service.record(make_alert()).kind is OutcomeKind.REPEATED
+    assert service.record(make_alert(status=AlertStatus.RESOLVED)).kind is OutcomeKind.RESOLVED
+
+
+def test_manual_resolve_and_invalid_transitions(service, store):
+    opened = service.record(make_alert())
+    resolved = service.resolve(opened.incident.id, "U7")
+
+    assert resolved.status is IncidentStatus.RESOLVED and resolved.resolved_by == "U7"
+    assert service.resolve(opened.incident.id, "U8").resolved_by == "U7"
+    with pytest.raises(InvalidTransitionError):
+        service.acknowledge(opened.incident.id, "U9")
+    with pytest.raises(IncidentNotFoundError):
+        service.acknowledge("INC-NOPE", "U9")
+
+
+def test_different_fingerprints_are_different_incidents(service, store):
+    a = service.record(make_alert(problem="db"))
+    b = service.record(make_alert(problem="disk"))
+
+    assert a.incident.id != b.incident.id
+    assert len(store.list_incidents()) == 2
+
+
+def test_two_writers_on_one_database_lose_no_count_and_open_one_incident(tmp_path: Path):
+    """Two stores on the same file race through the conditional writes: exactly one incident,
+    and every alert counted once."""
+    path = tmp_path / "shared.db"
+    stores = [SqliteStore(path), SqliteStore(path)]
+    services = [IncidentService(s, clock=ManualClock()) for s in stores]
+    per_writer = 150
+    barrier = threading.Barrier(len(services))
+    errors: list[BaseException] = []
+
+    def hammer(index: int) -> None:
+        barrier.wait()
+        try:
+            for n in range(per_writer):
+                services[index].record(make_alert(dedup_key=f"w{index}-{n}"))
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(len(services))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    incidents = stores[0].list_incidents()
+    assert len(incidents) == 1
+    assert incidents[0].occurrences == per_writer * len(services)
+    for opened in stores:
+        opened.close()

@@ -1,0 +1,94 @@
+"""Settings: contract names, defaults, durations, and one clear line for a bad value."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, SettingsError, load_settings, parse_duration
+
+CONTRACT_NAMES = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "STORE",
+    "SQLITE_PATH",
+    "WEBHOOK_HOST",
+    "WEBHOOK_PORT",
+    "WEBHOOK_API_KEY",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in CONTRACT_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_embedded_defaults_need_no_configuration():
+    settings = Settings()
+
+    assert settings.store == "sqlite"
+    assert settings.sqlite_path == Path("./incidents.db")
+    assert (settings.webhook_host, settings.webhook_port) == ("127.0.0.1", 8080)
+    assert settings.console_mode is True
+    assert settings.update_interval == timedelta(seconds=10)
+
+
+def test_values_come_from_the_contract_names(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("WEBHOOK_PORT", "9123")
+    monkeypatch.setenv("WEBHOOK_HOST", "0.0.0.0")
+    monkeypatch.setenv("WEBHOOK_API_KEY", "s3cret")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
+    monkeypatch.setenv("FLAP_WINDOW", "15m")
+
+    settings = load_settings()
+
+    assert settings.webhook_port == 9123
+    assert settings.webhook_api_key is not None
+    assert settings.webhook_api_key.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings)
+    assert settings.console_mode is False
+    assert settings.flap_window == timedelta(minutes=15)
+
+
+def test_an_exposed_receiver_without_a_key_is_refused(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("WEBHOOK_HOST", "0.0.0.0")
+
+    with pytest.raises(SettingsError, match="WEBHOOK_HOST=0.0.0.0 .* set WEBHOOK_API_KEY"):
+        load_settings()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.1", "::1", "localhost"])
+def test_loopback_hosts_need_no_key(monkeypatch: pytest.MonkeyPatch, host: str):
+    monkeypatch.setenv("WEBHOOK_HOST", host)
+    assert load_settings().webhook_host == host
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("WEBHOOK_PORT", "eighty", "WEBHOOK_PORT"),
+        ("STORE", "postgres", "STORE"),
+        ("FLAP_WINDOW", "soon", "FLAP_WINDOW: 'soon' is not a duration"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+    ],
+)
+def test_a_bad_value_names_its_variable(monkeypatch, name, value, expected):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90s", 90), ("15m", 900), ("1h", 3600), ("2d", 172800), ("45", 45)]
+)
+def test_durations(text: str, seconds: int):
+    assert parse_duration(text) == timedelta(seconds=seconds)

@@ -1,0 +1,152 @@
+"""The SQLite backend keeps the Store contract's conditions, batches and schema version."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from incidents.models import DeadLetter, Incident, IncidentStatus, Occurrence, Severity
+from incidents.sqlite_store import SCHEMA_VERSION, SqliteStore
+from incidents.store import ConflictError, DuplicateOccurrenceError, IncidentWrite, StoreError
+from tests.conftest import T0, make_alert
+
+
+def _incident(incident_id: str = "INC-A", version: int = 1, **changes: object) -> Incident:
+    base = Incident(
+        id=incident_id,
+        fingerprint="fp1",
+        title="t",
+        source="test",
+        severity=Severity.HIGH,
+        opened_at=T0,
+        last_seen_at=T0,
+        version=version,
+    )
+    return base.model_copy(update=changes)
+
+
+def _open(store: SqliteStore, incident: Incident, previous_head: str | None = None) -> None:
+    store.write(
+        IncidentWrite(
+            incident=incident, expected_version=None, claims_head=True, previous_head=previous_head
+        )
+    )
+
+
+def test_a_stale_version_is_refused(store):
+    _open(store, _incident())
+    store.write(IncidentWrite(incident=_incident(version=2, occurrences=2), expected_version=1))
+
+    with pytest.raises(ConflictError):
+        store.write(IncidentWrite(incident=_incident(version=2, occurrences=9), expected_version=1))
+    assert store.get_incident("INC-A").occurrences == 2
+
+
+def test_a_second_opening_for_the_same_fingerprint_loses_the_head_race(store):
+    _open(store, _incident("INC-A"))
+
+    with pytest.raises(ConflictError):
+        _open(store, _incident("INC-B"), previous_head=None)
+    assert store.get_incident("INC-B") is None
+    _open(store, _incident("INC-B"), previous_head="INC-A")
+    assert store.head_incident("fp1").id == "INC-B"
+
+
+def test_a_duplicate_occurrence_undoes_the_whole_write(store):
+    _open(store, _incident())
+    occurrence = Occurrence(key="k", incident_id="INC-A", alert=make_alert())
+    store.write(
+        IncidentWrite(incident=_incident(version=2), expected_version=1, occurrence=occurrence)
+    )
+
+    with pytest.raises(DuplicateOccurrenceError):
+        store.write(
+            IncidentWrite(
+                incident=_incident(version=3, occurrences=5),
+                expected_version=2,
+                occurrence=occurrence,
+            )
+        )
+    assert store.get_incident("INC-A").version == 2
+
+
+def test_a_failed_write_inside_a_batch_is_undone_alone(store):
+    with store.batch():
+        _open(store, _incident("INC-A"))
+        with pytest.raises(ConflictError):
+            _open(store, _incident("INC-B"))
+        store.put_occurrence(Occurrence(key="k2", incident_id=None, alert=make_alert()))
+
+    assert store.get_incident("INC-A") is not None
+    assert store.get_incident("INC-B") is None
+    assert store.has_occurrence("k2")
+
+
+def test_an_exception_in_a_batch_rolls_back_every_write_in_it(store):
+    with pytest.raises(RuntimeError), store.batch():
+        _open(store, _incident("INC-A"))
+        raise RuntimeError("process died mid-payload")
+
+    assert store.get_incident("INC-A") is None
+
+
+def test_list_incidents_filters_by_status_and_time_newest_first(store):
+    for n in range(4):
+        status = IncidentStatus.RESOLVED if n % 2 else IncidentStatus.OPEN
+        incident = _incident(f"INC-{n}", fingerprint=f"fp{n}", status=status)
+        _open(store, incident.model_copy(update={"opened_at": T0 + timedelta(hours=n)}))
+
+    assert [i.id for i in store.list_incidents()] == ["INC-3", "INC-2", "INC-1", "INC-0"]
+    assert [i.id for i in store.list_incidents(statuses=[IncidentStatus.OPEN])] == [
+        "INC-2",
+        "INC-0",
+    ]
+    assert [i.id for i in store.list_incidents(since=T0 + timedelta(hours=2), limit=1)] == ["INC-3"]
+
+
+def test_dead_letters_keep_the_exact_bytes(store):
+    payload = b"\x89PNG\r\n\x1a\n\x00binary"
+    store.put_dead_letter(
+        DeadLetter(
+            id="d1", received_at=T0, origin="test", reason="binary", size=12, payload=payload
+        )
+    )
+
+    [letter] = store.dead_letters()
+    assert letter.payload == payload
+    assert letter.reason == "binary"
+
+
+def test_schema_uses_wal_indexes_and_a_version(tmp_path: Path):
+    path = tmp_path / "s.db"
+    SqliteStore(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    indexes = {row[1] for row in conn.execute("SELECT * FROM sqlite_master WHERE type='index'")}
+    assert "idx_incidents_fingerprint_status" in indexes
+    assert "idx_incidents_status_opened_at" in indexes
+    assert "idx_occurrences_incident_id_received_at" in indexes
+    conn.close()
+
+
+def test_a_database_from_a_newer_release_is_refused(tmp_path: Path):
+    path = tmp_path / "future.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.close()
+
+    with pytest.raises(StoreError, match="newer than this release"):
+        SqliteStore(path)
+
+
+def test_a_closed_store_reports_store_errors(tmp_path: Path):
+    opened = SqliteStore(tmp_path / "c.db")
+    opened.close()
+    with pytest.raises(StoreError):
+        opened.ping()
+    with pytest.raises(StoreError):
+        opened.head_incident("fp")
