@@ -51,7 +51,7 @@ class ConsolePublisher:
                 else "",
                 highlight=False,
             )
-        elif outcome.kind is OutcomeKind.REPEATED:
+        elif outcome.kind in (OutcomeKind.REPEATED, OutcomeKind.MEMBER_RESOLVED):
             await self._repeats.offer(incident.id, incident)
         elif outcome.kind is OutcomeKind.REOPENED:
             self._repeats.discard(incident.id)
@@ -79,9 +79,10 @@ class ConsolePublisher:
         )
 
     async def _print_repeat(self, incident: Incident) -> None:
+        firing = f", {len(incident.firing_members)} still firing" if incident.firing_members else ""
         self.console.print(
             f"[dim]REPEAT  [/] {incident.id} {escape(incident.title)}: "
-            f"{incident.occurrences} occurrences, last seen "
+            f"{incident.occurrences} occurrences{firing}, last seen "
             f"{incident.last_seen_at:%H:%M:%S} UTC",
             highlight=False,
         )

@@ -32,6 +32,7 @@ from incidents.store import (
 )
 
 MAX_WRITE_ATTEMPTS = 8
+MAX_TRACKED_MEMBERS = 500
 _ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -39,6 +40,7 @@ class OutcomeKind(StrEnum):
     OPENED = "opened"
     REPEATED = "repeated"
     RESOLVED = "resolved"
+    MEMBER_RESOLVED = "member_resolved"
     REOPENED = "reopened"
     DUPLICATE = "duplicate"
     UNMATCHED_RESOLVE = "unmatched_resolve"
@@ -130,6 +132,9 @@ class IncidentService:
     ) -> tuple[OutcomeKind, IncidentWrite]:
         if alert.status is AlertStatus.RESOLVED:
             assert head is not None
+            still_firing = [m for m in head.firing_members if m != alert.member]
+            if alert.member is not None and still_firing:
+                return OutcomeKind.MEMBER_RESOLVED, self._member_resolution(head, still_firing)
             return OutcomeKind.RESOLVED, self._resolution(head, f"alert:{alert.source}", now)
         if head is None or (
             not head.is_active
@@ -151,6 +156,7 @@ class IncidentService:
             severity=alert.severity,
             opened_at=now,
             last_seen_at=now,
+            firing_members=[alert.member] if alert.member else [],
             version=1,
         )
         event = TimelineEvent(
@@ -187,6 +193,7 @@ class IncidentService:
                 "occurrences": head.occurrences + 1,
                 "last_seen_at": max(head.last_seen_at, now),
                 "severity": severity,
+                "firing_members": _with_member(head.firing_members, alert.member),
                 "version": head.version + 1,
             }
         )
@@ -232,6 +239,7 @@ class IncidentService:
                 "reopen_count": head.reopen_count + 1,
                 "recent_reopens": recent,
                 "flapping": flapping,
+                "firing_members": [alert.member] if alert.member else [],
                 "version": head.version + 1,
             }
         )
@@ -243,6 +251,7 @@ class IncidentService:
                 "status": IncidentStatus.RESOLVED,
                 "resolved_at": now,
                 "resolved_by": actor,
+                "firing_members": [],
                 "version": head.version + 1,
             }
         )
@@ -254,6 +263,14 @@ class IncidentService:
             detail=f"resolved after {short_duration(now - head.opened_at)}",
         )
         return IncidentWrite(incident=incident, expected_version=head.version, events=(event,))
+
+    @staticmethod
+    def _member_resolution(head: Incident, still_firing: list[str]) -> IncidentWrite:
+        """One member of a group resolved while others still fire: the incident stays open."""
+        incident = head.model_copy(
+            update={"firing_members": still_firing, "version": head.version + 1}
+        )
+        return IncidentWrite(incident=incident, expected_version=head.version)
 
     def acknowledge(self, incident_id: str, actor: str) -> Incident:
         """Idempotent: acknowledging an acknowledged incident changes nothing."""
@@ -327,3 +344,11 @@ def short_duration(delta: timedelta) -> str:
     ]
     text = " ".join(p for p in parts if p)
     return text or f"{seconds}s"
+
+
+def _with_member(members: list[str], member: str | None) -> list[str]:
+    """The firing set with `member` added; bounded, so a huge group cannot grow the item past
+    what DynamoDB stores (an untracked member simply does not hold the incident open)."""
+    if member is None or member in members or len(members) >= MAX_TRACKED_MEMBERS:
+        return members
+    return [*members, member]

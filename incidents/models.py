@@ -34,7 +34,12 @@ class AlertStatus(StrEnum):
 
 
 class Alert(BaseModel):
-    """One normalized alert. `raw` is the part of the payload that produced it, kept verbatim."""
+    """One normalized alert. `raw` is the part of the payload that produced it, kept verbatim.
+
+    `fingerprint` names the problem, and so the incident. `member` names the alert within that
+    problem when the sender fires and resolves several at once (one Alertmanager entry of a
+    group): the incident then resolves when its last firing member does.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -49,6 +54,7 @@ class Alert(BaseModel):
     received_at: datetime
     labels: dict[str, str] = Field(default_factory=dict)
     fingerprint: str
+    member: str | None = None
     dedup_key: str | None = None
     raw: Any = None
 
@@ -83,6 +89,7 @@ class Incident(BaseModel):
     reopen_count: int = 0
     recent_reopens: list[datetime] = Field(default_factory=list)
     flapping: bool = False
+    firing_members: list[str] = Field(default_factory=list)
     version: int = 0
 
     @property

@@ -58,6 +58,7 @@ def make_alert(
     severity: Severity = Severity.HIGH,
     dedup_key: str | None = None,
     problem: str | None = None,
+    member: str | None = None,
 ) -> Alert:
     """An alert as the custom parser would make it; `problem` picks the fingerprint."""
     return Alert(
@@ -70,6 +71,7 @@ def make_alert(
         occurred_at=T0,
         received_at=T0,
         fingerprint=fingerprint.of_identity("test", problem or title),
+        member=member,
         dedup_key=dedup_key,
         raw={"title": title},
     )

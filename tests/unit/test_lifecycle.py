@@ -222,3 +222,33 @@ def test_two_writers_on_one_database_lose_no_count_and_open_one_incident(tmp_pat
     assert incidents[0].occurrences == per_writer * len(services)
     for opened in stores:
         opened.close()
+
+
+def test_a_group_incident_resolves_when_its_last_member_does(service, store):
+    opened = service.record(make_alert(member="host-a"))
+    service.record(make_alert(member="host-b"))
+    service.record(make_alert(member="host-c"))
+
+    partial = service.record(make_alert(status=AlertStatus.RESOLVED, member="host-a"))
+    assert partial.kind is OutcomeKind.MEMBER_RESOLVED
+    assert partial.incident.firing_members == ["host-b", "host-c"]
+    assert partial.incident.status is IncidentStatus.OPEN
+
+    service.record(make_alert(status=AlertStatus.RESOLVED, member="host-b"))
+    final = service.record(make_alert(status=AlertStatus.RESOLVED, member="host-c"))
+    assert final.kind is OutcomeKind.RESOLVED
+    incident = store.get_incident(opened.incident.id)
+    assert incident.status is IncidentStatus.RESOLVED
+    assert incident.firing_members == []
+    assert incident.occurrences == 3
+
+
+def test_a_member_firing_again_after_resolution_reopens_with_only_itself(service, store, clock):
+    opened = service.record(make_alert(member="host-a"))
+    service.record(make_alert(status=AlertStatus.RESOLVED, member="host-a"))
+    clock.advance(minutes=2)
+    reopened = service.record(make_alert(member="host-b"))
+
+    assert reopened.kind is OutcomeKind.REOPENED
+    assert reopened.incident.id == opened.incident.id
+    assert reopened.incident.firing_members == ["host-b"]
