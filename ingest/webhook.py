@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from incidents.store import StoreError
+from ingest.metrics import ReceiverMetrics
 from ingest.normalize import MAX_PAYLOAD_BYTES
 from ingest.pipeline import Ingestor, IngestReport, UnreadablePayloadError
 
@@ -39,22 +40,27 @@ class Receiver:
         self.on_report = on_report
         self._api_key = api_key.encode() if api_key else None
         self._publishing: set[asyncio.Task[None]] = set()
+        self.metrics = ReceiverMetrics()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_PAYLOAD_BYTES)
         app.router.add_post("/alerts", self.post_alerts)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics_text)
         app.on_shutdown.append(self._finish_publishing)
         return app
 
     async def post_alerts(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
+            self.metrics.payload("unauthorized")
             return _error(401, "missing or wrong x-api-key header")
         if request.content_length is not None and request.content_length > MAX_PAYLOAD_BYTES:
+            self.metrics.payload("too_large")
             return _too_large(request.content_length)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
+            self.metrics.payload("too_large")
             return _too_large(None)
         origin = f"webhook:{request.remote or 'unknown'}"
         loop = asyncio.get_running_loop()
@@ -62,18 +68,24 @@ class Receiver:
             report = await loop.run_in_executor(self.executor, self.ingestor.ingest, body, origin)
         except UnreadablePayloadError as exc:
             if exc.informational:
+                self.metrics.payload("ignored")
                 logger.info("not an alert, kept as %s: %s", exc.dead_letter_ids, exc.reason)
                 return web.json_response(
                     {"incidents": [], "ignored": exc.reason, "dead_letters": exc.dead_letter_ids},
                     status=202,
                 )
+            self.metrics.payload("unreadable")
             logger.warning("unreadable payload kept as %s: %s", exc.dead_letter_ids, exc.reason)
             return _error(400, exc.reason, dead_letters=exc.dead_letter_ids)
         except StoreError as exc:
+            self.metrics.payload("store_unavailable")
             logger.error("store unavailable, alert refused for retry: %s", exc)
             response = _error(503, "incident store unavailable; retry later")
             response.headers["Retry-After"] = RETRY_AFTER_SECONDS
             return response
+        self.metrics.payload("accepted")
+        for outcome in report.outcomes:
+            self.metrics.alert(outcome.kind.value)
         task = asyncio.create_task(self.on_report(report))
         self._publishing.add(task)
         task.add_done_callback(self._publish_done)
@@ -86,6 +98,9 @@ class Receiver:
         except StoreError as exc:
             return _error(503, f"store: {exc}")
         return web.json_response({"status": "ok"})
+
+    async def metrics_text(self, request: web.Request) -> web.Response:
+        return web.Response(text=self.metrics.render(), content_type="text/plain")
 
     def _authorised(self, request: web.Request) -> bool:
         if self._api_key is None:

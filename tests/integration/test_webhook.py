@@ -199,3 +199,18 @@ async def test_the_api_key_is_required_when_set(keyed: Harness):
     assert (missing, wrong, right) == (401, 401, 202)
     assert body["error"] == "missing or wrong x-api-key header"
     assert len(keyed.store.list_incidents()) == 1
+
+
+async def test_metrics_count_payloads_and_outcomes(harness: Harness):
+    await harness.post(json.dumps(BRIEF_ALERT))
+    await harness.post(json.dumps(BRIEF_ALERT))
+    await harness.post("{broken")
+
+    async with harness.session.get(harness.url("/metrics")) as resp:
+        text = await resp.text()
+
+    assert resp.status == 200
+    assert 'incident_bot_payloads_total{result="accepted"} 2' in text
+    assert 'incident_bot_payloads_total{result="unreadable"} 1' in text
+    assert 'incident_bot_alerts_total{outcome="opened"} 1' in text
+    assert 'incident_bot_alerts_total{outcome="repeated"} 1' in text
