@@ -13,16 +13,23 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
 from sqlite_utils.db import Table
 
 from incidents.models import DeadLetter, Incident, IncidentStatus, Occurrence, TimelineEvent
-from incidents.store import ConflictError, DuplicateOccurrenceError, IncidentWrite, StoreError
+from incidents.store import (
+    AnalysisRecord,
+    ConflictError,
+    CostTotal,
+    DuplicateOccurrenceError,
+    IncidentWrite,
+    StoreError,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class SqliteStore:
@@ -45,6 +52,7 @@ class SqliteStore:
         self._migrate()
 
     def _migrate(self) -> None:
+        """Apply each migration the file has not seen yet, in order; refuse a newer file."""
         db = sqlite_utils.Database(self._conn)
         found = db.execute("PRAGMA user_version").fetchone()[0]
         if found > SCHEMA_VERSION:
@@ -52,55 +60,10 @@ class SqliteStore:
                 f"{self.path} has schema version {found}, newer than this release "
                 f"({SCHEMA_VERSION}): upgrade incident-responder"
             )
-        if found == SCHEMA_VERSION:
-            return
-        Table(db, "incidents").create(
-            {
-                "id": str,
-                "fingerprint": str,
-                "status": str,
-                "severity": str,
-                "opened_at": str,
-                "version": int,
-                "data": str,
-            },
-            pk="id",
-            if_not_exists=True,
-        )
-        Table(db, "incidents").create_index(["fingerprint", "status"], if_not_exists=True)
-        Table(db, "incidents").create_index(["opened_at"], if_not_exists=True)
-        Table(db, "incidents").create_index(["status", "opened_at"], if_not_exists=True)
-        Table(db, "incidents").create_index(["severity", "opened_at"], if_not_exists=True)
-        Table(db, "fingerprint_heads").create(
-            {"fingerprint": str, "incident_id": str}, pk="fingerprint", if_not_exists=True
-        )
-        Table(db, "occurrences").create(
-            {"key": str, "incident_id": str, "received_at": str, "data": str},
-            pk="key",
-            if_not_exists=True,
-        )
-        Table(db, "occurrences").create_index(["incident_id", "received_at"], if_not_exists=True)
-        Table(db, "occurrences").create_index(["received_at"], if_not_exists=True)
-        Table(db, "timeline").create(
-            {"seq": int, "incident_id": str, "at": str, "data": str},
-            pk="seq",
-            if_not_exists=True,
-        )
-        Table(db, "timeline").create_index(["incident_id", "seq"], if_not_exists=True)
-        Table(db, "dead_letters").create(
-            {
-                "id": str,
-                "received_at": str,
-                "origin": str,
-                "reason": str,
-                "size": int,
-                "payload": bytes,
-            },
-            pk="id",
-            if_not_exists=True,
-        )
-        Table(db, "dead_letters").create_index(["received_at"], if_not_exists=True)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        for version, migration in enumerate(_MIGRATIONS, start=1):
+            if version > found:
+                migration(db)
+                db.execute(f"PRAGMA user_version={version}")
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -324,9 +287,181 @@ class SqliteStore:
             for r in rows
         ]
 
+    def put_analysis(self, record: AnalysisRecord) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                f"INSERT INTO analyses ({_ANALYSIS_COLUMNS}) VALUES ({_ANALYSIS_PLACEHOLDERS})",
+                _analysis_row(record),
+            )
+
+    def latest_analysis(self, incident_id: str) -> AnalysisRecord | None:
+        rows = self._query(
+            f"SELECT {_ANALYSIS_COLUMNS} FROM analyses WHERE incident_id = ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (incident_id,),
+        )
+        return _analysis_record(rows[0]) if rows else None
+
+    def cached_analysis(
+        self, fingerprint: str, prompt_version: str, not_before: datetime
+    ) -> AnalysisRecord | None:
+        rows = self._query(
+            f"SELECT {_ANALYSIS_COLUMNS} FROM analysis_cache "
+            "WHERE fingerprint = ? AND prompt_version = ? AND created_at >= ?",
+            (fingerprint, prompt_version, not_before.astimezone(UTC).isoformat()),
+        )
+        return _analysis_record(rows[0]) if rows else None
+
+    def put_cached_analysis(self, record: AnalysisRecord) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                f"INSERT OR REPLACE INTO analysis_cache ({_ANALYSIS_COLUMNS}) "
+                f"VALUES ({_ANALYSIS_PLACEHOLDERS})",
+                _analysis_row(record),
+            )
+
+    def cost_totals(self, since: datetime) -> list[CostTotal]:
+        rows = self._query(
+            "SELECT substr(created_at, 1, 10) AS day, source, count(*), "
+            "sum(CASE WHEN cached = 0 AND analyzer = 'claude' THEN 1 ELSE 0 END), "
+            "sum(cost_usd) FROM analyses WHERE created_at >= ? "
+            "GROUP BY day, source ORDER BY day, source",
+            (since.astimezone(UTC).isoformat(),),
+        )
+        return [
+            CostTotal(
+                day=str(r[0]),
+                source=str(r[1]),
+                analyses=int(str(r[2])),
+                model_calls=int(str(r[3])),
+                cost_usd=float(str(r[4])),
+            )
+            for r in rows
+        ]
+
     def ping(self) -> None:
         self._query("SELECT 1")
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+_ANALYSIS_FIELDS = (
+    "incident_id",
+    "fingerprint",
+    "source",
+    "prompt_version",
+    "created_at",
+    "analyzer",
+    "model",
+    "cached",
+    "cost_usd",
+    "body",
+)
+_ANALYSIS_COLUMNS = ", ".join(_ANALYSIS_FIELDS)
+_ANALYSIS_PLACEHOLDERS = ", ".join("?" for _ in _ANALYSIS_FIELDS)
+
+
+def _analysis_row(record: AnalysisRecord) -> tuple[object, ...]:
+    """Times are stored as UTC ISO text, so that day totals group on the text's date part."""
+    return (
+        record.incident_id,
+        record.fingerprint,
+        record.source,
+        record.prompt_version,
+        record.created_at.astimezone(UTC).isoformat(),
+        record.analyzer,
+        record.model,
+        int(record.cached),
+        record.cost_usd,
+        record.body,
+    )
+
+
+def _analysis_record(row: tuple[object, ...]) -> AnalysisRecord:
+    return AnalysisRecord(
+        incident_id=str(row[0]),
+        fingerprint=str(row[1]),
+        source=str(row[2]),
+        prompt_version=str(row[3]),
+        created_at=datetime.fromisoformat(str(row[4])),
+        analyzer=str(row[5]),
+        model=str(row[6]) if row[6] is not None else None,
+        cached=bool(row[7]),
+        cost_usd=float(str(row[8])),
+        body=str(row[9]),
+    )
+
+
+def _create_incident_tables(db: sqlite_utils.Database) -> None:
+    Table(db, "incidents").create(
+        {
+            "id": str,
+            "fingerprint": str,
+            "status": str,
+            "severity": str,
+            "opened_at": str,
+            "version": int,
+            "data": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    Table(db, "incidents").create_index(["fingerprint", "status"], if_not_exists=True)
+    Table(db, "incidents").create_index(["opened_at"], if_not_exists=True)
+    Table(db, "incidents").create_index(["status", "opened_at"], if_not_exists=True)
+    Table(db, "incidents").create_index(["severity", "opened_at"], if_not_exists=True)
+    Table(db, "fingerprint_heads").create(
+        {"fingerprint": str, "incident_id": str}, pk="fingerprint", if_not_exists=True
+    )
+    Table(db, "occurrences").create(
+        {"key": str, "incident_id": str, "received_at": str, "data": str},
+        pk="key",
+        if_not_exists=True,
+    )
+    Table(db, "occurrences").create_index(["incident_id", "received_at"], if_not_exists=True)
+    Table(db, "occurrences").create_index(["received_at"], if_not_exists=True)
+    Table(db, "timeline").create(
+        {"seq": int, "incident_id": str, "at": str, "data": str},
+        pk="seq",
+        if_not_exists=True,
+    )
+    Table(db, "timeline").create_index(["incident_id", "seq"], if_not_exists=True)
+    Table(db, "dead_letters").create(
+        {
+            "id": str,
+            "received_at": str,
+            "origin": str,
+            "reason": str,
+            "size": int,
+            "payload": bytes,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    Table(db, "dead_letters").create_index(["received_at"], if_not_exists=True)
+
+
+def _create_analysis_tables(db: sqlite_utils.Database) -> None:
+    columns = {
+        "incident_id": str,
+        "fingerprint": str,
+        "source": str,
+        "prompt_version": str,
+        "created_at": str,
+        "analyzer": str,
+        "model": str,
+        "cached": int,
+        "cost_usd": float,
+        "body": str,
+    }
+    Table(db, "analyses").create({"seq": int, **columns}, pk="seq", if_not_exists=True)
+    Table(db, "analyses").create_index(["incident_id", "seq"], if_not_exists=True)
+    Table(db, "analyses").create_index(["created_at"], if_not_exists=True)
+    Table(db, "analysis_cache").create(
+        columns, pk=("fingerprint", "prompt_version"), if_not_exists=True
+    )
+
+
+_MIGRATIONS = (_create_incident_tables, _create_analysis_tables)

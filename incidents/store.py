@@ -48,6 +48,35 @@ class IncidentWrite:
     previous_head: str | None = None
 
 
+@dataclass(frozen=True)
+class AnalysisRecord:
+    """An analysis as the store keeps it: indexed bookkeeping plus the analysis as JSON.
+
+    The store does not know the analysis model (that lives above, in `analysis/`); it keeps
+    the body verbatim and the few fields that costs and the cache are queried by.
+    """
+
+    incident_id: str
+    fingerprint: str
+    source: str
+    prompt_version: str
+    created_at: datetime
+    analyzer: str
+    model: str | None
+    cached: bool
+    cost_usd: float
+    body: str
+
+
+@dataclass(frozen=True)
+class CostTotal:
+    day: str
+    source: str
+    analyses: int
+    model_calls: int
+    cost_usd: float
+
+
 class Store(Protocol):
     def head_incident(self, fingerprint: str) -> Incident | None:
         """The newest incident of a fingerprint, whatever its status."""
@@ -87,6 +116,22 @@ class Store(Protocol):
 
     def dead_letters(self, limit: int = 50) -> list[DeadLetter]:
         """Newest first."""
+
+    def put_analysis(self, record: AnalysisRecord) -> None:
+        """Append an analysis to its incident; the newest is the one shown."""
+
+    def latest_analysis(self, incident_id: str) -> AnalysisRecord | None: ...
+
+    def cached_analysis(
+        self, fingerprint: str, prompt_version: str, not_before: datetime
+    ) -> AnalysisRecord | None:
+        """The cached analysis of a problem, if it was made at or after `not_before`."""
+
+    def put_cached_analysis(self, record: AnalysisRecord) -> None:
+        """Cache by fingerprint and prompt version; a newer analysis replaces an older one."""
+
+    def cost_totals(self, since: datetime) -> list[CostTotal]:
+        """Analyses, model calls and cost per UTC day and source, oldest day first."""
 
     def ping(self) -> None:
         """Raise StoreError when the store cannot serve requests."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,7 +11,13 @@ import pytest
 
 from incidents.models import DeadLetter, Incident, IncidentStatus, Occurrence, Severity
 from incidents.sqlite_store import SCHEMA_VERSION, SqliteStore
-from incidents.store import ConflictError, DuplicateOccurrenceError, IncidentWrite, StoreError
+from incidents.store import (
+    AnalysisRecord,
+    ConflictError,
+    DuplicateOccurrenceError,
+    IncidentWrite,
+    StoreError,
+)
 from tests.conftest import T0, make_alert
 
 
@@ -150,3 +157,71 @@ def test_a_closed_store_reports_store_errors(tmp_path: Path):
         opened.ping()
     with pytest.raises(StoreError):
         opened.head_incident("fp")
+
+
+def _record(**changes: object) -> AnalysisRecord:
+    base = AnalysisRecord(
+        incident_id="INC-A",
+        fingerprint="fp1",
+        source="cloudwatch",
+        prompt_version="v1",
+        created_at=T0,
+        analyzer="claude",
+        model="claude-sonnet-4-6",
+        cached=False,
+        cost_usd=0.012,
+        body='{"root_cause": "x"}',
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_the_newest_analysis_of_an_incident_is_the_latest(store):
+    store.put_analysis(_record(body="first"))
+    store.put_analysis(_record(body="second"))
+
+    assert store.latest_analysis("INC-A").body == "second"
+    assert store.latest_analysis("INC-B") is None
+
+
+def test_the_analysis_cache_honours_prompt_version_and_age(store):
+    store.put_cached_analysis(_record(body="old"))
+    store.put_cached_analysis(_record(body="new", created_at=T0 + timedelta(hours=1)))
+
+    assert store.cached_analysis("fp1", "v1", not_before=T0).body == "new"
+    assert store.cached_analysis("fp1", "v2", not_before=T0) is None
+    assert store.cached_analysis("fp1", "v1", not_before=T0 + timedelta(hours=2)) is None
+
+
+def test_cost_totals_per_day_and_source(store):
+    day2 = T0 + timedelta(days=1)
+    store.put_analysis(_record(cost_usd=0.01))
+    store.put_analysis(_record(cost_usd=0.02))
+    store.put_analysis(_record(cost_usd=0.0, cached=True))
+    store.put_analysis(_record(source="prometheus", cost_usd=0.0, analyzer="offline"))
+    store.put_analysis(_record(created_at=day2, cost_usd=0.5))
+
+    totals = store.cost_totals(since=T0 - timedelta(days=1))
+
+    assert [(t.day, t.source, t.analyses, t.model_calls) for t in totals] == [
+        ("2026-11-24", "cloudwatch", 3, 2),
+        ("2026-11-24", "prometheus", 1, 0),
+        ("2026-11-25", "cloudwatch", 1, 1),
+    ]
+    assert totals[0].cost_usd == pytest.approx(0.03)
+    assert store.cost_totals(since=day2)[0].cost_usd == pytest.approx(0.5)
+
+
+def test_a_version_1_database_is_migrated_in_place(tmp_path: Path):
+    path = tmp_path / "v1.db"
+    SqliteStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE analyses")
+    conn.execute("DROP TABLE analysis_cache")
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+
+    migrated = SqliteStore(path)
+    migrated.put_analysis(_record())
+    assert migrated.latest_analysis("INC-A") is not None
+    migrated.close()

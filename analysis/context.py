@@ -1,0 +1,33 @@
+"""The evidence an analyzer gets beside the alert: metric datapoints, alarm history, nearby log
+lines, the incident's timeline, similar past incidents.
+
+Each gatherer returns a `ContextSection` or raises; the engine bounds each in time and size,
+and turns a failure into a note on the analysis instead of a missing analysis.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from analysis.models import RelatedIncident
+
+SECTION_CHARS = 6000
+
+
+class ContextSection(BaseModel):
+    """One piece of evidence, already rendered as text for the prompt (and kept short)."""
+
+    name: str
+    text: str = Field(max_length=SECTION_CHARS)
+
+
+class AnalysisContext(BaseModel):
+    sections: list[ContextSection] = Field(default_factory=list)
+    related: list[RelatedIncident] = Field(default_factory=list)
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What could not be gathered and why: shown on the analysis, never hidden.",
+    )
+
+    def section(self, name: str) -> ContextSection | None:
+        return next((s for s in self.sections if s.name == name), None)

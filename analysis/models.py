@@ -1,0 +1,97 @@
+"""What an analysis says, and what it cost.
+
+`Diagnosis` is exactly what the analyzer fills in: its JSON schema is the tool Claude is forced
+to call, and the offline analyzer fills the same model. `Analysis` adds what the process knows
+and the model does not: which analyzer and model, the prompt version, tokens, cost, cache.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from incidents.models import Severity
+
+TEXT_LIMIT = 2000
+
+
+class RemediationStep(BaseModel):
+    action: str = Field(
+        max_length=TEXT_LIMIT, description="What to do, as an imperative sentence."
+    )
+    command: str | None = Field(
+        default=None,
+        max_length=TEXT_LIMIT,
+        description="The exact CLI command or AWS console path, when one applies.",
+    )
+
+
+class Alternative(BaseModel):
+    hypothesis: str = Field(max_length=TEXT_LIMIT)
+    why_less_likely: str = Field(max_length=TEXT_LIMIT)
+
+
+class Diagnosis(BaseModel):
+    """The analysis proper. Field descriptions are part of the prompt: Claude reads them."""
+
+    root_cause: str = Field(
+        max_length=TEXT_LIMIT,
+        description="The most likely root cause, specific to this alert, in 1-3 sentences.",
+    )
+    alternatives: list[Alternative] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Other causes considered, each with why it ranks below the root cause.",
+    )
+    severity: Severity = Field(description="CRITICAL, HIGH, MEDIUM or LOW.")
+    severity_justification: str = Field(
+        max_length=TEXT_LIMIT, description="Why this severity, in terms of user impact."
+    )
+    impact: str = Field(
+        max_length=TEXT_LIMIT, description="Who and what is affected, and the blast radius."
+    )
+    remediation_steps: list[RemediationStep] = Field(
+        min_length=1,
+        max_length=8,
+        description="Ordered, concrete steps; commands or console paths where they apply.",
+    )
+    check_first: list[str] = Field(
+        default_factory=list,
+        max_length=5,
+        description="What the on-call engineer should look at in the first minute.",
+    )
+    confidence: float = Field(
+        ge=0,
+        le=1,
+        description="0-1: how well the evidence supports the root cause. Be honest.",
+    )
+
+
+class AnalyzerKind(StrEnum):
+    CLAUDE = "claude"
+    OFFLINE = "offline"
+
+
+class RelatedIncident(BaseModel):
+    incident_id: str
+    title: str
+    status: str
+    outcome: str
+
+
+class Analysis(Diagnosis):
+    analyzer: AnalyzerKind
+    model: str | None = None
+    prompt_version: str
+    fingerprint: str
+    related_incidents: list[RelatedIncident] = Field(default_factory=list)
+    context_notes: list[str] = Field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    cached: bool = False
+    created_at: datetime
