@@ -23,7 +23,15 @@ from ingest.parsers.base import Envelope, NotAnAlertError, ParseError, text
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_DEPTH = 64
+# Envelopes that decode a string into a new document (SNS, SQS, Kinesis, awslogs) escape
+# MAX_DEPTH, and compressed awslogs layers stay small: a 1 MiB body holds hundreds of them,
+# enough to overflow the stack. Real deliveries nest three at most (SQS > SNS > message).
+MAX_ENVELOPES = 8
 _BINARY_CONTROL_RATIO = 0.1
+# How a JSON array starts: `[{`, `[[`, `["`, `[]`, `[1,`, `[true]`, a lone `[`.
+_JSON_ARRAY_START = re.compile(
+    r'\[\s*(?:$|[\[{"\]]|(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)\s*(?:[,\]]|$))'
+)
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 Parser = Callable[[dict[str, Any], Envelope], list[Alert]]
@@ -54,23 +62,39 @@ def decode(body: bytes) -> Any:
     try:
         decoded = body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ParseError(f"binary payload: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise ParseError(
+            f"binary payload: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
     sample = decoded[:4096]
     controls = len(_CONTROL_CHARS.findall(sample))
     if "\x00" in decoded or controls > _BINARY_CONTROL_RATIO * len(sample):
         raise ParseError("binary payload: control characters in what should be text")
     stripped = decoded.strip()
+    if not stripped:
+        raise ParseError("empty payload")  # a byte-order mark and nothing else
     try:
         value = json.loads(stripped)
     except RecursionError as exc:
         raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels") from exc
     except ValueError as exc:
-        if stripped[:1] in "{[":
+        if _is_broken_json(stripped, exc):
             raise ParseError(f"malformed JSON: {exc}") from exc
         return stripped
     if _depth_exceeds(value, MAX_DEPTH):
         raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
     return value
+
+
+def _is_broken_json(body: str, error: ValueError) -> bool:
+    """Truncated or broken JSON is refused, so its sender hears of it: anything that opens an
+    object, and what opens like an array. Text that merely starts with a square bracket
+    (`[ERROR] ...`, `[P1] DB down`, `[2024-01-02 03:04:05] ...`) is a log line or a message,
+    and so is a bracketed value followed by prose (`[1] disk full`)."""
+    if body.startswith("{"):
+        return True
+    if isinstance(error, json.JSONDecodeError) and error.msg == "Extra data":
+        return False
+    return _JSON_ARRAY_START.match(body) is not None
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
@@ -101,6 +125,8 @@ def parse_value(value: Any, envelope: Envelope) -> ParseResult:
 
 def _parse_value(value: Any, envelope: Envelope, result: ParseResult) -> None:
     try:
+        if sum(1 for via in envelope.via if via != "batch") > MAX_ENVELOPES:
+            raise ParseError(f"envelopes nested deeper than {MAX_ENVELOPES} levels")
         if isinstance(value, list):
             if not value:
                 raise ParseError("empty batch")
@@ -150,7 +176,7 @@ def _parse_object(doc: dict[str, Any], envelope: Envelope, result: ParseResult) 
         return
     awslogs = doc.get("awslogs")
     if isinstance(awslogs, dict) and "data" in awslogs:
-        _parse_value(cloudwatch_logs.decode(awslogs["data"]), envelope.inner("awslogs", None), result)
+        _parse_value(_logs_document(awslogs["data"]), envelope.inner("awslogs", None), result)
         return
     result.alerts.extend(_parser_for(doc)(doc, envelope))
 
@@ -169,6 +195,15 @@ def _parser_for(doc: dict[str, Any]) -> Parser:
     if generic.is_custom(doc):
         return generic.parse_custom
     return generic.parse_json
+
+
+def _logs_document(data: object) -> Any:
+    """Decoded CloudWatch Logs data, held to the same depth limit as a body: it is a document
+    of its own that `decode` never saw."""
+    document = cloudwatch_logs.decode(data)
+    if _depth_exceeds(document, MAX_DEPTH):
+        raise ParseError(f"decoded CloudWatch Logs data nested deeper than {MAX_DEPTH} levels")
+    return document
 
 
 def _is_sns_envelope(doc: dict[str, Any]) -> bool:
@@ -221,7 +256,7 @@ def _parse_record(record: dict[str, Any], envelope: Envelope, result: ParseResul
             except (binascii.Error, ValueError) as exc:
                 raise ParseError(f"Kinesis record data is not base64: {exc}") from exc
             if raw[:2] == b"\x1f\x8b":
-                _parse_value(cloudwatch_logs.decode(data), inner, result)
+                _parse_value(_logs_document(data), inner, result)
             else:
                 _parse_string(raw.decode("utf-8", "replace"), inner, result)
             return

@@ -35,8 +35,11 @@ def parse_time(value: object) -> datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return None  # `9999-12-31T23:59:59-01:00` is a valid string but past year 9999 in UTC
 
 
 def _from_epoch(number: float) -> datetime | None:

@@ -12,7 +12,6 @@ from ingest import fingerprint
 from ingest.parsers.base import (
     Envelope,
     ParseError,
-    as_dict,
     build_alert,
     first,
     str_labels,
@@ -30,7 +29,8 @@ def is_alert_group(doc: dict[str, Any]) -> bool:
 
 
 def is_grafana(doc: dict[str, Any]) -> bool:
-    entries = [e for e in doc.get("alerts", []) if isinstance(e, dict)]
+    alerts = doc.get("alerts")
+    entries = [e for e in alerts if isinstance(e, dict)] if isinstance(alerts, list) else []
     return "orgId" in doc or any(key in e for e in entries for key in _GRAFANA_ENTRY_KEYS)
 
 
@@ -42,14 +42,14 @@ def parse(doc: dict[str, Any], envelope: Envelope) -> list[Alert]:
         raise ParseError(f"{parser} webhook without alerts")
     group_status = text(doc.get("status"), 32).lower()
     common_labels = str_labels(doc.get("commonLabels"))
-    context = {
-        k: doc[k] for k in ("receiver", "groupKey", "externalURL", "orgId") if k in doc
-    }
+    context = {k: doc[k] for k in ("receiver", "groupKey", "externalURL", "orgId") if k in doc}
     alerts = []
     for index, item in enumerate(entries):
-        entry = as_dict(item)
-        if not entry:
+        if not isinstance(item, dict):
             raise ParseError(f"{parser} alert #{index} is not an object")
+        if not item:
+            raise ParseError(f"{parser} alert #{index} is empty")
+        entry = item
         labels = str_labels(entry.get("labels")) or common_labels
         annotations = str_labels(entry.get("annotations"))
         entry_status = text(entry.get("status"), 32).lower() or group_status

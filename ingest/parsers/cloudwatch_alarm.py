@@ -11,7 +11,15 @@ from typing import Any
 
 from incidents.models import Alert, AlertStatus, Severity
 from ingest import fingerprint
-from ingest.parsers.base import Envelope, NotAnAlertError, as_dict, build_alert, first, text
+from ingest.parsers.base import (
+    Envelope,
+    NotAnAlertError,
+    ParseError,
+    as_dict,
+    build_alert,
+    first,
+    text,
+)
 from ingest.severity import severity_marker
 from ingest.timeparse import parse_time
 
@@ -32,6 +40,7 @@ class AlarmState:
     changed_at: datetime | None
     metric: str
     alarm_rule: str
+    resource: str
 
 
 def is_classic(doc: dict[str, Any]) -> bool:
@@ -60,6 +69,7 @@ def parse_classic(doc: dict[str, Any], envelope: Envelope) -> list[Alert]:
         changed_at=parse_time(doc.get("StateChangeTime")),
         metric=_classic_metric(trigger),
         alarm_rule=text(doc.get("AlarmRule")),
+        resource=_classic_resource(trigger),
     )
     return [_alert(state, "cloudwatch_alarm", doc, envelope)]
 
@@ -71,18 +81,24 @@ def parse_eventbridge(doc: dict[str, Any], envelope: Envelope) -> list[Alert]:
             "changes are alerts"
         )
     detail = as_dict(doc.get("detail"))
-    resources = doc.get("resources")
-    arn = resources[0] if isinstance(resources, list) and resources else ""
+    arn = _first_resource(doc.get("resources"))
     state = _from_state_detail(detail, text(arn, 512), doc.get("account"), doc.get("region"))
     return [_alert(state, "cloudwatch_alarm_eventbridge", doc, envelope)]
 
 
 def parse_lambda_action(doc: dict[str, Any], envelope: Envelope) -> list[Alert]:
+    """The alarm action's event names the alarm in `alarmArn` and `accountId`; copies of the
+    EventBridge event reshaped around `alarmData` keep its `resources` and `account` instead.
+    Either way the same state change must key and deduplicate the same."""
     data = as_dict(doc.get("alarmData"))
-    state = _from_state_detail(
-        data, text(doc.get("alarmArn"), 512), doc.get("accountId"), doc.get("region")
-    )
+    arn = first(doc, "alarmArn") or _first_resource(doc.get("resources"))
+    account = first(doc, "accountId", "account")
+    state = _from_state_detail(data, text(arn, 512), account, doc.get("region"))
     return [_alert(state, "cloudwatch_alarm_lambda", doc, envelope)]
+
+
+def _first_resource(resources: Any) -> Any:
+    return resources[0] if isinstance(resources, list) and resources else ""
 
 
 def _from_state_detail(detail: dict[str, Any], arn: str, account: Any, region: Any) -> AlarmState:
@@ -101,13 +117,15 @@ def _from_state_detail(detail: dict[str, Any], arn: str, account: Any, region: A
         changed_at=parse_time(current.get("timestamp")),
         metric=_metric_list(configuration.get("metrics")),
         alarm_rule=text(configuration.get("alarmRule")),
+        resource=(_plain_metrics(configuration.get("metrics")) or [""])[0],
     )
 
 
 def _alert(state: AlarmState, parser: str, raw: dict[str, Any], envelope: Envelope) -> Alert:
     account, region, name = _identity(state)
     if state.state not in ("ALARM", "OK", "INSUFFICIENT_DATA"):
-        raise NotAnAlertError(f"CloudWatch alarm {name!r} has no known state ({state.state!r})")
+        # A malformed alarm, not a benign non-alert: the sender should hear it was refused.
+        raise ParseError(f"CloudWatch alarm {name!r} has no known state ({state.state!r})")
     tagged = severity_marker(name, state.description)
     if state.state == "INSUFFICIENT_DATA":
         severity = Severity.LOW
@@ -124,7 +142,8 @@ def _alert(state: AlarmState, parser: str, raw: dict[str, Any], envelope: Envelo
     return build_alert(
         source=SOURCE,
         parser=parser,
-        title=name,
+        # The name people gave the alarm; the identity stays the ARN's, which AWS keeps unique.
+        title=state.name or name,
         message="\n".join(line for line in lines if line),
         severity=severity,
         status=status,
@@ -132,7 +151,7 @@ def _alert(state: AlarmState, parser: str, raw: dict[str, Any], envelope: Envelo
         envelope=envelope,
         occurred_at=state.changed_at,
         raw=raw,
-        resource=state.metric.split(" ", 1)[0] if state.metric else None,
+        resource=state.resource or None,
         labels={
             k: v
             for k, v in {
@@ -157,41 +176,69 @@ def _identity(state: AlarmState) -> tuple[str, str, str]:
     if len(parts) >= 7 and parts[0] == "arn" and parts[5] == "alarm":
         return parts[4] or state.account, parts[3] or state.region, ":".join(parts[6:])
     if not state.name:
-        raise NotAnAlertError("CloudWatch alarm without a name or ARN")
+        raise ParseError("CloudWatch alarm without a name or ARN")
     return state.account, state.region, state.name
 
 
 def _classic_metric(trigger: dict[str, Any]) -> str:
     if trigger.get("MetricName"):
-        dimensions = _dimensions(trigger.get("Dimensions"))
-        threshold = f" {trigger.get('ComparisonOperator', '')} {trigger.get('Threshold', '')}"
-        return (
-            f"{text(trigger.get('Namespace'), 100)}/{text(trigger.get('MetricName'), 100)}"
-            f"{'[' + dimensions + ']' if dimensions else ''}{threshold.rstrip()}"
-        )
+        operator = text(trigger.get("ComparisonOperator"), 100)
+        threshold = text(trigger.get("Threshold"), 100)
+        return f"{_classic_resource(trigger)} {operator} {threshold}".rstrip()
     return _metric_list(trigger.get("Metrics"))
 
 
+def _classic_resource(trigger: dict[str, Any]) -> str:
+    if trigger.get("MetricName"):
+        return _metric_name(
+            trigger.get("Namespace"), trigger.get("MetricName"), trigger.get("Dimensions")
+        )
+    return (_plain_metrics(trigger.get("Metrics")) or [""])[0]
+
+
 def _metric_list(metrics: Any) -> str:
-    """Metric-math alarms name several metrics; the expression that returns data leads."""
-    if not isinstance(metrics, list):
-        return ""
+    """Metric-math alarms name several metrics; the expressions lead, as the one that returns
+    data is what the alarm compares."""
+    return " ".join([*_expressions(metrics), *_plain_metrics(metrics)])
+
+
+def _expressions(metrics: Any) -> list[str]:
+    return [
+        text(first(metric, "Expression", "expression"), 200)
+        for metric in _metric_entries(metrics)
+        if first(metric, "Expression", "expression")
+    ]
+
+
+def _plain_metrics(metrics: Any) -> list[str]:
+    """The metrics themselves, never the math over them: the resource an alarm watches is a
+    metric such as `AWS/EC2/CPUUtilization[InstanceId=i-...]`, not `SUM(METRICS())`."""
     names: list[str] = []
-    for metric in metrics[:10]:
-        if not isinstance(metric, dict):
-            continue
-        if metric.get("Expression") or metric.get("expression"):
-            names.insert(0, text(first(metric, "Expression", "expression"), 200))
+    for metric in _metric_entries(metrics):
+        if first(metric, "Expression", "expression"):
             continue
         stat = as_dict(first(metric, "MetricStat", "metricStat"))
         inner = as_dict(first(stat, "Metric", "metric"))
-        namespace = text(first(inner, "Namespace", "namespace"), 100)
-        name = text(first(inner, "MetricName", "name"), 100)
-        if name:
-            dims = first(inner, "Dimensions", "dimensions")
-            dimensions = _dimensions(dims)
-            names.append(f"{namespace}/{name}{'[' + dimensions + ']' if dimensions else ''}")
-    return " ".join(names)
+        if first(inner, "MetricName", "name"):
+            names.append(
+                _metric_name(
+                    first(inner, "Namespace", "namespace"),
+                    first(inner, "MetricName", "name"),
+                    first(inner, "Dimensions", "dimensions"),
+                )
+            )
+    return names
+
+
+def _metric_entries(metrics: Any) -> list[dict[str, Any]]:
+    if not isinstance(metrics, list):
+        return []
+    return [metric for metric in metrics[:10] if isinstance(metric, dict)]
+
+
+def _metric_name(namespace: Any, name: Any, dims: Any) -> str:
+    dimensions = _dimensions(dims)
+    return f"{text(namespace, 100)}/{text(name, 100)}{'[' + dimensions + ']' if dimensions else ''}"
 
 
 def _dimensions(dims: Any) -> str:
@@ -204,4 +251,3 @@ def _dimensions(dims: Any) -> str:
             if isinstance(d, dict)
         )
     return ""
-

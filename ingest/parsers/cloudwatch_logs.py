@@ -46,6 +46,8 @@ def decode(data: object) -> Any:
         compressed = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ParseError(f"CloudWatch Logs data is not valid base64: {exc}") from exc
+    if not compressed:
+        raise ParseError("CloudWatch Logs data is empty")
     window = 16 + zlib.MAX_WBITS if compressed[:2] == b"\x1f\x8b" else zlib.MAX_WBITS
     inflater = zlib.decompressobj(window)
     try:
@@ -54,6 +56,9 @@ def decode(data: object) -> Any:
         raise ParseError(f"CloudWatch Logs data is not gzip or zlib: {exc}") from exc
     if len(raw) > MAX_DECODED_BYTES or inflater.unconsumed_tail:
         raise ParseError(f"CloudWatch Logs data inflates past {MAX_DECODED_BYTES} bytes")
+    if not inflater.eof:
+        # A cut stream inflates without complaint; say so rather than "not JSON" later.
+        raise ParseError("CloudWatch Logs data is truncated: its compressed stream does not end")
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -69,10 +74,18 @@ def parse(doc: dict[str, Any], envelope: Envelope) -> list[Alert]:
     group = text(doc.get("logGroup"), 512)
     stream = text(doc.get("logStream"), 512)
     context = {
-        key: doc[key] for key in ("owner", "logGroup", "logStream", "subscriptionFilters") if key in doc
+        key: doc[key]
+        for key in ("owner", "logGroup", "logStream", "subscriptionFilters")
+        if key in doc
     }
     labels = {
-        k: v for k, v in {"log_group": group, "log_stream": stream, "owner": text(doc.get("owner"), 32)}.items() if v
+        k: v
+        for k, v in {
+            "log_group": group,
+            "log_stream": stream,
+            "owner": text(doc.get("owner"), 32),
+        }.items()
+        if v
     }
     alerts = []
     for index, event in enumerate(events):

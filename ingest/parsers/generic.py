@@ -60,6 +60,12 @@ _TIME_KEYS = (
     "triggered_at",
 )
 _RESOURCE_KEYS = ("resource", "host", "hostname", "service", "instance", "component", "resource_id")
+# Who acted or sent, not what happened: Sentry's `actor` is {"name": "Sentry"}, PagerDuty's
+# `agent` is the person who changed the incident. Searched, they would title every alert of a
+# sender alike and so merge them all into one incident.
+_ACTOR_KEYS = frozenset(
+    ("actor", "agent", "user", "assignee", "assignees", "creator", "client", "installation")
+)
 
 
 def is_custom(doc: dict[str, Any]) -> bool:
@@ -92,7 +98,11 @@ def parse_custom(doc: dict[str, Any], envelope: Envelope) -> list[Alert]:
 
 
 def parse_json(doc: dict[str, Any], envelope: Envelope) -> list[Alert]:
-    """Any other object: read what it most plausibly means, never refuse it for its shape."""
+    """Any other object: read what it most plausibly means, never refuse it for its shape.
+    Only an empty object is refused: it says nothing, and an alert made of it would only be
+    noise (a health check posting `{}` must not open an incident)."""
+    if not doc:
+        raise ParseError("empty JSON object: no alert in it")
     found = _find_all(doc)
     title = _scalar(found.get("title")) or ""
     message = text(found.get("message")) if found.get("message") is not None else ""
@@ -100,7 +110,9 @@ def parse_json(doc: dict[str, Any], envelope: Envelope) -> list[Alert]:
         title = f"JSON alert with keys {', '.join(sorted(map(str, doc))[:8])}"
         message = text(doc)
     source_value = doc.get("source")
-    source = text(source_value, 100) if isinstance(source_value, str) and source_value else "webhook"
+    source = (
+        text(source_value, 100) if isinstance(source_value, str) and source_value else "webhook"
+    )
     return [
         build_alert(
             source=source,
@@ -164,7 +176,11 @@ def _find_all(doc: dict[str, Any]) -> dict[str, Any]:
                 if value is not None:
                     found[field] = value
         if depth < SEARCH_DEPTH:
-            queue.extend((v, depth + 1) for v in node.values() if isinstance(v, dict))
+            queue.extend(
+                (v, depth + 1)
+                for k, v in node.items()
+                if isinstance(v, dict) and k not in _ACTOR_KEYS
+            )
     return found
 
 
