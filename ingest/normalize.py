@@ -178,7 +178,21 @@ def _parse_object(doc: dict[str, Any], envelope: Envelope, result: ParseResult) 
     if isinstance(awslogs, dict) and "data" in awslogs:
         _parse_value(_logs_document(awslogs["data"]), envelope.inner("awslogs", None), result)
         return
+    if alertmanager.is_alert_group(doc):
+        _parse_group(doc, envelope, result)
+        return
     result.alerts.extend(_parser_for(doc)(doc, envelope))
+
+
+def _parse_group(doc: dict[str, Any], envelope: Envelope, result: ParseResult) -> None:
+    """An Alertmanager or Grafana group, entry by entry: one unreadable entry is rejected
+    with its reason and the others still become alerts."""
+    group = alertmanager.group_of(doc)
+    for index, entry in enumerate(doc["alerts"]):
+        try:
+            result.alerts.append(alertmanager.parse_entry(group, index, entry, envelope))
+        except ParseError as exc:
+            result.rejections.append(Rejection(exc.reason, entry))
 
 
 def _parser_for(doc: dict[str, Any]) -> Parser:
@@ -190,8 +204,6 @@ def _parser_for(doc: dict[str, Any]) -> Parser:
         return cloudwatch_alarm.parse_eventbridge
     if cloudwatch_logs.is_logs_data(doc):
         return cloudwatch_logs.parse
-    if alertmanager.is_alert_group(doc):
-        return alertmanager.parse
     if generic.is_custom(doc):
         return generic.parse_custom
     return generic.parse_json

@@ -105,6 +105,7 @@ def build_alert(
     resource: str | None = None,
     labels: dict[str, str] | None = None,
     dedup_key: str | None = None,
+    member: str | None = None,
 ) -> Alert:
     """One place that bounds every text field, so no parser can store an unbounded title."""
     clean_title = first_line(title) or first_line(message) or f"{source} alert"
@@ -120,6 +121,7 @@ def build_alert(
         received_at=envelope.received_at,
         labels=labels or {},
         fingerprint=fingerprint,
+        member=member,
         dedup_key=dedup_key if dedup_key is not None else envelope.dedup_key,
         raw=raw,
     )

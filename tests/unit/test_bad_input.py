@@ -454,16 +454,25 @@ def test_kinesis_data_that_does_not_decode() -> None:
 @pytest.mark.parametrize(
     ("doc", "words"),
     [
-        (with_(ALERTMANAGER, alerts=[1, 2, 3]), "alert #0 is not an object"),
-        (with_(ALERTMANAGER, alerts=[ALERTMANAGER["alerts"][0], "x"]), "alert #1 is not an object"),
         (with_(ALERTMANAGER, alerts=[]), "without alerts"),
-        (with_(GRAFANA, alerts=[None]), "grafana alert #0 is not an object"),
+        (with_(GRAFANA, alerts=[7]), "grafana alert #0 is not an object"),
     ],
 )
-def test_alertmanager_entries_that_are_not_objects_are_refused(
+def test_alertmanager_groups_without_a_readable_entry_are_refused(
     doc: dict[str, Any], words: str
 ) -> None:
     assert words in rejected(parse_doc(doc))
+
+
+def test_each_unreadable_alertmanager_entry_is_rejected_alone() -> None:
+    good = ALERTMANAGER["alerts"][0]
+    result = parse_doc(with_(ALERTMANAGER, alerts=[1, good, "x"]))
+
+    assert len(result.alerts) == 1
+    assert [(r.reason, r.fragment) for r in result.rejections] == [
+        ("alertmanager alert #0 is not an object", 1),
+        ("alertmanager alert #2 is not an object", "x"),
+    ]
 
 
 @pytest.mark.parametrize(

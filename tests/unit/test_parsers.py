@@ -628,19 +628,22 @@ def test_alertmanager_firing_group_gives_one_alert_per_entry() -> None:
         assert alert.status is AlertStatus.FIRING
         assert alert.occurred_at == at("2019-09-27T16:27:56.612666Z")
         assert (
-            alert.dedup_key
-            == f"alertmanager:{alert.fingerprint}:2019-09-27T16:27:56.612666101Z:firing"
+            alert.dedup_key == f"alertmanager:{alert.member}:2019-09-27T16:27:56.612666101Z:firing"
         )
         assert "does not reply to ICMP pings" in alert.message
         assert alert.labels["alertname"] == "ICMP ping failed"
         assert alert.raw["receiver"] == "alertmonitor_swarm"
-    assert len({a.fingerprint for a in alerts}) == 3
+    # One problem (one alertname in one routed group), three members: one incident that
+    # resolves when the last of the three hosts does.
+    assert len({a.fingerprint for a in alerts}) == 1
+    assert len({a.member for a in alerts}) == 3
 
 
 def test_alertmanager_resolved_entries_keep_the_firing_fingerprints() -> None:
     firing = alerts_from(AM + "alertmonitor-docs_v4_firing_3-alerts.json", 3)
     resolved = alerts_from(AM + "alertmonitor-docs_v4_resolved_3-alerts.json", 3)
     assert [a.fingerprint for a in resolved] == [a.fingerprint for a in firing]
+    assert [a.member for a in resolved] == [a.member for a in firing]
     assert all(a.status is AlertStatus.RESOLVED for a in resolved)
     assert {a.dedup_key for a in resolved}.isdisjoint({a.dedup_key for a in firing})
     # endsAt is Go's zero time in this sample: when it resolved is when we heard of it.
@@ -661,14 +664,13 @@ def test_alertmanager_resolved_entry_takes_its_end_time() -> None:
 
 def test_alertmanager_annotations_title_and_critical_label() -> None:
     alerts = alerts_from(AM + "grafana-oncall_alertmanager_example_payload.json", 2)
-    assert [a.title for a in alerts] == [
-        "InstanceDown: Instance localhost:8081 down",
-        "InstanceDown: Instance localhost:8082 down",
-    ]
+    # The group's title names the problem; each entry's own summary leads its message.
+    assert [a.title for a in alerts] == ["InstanceDown", "InstanceDown"]
     assert [a.resource for a in alerts] == ["localhost:8081", "localhost:8082"]
     assert {a.severity for a in alerts} == {Severity.CRITICAL}
     assert {a.occurred_at for a in alerts} == {at("2023-06-12T08:24:38.326Z")}
     assert alerts[0].message.startswith(
+        "Instance localhost:8081 down\n"
         "localhost:8081 of job node has been down for more than 1 minute."
     )
 
@@ -676,14 +678,13 @@ def test_alertmanager_annotations_title_and_critical_label() -> None:
 def test_alertmanager_legacy_example() -> None:
     alert = alert_from(AM + "grafana-oncall_legacy_alertmanager_example_payload.json")
     assert alert.parser == "alertmanager"
-    assert alert.title == "TestAlert: This is test alert"
+    assert alert.title == "TestAlert"
+    assert alert.message.startswith("This is test alert")
     assert alert.severity is Severity.CRITICAL
     assert alert.status is AlertStatus.FIRING
     assert alert.resource is None
     assert alert.occurred_at == at("2018-12-25T15:47:47.377363Z")
-    assert (
-        alert.dedup_key == f"alertmanager:{alert.fingerprint}:2018-12-25T15:47:47.377363608Z:firing"
-    )
+    assert alert.dedup_key == f"alertmanager:{alert.member}:2018-12-25T15:47:47.377363608Z:firing"
 
 
 def test_alertmanager_entry_without_status_or_severity_takes_the_groups() -> None:
@@ -702,7 +703,8 @@ def test_alertmanager_entry_without_status_or_severity_takes_the_groups() -> Non
 
 def test_alertmanager_card_example() -> None:
     alert = alert_from(AM + "prometheus-msteams_pkg_card_testdata_prom_post_request.json")
-    assert alert.title == "high_memory_load: Server High Memory usage"
+    assert alert.title == "high_memory_load: Prometheus Test"  # the group's common summary
+    assert alert.message.startswith("Server High Memory usage")
     assert alert.resource == "instance-with-hyphen_and_underscore"
     assert alert.severity is Severity.MEDIUM
 
@@ -726,12 +728,15 @@ def test_alertmanager_large_groups(name: str, count: int, severity: Severity) ->
     alerts = alerts_of(parse(body_of(name)), count)
     assert {a.parser for a in alerts} == {"alertmanager"}
     assert {a.severity for a in alerts} == {severity}
-    assert len({a.fingerprint for a in alerts}) == count
+    assert len({a.member for a in alerts}) == count
+    names = {a.labels["alertname"] for a in alerts}
+    assert len({a.fingerprint for a in alerts}) == len(names) <= count
 
 
 def test_alertmanager_large_group_titles_and_resources() -> None:
     first = alerts_from(AM + "prometheus-msteams_alert_testdata_large_prom_post_request.json")[0]
-    assert first.title == "NodeEvent: Server is down. `infrastructure002A` - `user3environmentc`"
+    assert first.title == "NodeEvent: Server is down"
+    assert first.message.startswith("Server is down. `infrastructure002A` - `user3environmentc`")
     assert first.resource == "infrastructurevmenvironmentcuser3cne1"
     assert first.occurred_at == at("2019-01-09T15:20:40.341301Z")
 
@@ -741,10 +746,10 @@ def test_alertmanager_large_group_titles_and_resources() -> None:
 
 def test_grafana_unified_alerting_webhook() -> None:
     alerts = alerts_from("grafana/grafana-docs_webhook-notifier_firing-2-alerts.json", 2)
-    assert [a.title for a in alerts] == [
-        "High memory usage: This alert was triggered for zone us-1",
-        "High CPU usage: This alert was triggered for zone eu-1",
-    ]
+    # One group ("{}:{}") holding two alert names: two problems, each titled by its name.
+    assert [a.title for a in alerts] == ["High memory usage", "High CPU usage"]
+    assert alerts[0].fingerprint != alerts[1].fingerprint
+    assert alerts[0].message.startswith("This alert was triggered for zone us-1")
     for alert in alerts:
         assert alert.parser == "grafana"
         assert alert.source == "grafana"
@@ -757,8 +762,7 @@ def test_grafana_unified_alerting_webhook() -> None:
         at("2021-10-12T07:56:03.157076Z"),
     ]
     assert (
-        alerts[0].dedup_key
-        == f"grafana:{alerts[0].fingerprint}:2021-10-12T09:51:03.157076+02:00:firing"
+        alerts[0].dedup_key == f"grafana:{alerts[0].member}:2021-10-12T09:51:03.157076+02:00:firing"
     )
     # Resolving the first entry resolves exactly its incident.
     group = doc_of("grafana/grafana-docs_webhook-notifier_firing-2-alerts.json")
