@@ -23,6 +23,7 @@ from ingest.parsers.base import Envelope, NotAnAlertError, ParseError, text
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
 MAX_DEPTH = 64
+MAX_ALERTS_PER_PAYLOAD = 5000
 # Envelopes that decode a string into a new document (SNS, SQS, Kinesis, awslogs) escape
 # MAX_DEPTH, and compressed awslogs layers stay small: a 1 MiB body holds hundreds of them,
 # enough to overflow the stack. Real deliveries nest three at most (SQS > SNS > message).
@@ -114,6 +115,11 @@ def parse_body(body: bytes, received_at: datetime) -> ParseResult:
     """Bytes to alerts. Raises ParseError only when the body as a whole is unreadable."""
     result = ParseResult()
     _parse_value(decode(body), Envelope(received_at=received_at), result)
+    if len(result.alerts) > MAX_ALERTS_PER_PAYLOAD:
+        raise ParseError(
+            f"payload holds {len(result.alerts)} alerts, over the limit of "
+            f"{MAX_ALERTS_PER_PAYLOAD} per payload: split it"
+        )
     return result
 
 

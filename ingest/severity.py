@@ -10,10 +10,10 @@ from incidents.models import Severity
 _WORDS: dict[str, Severity] = {}
 for _severity, _words in {
     Severity.CRITICAL: (
-        "critical crit fatal emergency emerg panic disaster blocker p0 p1 sev0 sev1 s0 s1 "
+        "critical crit fatal emergency emerg panic disaster blocker page p0 p1 sev0 sev1 s0 s1 "
         "highest urgent"
     ),
-    Severity.HIGH: "high error err major severe alert page p2 sev2 s2 alarm",
+    Severity.HIGH: "high error err major severe alert p2 sev2 s2 alarm",
     Severity.MEDIUM: "medium moderate warning warn minor average p3 sev3 s3",
     Severity.LOW: (
         "low lowest info informational information notice debug trace p4 p5 sev4 sev5 s4 s5 "

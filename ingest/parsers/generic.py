@@ -12,6 +12,7 @@ from ingest.parsers.base import Envelope, ParseError, build_alert, first_line, s
 from ingest.severity import severity_from, severity_marker
 from ingest.timeparse import parse_time
 
+_TRANSPORTS = ("sns", "sqs", "kinesis")
 SEARCH_DEPTH = 3
 SEARCH_NODES = 200
 _RESOLVED_WORDS = frozenset(
@@ -136,7 +137,7 @@ def parse_text(body: str, envelope: Envelope) -> list[Alert]:
     if not body.strip():
         raise ParseError("empty message")
     title = envelope.subject or first_line(body)
-    source = envelope.via[-1] if envelope.via else "text"
+    source = next((via for via in reversed(envelope.via) if via in _TRANSPORTS), "text")
     return [
         build_alert(
             source=source,

@@ -588,3 +588,10 @@ def test_decode_is_what_parse_body_refuses_with() -> None:
 def test_caused_by_anywhere_in_a_text_is_read(body: bytes) -> None:
     """Found by the property tests: `Caused by:` not at a line's start once broke fingerprinting."""
     assert one_alert(parse(body)).fingerprint
+
+
+def test_a_payload_with_too_many_alerts_is_refused_whole() -> None:
+    body = json.dumps(["disk full"] * 5001).encode()
+
+    with pytest.raises(ParseError, match="5001 alerts, over the limit of 5000 per payload"):
+        parse_body(body, RECEIVED)

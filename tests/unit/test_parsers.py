@@ -720,7 +720,7 @@ def test_alertmanager_card_example() -> None:
         (
             AM + "prometheus-msteams_alert_testdata_large_prom_post_request.json",
             19,
-            Severity.HIGH,
+            Severity.CRITICAL,  # severity="page": wake someone up
         ),
     ],
 )
@@ -1038,7 +1038,7 @@ def test_sentry_alerts_are_titled_by_what_happened_not_by_who_sent_them() -> Non
         ("error", Severity.HIGH), ("major", Severity.HIGH), ("high", Severity.HIGH),
         ("warning", Severity.MEDIUM), ("warn", Severity.MEDIUM), ("minor", Severity.MEDIUM),
         ("info", Severity.LOW), ("informational", Severity.LOW), ("debug", Severity.LOW),
-        ("page", Severity.HIGH), ("  Critical  ", Severity.CRITICAL),
+        ("page", Severity.CRITICAL), ("  Critical  ", Severity.CRITICAL),
         ("1 - Critical", Severity.CRITICAL), ("P1-High", Severity.CRITICAL),
         ("High Priority", Severity.HIGH), ("CRITICAL ALERT", Severity.CRITICAL),
         (0, Severity.CRITICAL), (1, Severity.CRITICAL), (2, Severity.HIGH), (3, Severity.MEDIUM),
