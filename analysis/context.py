@@ -7,9 +7,12 @@ and turns a failure into a note on the analysis instead of a missing analysis.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from pydantic import BaseModel, Field
 
 from analysis.models import RelatedIncident
+from incidents.models import Alert, Incident
 
 SECTION_CHARS = 6000
 
@@ -31,3 +34,8 @@ class AnalysisContext(BaseModel):
 
     def section(self, name: str) -> ContextSection | None:
         return next((s for s in self.sections if s.name == name), None)
+
+
+class Gatherer(Protocol):
+    async def gather(self, incident: Incident, alert: Alert) -> AnalysisContext:
+        """Never raises for a failing source: that is a note in the returned context."""

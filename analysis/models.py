@@ -18,9 +18,7 @@ TEXT_LIMIT = 2000
 
 
 class RemediationStep(BaseModel):
-    action: str = Field(
-        max_length=TEXT_LIMIT, description="What to do, as an imperative sentence."
-    )
+    action: str = Field(max_length=TEXT_LIMIT, description="What to do, as an imperative sentence.")
     command: str | None = Field(
         default=None,
         max_length=TEXT_LIMIT,
@@ -34,7 +32,9 @@ class Alternative(BaseModel):
 
 
 class Diagnosis(BaseModel):
-    """The analysis proper. Field descriptions are part of the prompt: Claude reads them."""
+    """An incident analysis for the engineer on call."""
+
+    # This docstring and the field descriptions are the tool schema Claude fills: prompt text.
 
     root_cause: str = Field(
         max_length=TEXT_LIMIT,

@@ -1,1 +1,4 @@
-"""Pure functions from incidents and analyses to Slack Block Kit JSON. Arrives with the Slack bot."""
+"""Pure functions from incidents and analyses to Slack Block Kit JSON.
+
+Arrives with the Slack bot.
+"""

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analysis.cost import DEFAULT_PRICES, Price
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -58,6 +60,17 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8080, ge=0, le=65535)
     webhook_api_key: SecretStr | None = None
 
+    anthropic_api_key: SecretStr | None = None
+    analysis_model: str = "claude-sonnet-4-6"
+    analysis_model_fast: str = "claude-haiku-4-5"
+    analysis_cache_ttl: Duration = timedelta(hours=24)
+    analysis_timeout: Duration = timedelta(seconds=60)
+    analysis_max_retries: int = Field(default=2, ge=0, le=10)
+    analysis_prices: dict[str, Price] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    analysis_concurrency: int = Field(default=4, ge=1, le=64)
+    context_timeout: Duration = timedelta(seconds=3)
+    redact_ips: bool = False
+
     reopen_window: Duration = timedelta(hours=1)
     flap_threshold: int = Field(default=3, ge=2)
     flap_window: Duration = timedelta(hours=1)
@@ -65,6 +78,12 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+
+    @model_validator(mode="after")
+    def _prices_cover_defaults(self) -> Settings:
+        """A partial `ANALYSIS_PRICES` overrides the models it names and keeps the rest."""
+        self.analysis_prices = {**DEFAULT_PRICES, **self.analysis_prices}
+        return self
 
     @model_validator(mode="after")
     def _receiver_is_protected(self) -> Settings:

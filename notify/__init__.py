@@ -1,1 +1,4 @@
-"""Outbound channels beyond Slack: Jira, email, PagerDuty, Teams. Arrives with those integrations."""
+"""Outbound channels beyond Slack: Jira, email, PagerDuty, Teams.
+
+Arrives with those integrations.
+"""

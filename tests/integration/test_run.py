@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from queue import Empty, Queue
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ class Bot:
             queue.put(line.rstrip("\n"))
 
     def wait_for(self, queue: Queue[str], pattern: str, timeout: float = 20) -> re.Match[str]:
-        seen = []
+        seen: list[str] = []
         while True:
             try:
                 line = queue.get(timeout=timeout)
@@ -94,7 +95,7 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
         started.process.wait()
 
 
-def _curl(url: str) -> dict:
+def _curl(url: str) -> dict[str, Any]:
     completed = subprocess.run(
         ["bash", "-c", BRIEF_CURL.format(url=url) + " --silent --show-error"],
         capture_output=True,
@@ -102,7 +103,8 @@ def _curl(url: str) -> dict:
         timeout=30,
         check=True,
     )
-    return json.loads(completed.stdout)
+    answer: dict[str, Any] = json.loads(completed.stdout)
+    return answer
 
 
 def test_the_brief_curl_alert_works_against_run(bot: Bot):

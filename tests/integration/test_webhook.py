@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -58,7 +59,7 @@ class Harness:
     def url(self, path: str) -> str:
         return str(self.server.make_url(path))
 
-    async def post(self, body: bytes | str, **headers: str) -> tuple[int, dict]:
+    async def post(self, body: bytes | str, **headers: str) -> tuple[int, dict[str, Any]]:
         data = body.encode() if isinstance(body, str) else body
         async with self.session.post(self.url("/alerts"), data=data, headers=headers) as resp:
             return resp.status, await resp.json()
@@ -104,7 +105,8 @@ async def test_repeats_land_in_the_same_incident(harness: Harness):
 
     assert first["incidents"] == second["incidents"]
     assert second["outcomes"][0]["outcome"] == "repeated"
-    assert harness.store.get_incident(first["incidents"][0]).occurrences == 2
+    incident = harness.store.get_incident(first["incidents"][0])
+    assert incident is not None and incident.occurrences == 2
 
 
 async def test_a_batch_of_mixed_formats_is_accepted_whole(harness: Harness):
