@@ -1,0 +1,76 @@
+"""moto's server mode on 127.0.0.1, for integration tests that talk to AWS over a real socket.
+
+`running_moto_server()` starts `ThreadedMotoServer` on a free port (the OS picks it, so
+parallel runs never collide) and stops it; `moto_server` is the module-scoped fixture around it,
+and `aws` the per-test fixture that wipes moto's state and points boto3 at the server through
+the environment (`AWS_ENDPOINT_URL`, fake credentials, a region) the way production is pointed
+at AWS. Import both fixtures into a test module:
+
+    from tests.fakes.moto_server import aws, moto_server  # noqa: F401
+
+Know moto's gaps (DESIGN.md, "Testing contract") before trusting a green test: no
+`DescribeAlarmHistory` (it answers HTTP 500), metric math returns no datapoints, Logs filter
+patterns are plain terms and quoted phrases only, and DynamoDB does not isolate concurrent
+requests.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+
+@contextmanager
+def running_moto_server() -> Iterator[str]:
+    """A moto server for the duration of the block; yields its endpoint URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def reset(endpoint: str) -> None:
+    """Forget every resource: moto keeps its state in the process, across tests."""
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        response.read()
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    """One server per test module: starting one costs about a second."""
+    with running_moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """A clean moto and an environment that sends every boto3 client to it, with fake
+    credentials; the developer's own AWS config and profiles are hidden, so nothing can reach
+    a real account. Returns the endpoint URL."""
+    reset(moto_server)
+    missing = tmp_path / "no-aws-config"
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": str(missing),
+        "AWS_SHARED_CREDENTIALS_FILE": str(missing),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_server
