@@ -58,6 +58,9 @@ class ClaudeAnalyzer:
         self.client = client
         self.max_tokens = max_tokens
 
+    async def close(self) -> None:
+        await self.client.close()
+
     async def diagnose(self, model: str, data: str) -> ClaudeResult:
         """`data` is the already redacted evidence; it is fenced, never interpreted."""
         messages: list[MessageParam] = [{"role": "user", "content": prompting.render_user(data)}]
@@ -135,7 +138,9 @@ class ClaudeAnalyzer:
             raise ClaudeUnavailableError(f"Claude rate limit: {exc.message}", usage) from exc
         except anthropic.APIStatusError as exc:
             if exc.status_code >= 500:
-                raise ClaudeUnavailableError(f"Claude error {exc.status_code}", usage) from exc
+                raise ClaudeUnavailableError(
+                    f"Claude unavailable ({exc.status_code}): {exc.message}", usage
+                ) from exc
             raise ClaudeAnswerError(
                 f"Claude refused the request ({exc.status_code}): {exc.message}", usage
             ) from exc

@@ -9,20 +9,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
 
 from aiohttp import web
+from anthropic import AsyncAnthropic
 from rich.console import Console
 
+from analysis.claude import ClaudeAnalyzer
+from analysis.engine import AnalysisEngine, EngineConfig
+from analysis.gather import ContextGatherer
 from bot.console import ConsolePublisher
 from bot.settings import Settings
-from incidents.lifecycle import IncidentService, LifecyclePolicy
+from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind
+from incidents.models import Alert, Incident
 from incidents.sqlite_store import SqliteStore
+from incidents.store import Store, StoreError
 from ingest.pipeline import Ingestor, IngestReport
-
-__all__ = ["Ingestor", "build_ingestor", "run"]
 from ingest.webhook import Receiver
+
+__all__ = ["Ingestor", "build_engine", "build_ingestor", "run"]
+
+# Any of these means the environment configures AWS; without them, no AWS call is made.
+_AWS_SIGNALS = (
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_ENDPOINT_URL",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +56,73 @@ def build_ingestor(settings: Settings) -> Ingestor:
     return Ingestor(IncidentService(store, policy), store)
 
 
+class _AwsNotConfigured:
+    """Stands in for boto3 when nothing configures AWS: a laptop or CI run must not probe
+    instance metadata for credentials, so AWS context is skipped with a note instead."""
+
+    def __call__(self, service: str, region: str | None) -> Any:
+        raise RuntimeError(
+            "AWS is not configured here (no AWS_REGION, AWS_PROFILE, credentials or endpoint)"
+        )
+
+
+def build_engine(settings: Settings, store: Store, executor: Executor | None) -> AnalysisEngine:
+    claude = None
+    if settings.anthropic_api_key is not None:
+        client = AsyncAnthropic(
+            api_key=settings.anthropic_api_key.get_secret_value(),
+            max_retries=settings.analysis_max_retries,
+            timeout=settings.analysis_timeout.total_seconds(),
+        )
+        claude = ClaudeAnalyzer(client)
+    aws_configured = any(os.environ.get(name) for name in _AWS_SIGNALS)
+    gatherer = ContextGatherer(
+        store,
+        None if aws_configured else _AwsNotConfigured(),
+        timeout=settings.context_timeout.total_seconds(),
+    )
+    config = EngineConfig(
+        model=settings.analysis_model,
+        fast_model=settings.analysis_model_fast,
+        cache_ttl=settings.analysis_cache_ttl,
+        redact_ips=settings.redact_ips,
+        prices=settings.analysis_prices,
+    )
+    return AnalysisEngine(store, config, claude=claude, gatherer=gatherer, executor=executor)
+
+
 async def run(settings: Settings, console: Console | None = None) -> None:
     ingestor = build_ingestor(settings)
     if not settings.console_mode:
         logger.warning("Slack tokens are set, but this release posts to the console only")
     publisher = ConsolePublisher(console or Console(), settings.update_interval)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+    engine = build_engine(settings, ingestor.store, executor)
+    analysis_slots = asyncio.Semaphore(settings.analysis_concurrency)
+    analyses: set[asyncio.Task[None]] = set()
+
+    async def analyze(incident: Incident, alert: Alert) -> None:
+        """A background task per new incident: the receiver has long answered 202. Only the
+        store can make the engine raise; the incident is recorded all the same."""
+        try:
+            async with analysis_slots:
+                analysis = await engine.analyze(incident, alert)
+        except StoreError:
+            logger.exception("analysis of %s could not be recorded", incident.id)
+            return
+        await publisher.publish_analysis(incident, analysis)
 
     async def publish(report: IngestReport) -> None:
         for outcome in report.outcomes:
             await publisher.publish(outcome)
+            if outcome.incident is not None and outcome.kind in (
+                OutcomeKind.OPENED,
+                OutcomeKind.REOPENED,
+            ):
+                task = asyncio.create_task(analyze(outcome.incident, outcome.alert))
+                analyses.add(task)
+                task.add_done_callback(analyses.discard)
 
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
     receiver = Receiver(
         ingestor,
         executor,
@@ -75,6 +150,9 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
+        if analyses:
+            await asyncio.gather(*analyses, return_exceptions=True)
+        await engine.close()
         await publisher.close()
         executor.shutdown(wait=True)
         ingestor.store.close()

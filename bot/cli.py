@@ -10,11 +10,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from analysis.engine import AnalysisEngine
+from analysis.models import Analysis
 from bot import app, logs, report
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 from incidents.store import StoreError
 from ingest.normalize import MAX_PAYLOAD_BYTES
-from ingest.pipeline import UnreadablePayloadError
+from ingest.pipeline import IngestReport, UnreadablePayloadError
 
 EXIT_USAGE = 2
 
@@ -40,31 +42,46 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             asyncio.run(app.run(settings))
             return 0
-        return _analyze(args.file, args.json, app.build_ingestor(settings))
+        return _analyze(args.file, args.json, settings)
     except StoreError as exc:
         return _fail(f"store error: {exc}")
     except OSError as exc:
         return _fail(str(exc))
 
 
-def _analyze(source: str, as_json: bool, ingestor: app.Ingestor) -> int:
+def _analyze(source: str, as_json: bool, settings: Settings) -> int:
     try:
         body = _read(source)
     except OSError as exc:
         return _fail(f"cannot read {source}: {exc.strerror or exc}")
     origin = "stdin" if source == "-" else f"file:{Path(source).name}"
+    ingestor = app.build_ingestor(settings)
     try:
         result = ingestor.ingest(body, origin)
+        analyses = asyncio.run(_analyses(result, app.build_engine(settings, ingestor.store, None)))
     except UnreadablePayloadError as exc:
         kept = ", ".join(exc.dead_letter_ids)
         return _fail(f"cannot read payload: {exc.reason} (kept as dead letter {kept})")
     finally:
         ingestor.store.close()
     if as_json:
-        sys.stdout.write(json.dumps(report.as_json(result), indent=2) + "\n")
+        sys.stdout.write(json.dumps(report.as_json(result, analyses), indent=2) + "\n")
     else:
-        report.render(result, Console())
+        report.render(result, analyses, Console())
     return 0
+
+
+async def _analyses(result: IngestReport, engine: AnalysisEngine) -> dict[str, Analysis]:
+    """One analysis per incident the payload touched, for the alert that first touched it."""
+    analyses: dict[str, Analysis] = {}
+    try:
+        for outcome in result.outcomes:
+            incident = outcome.incident
+            if incident is not None and incident.id not in analyses:
+                analyses[incident.id] = await engine.analyze(incident, outcome.alert)
+    finally:
+        await engine.close()
+    return analyses
 
 
 def _read(source: str) -> bytes:

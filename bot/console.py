@@ -13,6 +13,7 @@ from datetime import timedelta
 from rich.console import Console
 from rich.markup import escape
 
+from analysis.models import Analysis
 from bot.throttle import Throttle
 from incidents.lifecycle import OutcomeKind, RecordOutcome, short_duration
 from incidents.models import Incident, Severity
@@ -66,6 +67,10 @@ class ConsolePublisher:
                 f" after {short_duration(duration)}, {incident.occurrences} occurrence(s)",
             )
 
+    async def publish_analysis(self, incident: Incident, analysis: Analysis) -> None:
+        for line in analysis_lines(incident, analysis):
+            self.console.print(line, highlight=False)
+
     async def close(self) -> None:
         await self._repeats.flush()
 
@@ -86,3 +91,32 @@ class ConsolePublisher:
             f"{incident.last_seen_at:%H:%M:%S} UTC",
             highlight=False,
         )
+
+
+def analysis_lines(incident: Incident, analysis: Analysis) -> list[str]:
+    """The analysis as rich-markup lines; every text from the alert or the model is escaped."""
+    where = "cached" if analysis.cached else f"${analysis.cost_usd:.4f}"
+    lines = [
+        f"[bold]ANALYSIS[/] {incident.id} [dim]({analysis.analyzer.value}"
+        f"{' ' + analysis.model if analysis.model else ''}, {where}, "
+        f"confidence {analysis.confidence:.0%})[/]",
+        f"    [bold]Root cause:[/] {escape(analysis.root_cause)}",
+        f"    [bold]Severity:[/] {analysis.severity.value}: "
+        f"{escape(analysis.severity_justification)}",
+        f"    [bold]Impact:[/] {escape(analysis.impact)}",
+        "    [bold]First steps:[/]",
+    ]
+    for number, step in enumerate(analysis.remediation_steps, start=1):
+        lines.append(f"      {number}. {escape(step.action)}")
+        if step.command:
+            lines.append(f"         [cyan]{escape(step.command)}[/]")
+    if analysis.check_first:
+        lines.append(f"    [bold]Check first:[/] {escape('; '.join(analysis.check_first))}")
+    for related in analysis.related_incidents:
+        lines.append(
+            f"    [dim]Similar: {related.incident_id} {escape(related.title)}: "
+            f"{escape(related.outcome)}[/]"
+        )
+    for note in analysis.context_notes:
+        lines.append(f"    [dim]Note: {escape(note)}[/]")
+    return lines

@@ -9,12 +9,15 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from analysis.models import Analysis
+from bot.console import analysis_lines
 from incidents.models import Incident
 from ingest.pipeline import IngestReport
 
 
-def as_json(report: IngestReport) -> dict[str, Any]:
-    """`incident` is the incident of the first alert; `incidents` lists every one touched."""
+def as_json(report: IngestReport, analyses: dict[str, Analysis]) -> dict[str, Any]:
+    """`incident` and `analysis` are those of the first alert; `incidents` lists every incident
+    touched, each with its analysis."""
     incidents = _incidents(report)
     return {
         "alerts": [
@@ -33,10 +36,16 @@ def as_json(report: IngestReport) -> dict[str, Any]:
             for o in report.outcomes
         ],
         "incident": _incident_json(incidents[0]) if incidents else None,
-        "incidents": [_incident_json(i) for i in incidents],
+        "incidents": [
+            {**_incident_json(i), "analysis": _analysis_json(analyses.get(i.id))} for i in incidents
+        ],
         "rejected": [r.reason for r in report.rejections],
-        "analysis": None,
+        "analysis": _analysis_json(analyses.get(incidents[0].id)) if incidents else None,
     }
+
+
+def _analysis_json(analysis: Analysis | None) -> dict[str, Any] | None:
+    return analysis.model_dump(mode="json") if analysis else None
 
 
 def _incident_json(incident: Incident) -> dict[str, Any]:
@@ -52,7 +61,7 @@ def _incidents(report: IngestReport) -> list[Incident]:
     return list(latest.values())
 
 
-def render(report: IngestReport, console: Console) -> None:
+def render(report: IngestReport, analyses: dict[str, Analysis], console: Console) -> None:
     for incident in _incidents(report):
         alerts = [o for o in report.outcomes if o.incident and o.incident.id == incident.id]
         table = Table(show_header=True, header_style="bold", expand=True)
@@ -80,7 +89,11 @@ def render(report: IngestReport, console: Console) -> None:
             facts,
             escape(message[:1500]) if message else "",
             table,
-            "[dim]Analysis: not available in this release (the analysis engine comes next).[/]",
+            *(
+                analysis_lines(incident, analyses[incident.id])
+                if incident.id in analyses
+                else ["[dim]No analysis.[/]"]
+            ),
         )
         console.print(
             Panel(body, title=f"{incident.id} · {escape(incident.title)}", title_align="left")

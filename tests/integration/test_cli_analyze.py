@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from incidents.sqlite_store import SqliteStore
+from tests.fakes.anthropic_server import FakeAnthropic
 
 pytestmark = pytest.mark.integration
 
@@ -20,10 +22,20 @@ ALARM = (
 )
 
 
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """No Claude key and no AWS configuration: the quick start's embedded defaults."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ANTHROPIC_", "AWS_", "SLACK_", "WEBHOOK_"))
+    }
+    return dict(env, SQLITE_PATH=str(tmp_path / "cli.db"), COLUMNS="160", **extra)
+
+
 def _analyze(
     tmp_path: Path, *args: str, stdin: bytes | None = None
 ) -> subprocess.CompletedProcess[bytes]:
-    env = dict(os.environ, SQLITE_PATH=str(tmp_path / "cli.db"), COLUMNS="160")
+    env = _env(tmp_path)
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "analyze", *args],
         input=stdin,
@@ -47,7 +59,15 @@ def test_json_output_has_alerts_incident_and_analysis(tmp_path: Path):
     assert report["incident"]["status"] == "open"
     assert report["incident"]["occurrences"] == 1
     assert report["incident"]["id"].startswith("INC-")
-    assert report["analysis"] is None
+    analysis = report["analysis"]
+    assert analysis["analyzer"] == "offline"
+    assert analysis["model"] is None and analysis["cached"] is False
+    assert analysis["cost_usd"] == 0
+    for key in ("root_cause", "severity", "severity_justification", "impact", "confidence"):
+        assert analysis[key] not in (None, "")
+    assert isinstance(analysis["remediation_steps"], list) and analysis["remediation_steps"]
+    assert any("AWS is not configured" in note for note in analysis["context_notes"])
+    assert report["incidents"][0]["analysis"] == analysis
 
 
 def test_the_same_payload_twice_is_one_incident_counted_once_per_delivery(tmp_path: Path):
@@ -101,3 +121,61 @@ def test_a_missing_file_exits_2(tmp_path: Path):
 
     assert completed.returncode == 2
     assert completed.stderr.decode().startswith("incident-bot: cannot read")
+
+
+BRIEF_ALERT = {
+    "source": "test",
+    "title": "Test Error: Database Connection Failed",
+    "message": "PostgreSQL connection timeout after 30s\n"
+    'Error: FATAL: too many connections for role "app_user"\n'
+    "at Connection.connect(connection.js:42)",
+    "severity": "HIGH",
+    "timestamp": "2026-11-24T08:00:00Z",
+}
+
+
+def test_the_brief_alert_gets_a_readable_offline_analysis(tmp_path: Path):
+    completed = _analyze(tmp_path, "-", stdin=json.dumps(BRIEF_ALERT).encode())
+
+    assert completed.returncode == 0, completed.stderr
+    text = completed.stdout.decode()
+    assert "ANALYSIS" in text and "(offline" in text
+    assert "Root cause:" in text and "app_user" in text
+    assert "First steps:" in text and "pg_stat_activity" in text
+
+
+async def test_with_a_claude_key_the_analysis_comes_from_claude(tmp_path: Path):
+    answer = {
+        "root_cause": "app_user exhausts max_connections on the orders database.",
+        "severity": "HIGH",
+        "severity_justification": "Checkout fails.",
+        "impact": "Orders.",
+        "remediation_steps": [{"action": "Raise the pool limit"}],
+        "confidence": 0.8,
+    }
+    async with FakeAnthropic(default_tool_input=answer) as fake:
+        env = _env(tmp_path, ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=fake.url)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "analyze",
+            "--json",
+            "-",
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(
+            process.communicate(json.dumps(BRIEF_ALERT).encode()), timeout=60
+        )
+
+    assert process.returncode == 0, stderr
+    analysis = json.loads(stdout)["analysis"]
+    assert analysis["analyzer"] == "claude"
+    assert analysis["model"] == "claude-sonnet-4-6"
+    assert analysis["root_cause"] == answer["root_cause"]
+    assert analysis["cost_usd"] > 0
+    assert len(fake.requests) == 1
+    assert fake.requests[0].headers["x-api-key"] == "sk-ant-test"

@@ -1,0 +1,246 @@
+"""The analysis engine: one analysis per distinct problem, from Claude when it can, offline
+when it cannot, never none.
+
+Order of preference for an incident: the cached analysis of its fingerprint (same prompt
+version, within the TTL), an analysis already being made for the same fingerprint (awaited,
+not repeated), a fresh Claude analysis, the offline analyzer. Every analysis is recorded with
+its cost; only Claude's are cached, so an offline stand-in never blocks a better answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from analysis import evidence, offline, prompting
+from analysis.breaker import CircuitBreaker
+from analysis.claude import ClaudeAnalyzer, ClaudeAnswerError, ClaudeUnavailableError
+from analysis.context import AnalysisContext, Gatherer
+from analysis.cost import DEFAULT_PRICES, Price, Usage, cost_usd, price_for
+from analysis.models import Analysis, AnalyzerKind, Diagnosis
+from incidents.models import Alert, Incident, Severity
+from incidents.store import AnalysisRecord, Store
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_FAST_TIER = (Severity.MEDIUM, Severity.LOW)
+
+
+@dataclass
+class EngineStats:
+    """Counted since start; the store keeps the durable record of every analysis."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    claude_calls: int = 0
+    offline: int = 0
+    claude_failures: int = 0
+
+    @property
+    def hit_rate(self) -> float:
+        return self.cache_hits / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    model: str = "claude-sonnet-4-6"
+    fast_model: str = "claude-haiku-4-5"
+    cache_ttl: timedelta = timedelta(hours=24)
+    redact_ips: bool = False
+    prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class AnalysisEngine:
+    def __init__(
+        self,
+        store: Store,
+        config: EngineConfig | None = None,
+        claude: ClaudeAnalyzer | None = None,
+        gatherer: Gatherer | None = None,
+        breaker: CircuitBreaker | None = None,
+        executor: Executor | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.store = store
+        self.config = config or EngineConfig()
+        self.claude = claude
+        self.gatherer = gatherer
+        self.breaker = breaker or CircuitBreaker()
+        self.stats = EngineStats()
+        self._executor = executor
+        self._clock = clock
+        self._in_flight: dict[str, asyncio.Future[Analysis]] = {}
+
+    async def close(self) -> None:
+        """Close Claude's connection pool inside the event loop that opened it."""
+        if self.claude is not None:
+            await self.claude.close()
+
+    def model_for(self, severity: Severity) -> str:
+        """The strong model where a wrong call is expensive, the fast one elsewhere."""
+        return self.config.fast_model if severity in _FAST_TIER else self.config.model
+
+    async def analyze(self, incident: Incident, alert: Alert, *, force: bool = False) -> Analysis:
+        """The incident's analysis; `force` (re-analyze) skips the cache and makes a new one."""
+        self.stats.requests += 1
+        pending = self._in_flight.get(incident.fingerprint)
+        if pending is not None and not force:
+            shared = _as_cached(await asyncio.shield(pending), self._clock())
+            self.stats.cache_hits += 1
+            await self._record(incident, shared, cache=False)
+            return shared
+        # Registered before the first await, so that every concurrent request for the same
+        # problem finds it and waits instead of asking Claude again.
+        made: asyncio.Future[Analysis] = asyncio.get_running_loop().create_future()
+        self._in_flight[incident.fingerprint] = made
+        try:
+            analysis = await self._cached_or_fresh(incident, alert, force)
+        except BaseException as exc:
+            made.set_exception(exc)
+            made.exception()
+            raise
+        else:
+            made.set_result(analysis)
+        finally:
+            if self._in_flight.get(incident.fingerprint) is made:
+                del self._in_flight[incident.fingerprint]
+        return analysis
+
+    async def _cached_or_fresh(self, incident: Incident, alert: Alert, force: bool) -> Analysis:
+        version = prompting.prompt_version()
+        if not force:
+            now = self._clock()
+            record = await self._store(
+                self.store.cached_analysis,
+                incident.fingerprint,
+                version,
+                now - self.config.cache_ttl,
+            )
+            if record is not None:
+                self.stats.cache_hits += 1
+                cached = _as_cached(Analysis.model_validate_json(record.body), now)
+                await self._record(incident, cached, cache=False)
+                return cached
+        return await self._fresh(incident, alert, version)
+
+    async def _fresh(self, incident: Incident, alert: Alert, version: str) -> Analysis:
+        context = (
+            await self.gatherer.gather(incident, alert) if self.gatherer else AnalysisContext()
+        )
+        notes = list(context.notes)
+        usage = Usage()
+        model = self.model_for(incident.severity)
+        if self.claude is None:
+            pass
+        elif not self.breaker.allow():
+            notes.append("Claude paused after repeated failures; offline analysis meanwhile")
+        else:
+            data = evidence.render(incident, alert, context, self.config.redact_ips)
+            try:
+                result = await self.claude.diagnose(model, data)
+            except ClaudeUnavailableError as exc:
+                self.breaker.record_failure()
+                self.stats.claude_failures += 1
+                usage = exc.usage
+                notes.append(f"{exc}; offline analysis instead")
+                logger.warning("Claude unavailable for %s: %s", incident.id, exc)
+            except ClaudeAnswerError as exc:
+                self.breaker.release()
+                self.stats.claude_failures += 1
+                usage = exc.usage
+                notes.append(f"{exc}; offline analysis instead")
+                logger.warning("Claude gave no usable analysis for %s: %s", incident.id, exc)
+            else:
+                self.breaker.record_success()
+                self.stats.claude_calls += 1
+                analysis = self._build(
+                    incident, result.diagnosis, AnalyzerKind.CLAUDE, model, version, context
+                )
+                analysis = self._with_usage(analysis, result.usage, model, notes)
+                await self._record(incident, analysis, cache=True)
+                return analysis
+        self.stats.offline += 1
+        diagnosis, _ = offline.diagnose(incident, alert, context)
+        analysis = self._build(incident, diagnosis, AnalyzerKind.OFFLINE, None, version, context)
+        analysis = self._with_usage(analysis, usage, model, notes)
+        await self._record(incident, analysis, cache=False)
+        return analysis
+
+    def _build(
+        self,
+        incident: Incident,
+        diagnosis: Diagnosis,
+        analyzer: AnalyzerKind,
+        model: str | None,
+        version: str,
+        context: AnalysisContext,
+    ) -> Analysis:
+        return Analysis(
+            **diagnosis.model_dump(),
+            analyzer=analyzer,
+            model=model,
+            prompt_version=version,
+            fingerprint=incident.fingerprint,
+            related_incidents=context.related,
+            created_at=self._clock(),
+        )
+
+    def _with_usage(
+        self, analysis: Analysis, usage: Usage, model: str, notes: list[str]
+    ) -> Analysis:
+        """Tokens spent count even when they bought no usable answer."""
+        return analysis.model_copy(
+            update={
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "cache_read_tokens": usage.cache_read_tokens,
+                "cache_write_tokens": usage.cache_write_tokens,
+                "cost_usd": cost_usd(usage, price_for(model, self.config.prices)),
+                "context_notes": notes,
+            }
+        )
+
+    async def _record(self, incident: Incident, analysis: Analysis, *, cache: bool) -> None:
+        record = AnalysisRecord(
+            incident_id=incident.id,
+            fingerprint=incident.fingerprint,
+            source=incident.source,
+            prompt_version=analysis.prompt_version,
+            created_at=analysis.created_at,
+            analyzer=analysis.analyzer.value,
+            model=analysis.model,
+            cached=analysis.cached,
+            cost_usd=analysis.cost_usd,
+            body=analysis.model_dump_json(),
+        )
+        await self._store(self.store.put_analysis, record)
+        if cache:
+            await self._store(self.store.put_cached_analysis, record)
+
+    async def _store(self, call: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+
+
+def _as_cached(analysis: Analysis, now: datetime) -> Analysis:
+    """A reused analysis cost nothing this time; its original bookkeeping is not repeated."""
+    return analysis.model_copy(
+        update={
+            "cached": True,
+            "cost_usd": 0.0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cache_read_tokens": 0,
+            "cache_write_tokens": 0,
+            "created_at": now,
+        }
+    )
