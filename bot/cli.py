@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -13,7 +14,7 @@ from rich.console import Console
 from analysis.engine import AnalysisEngine
 from analysis.models import Analysis
 from bot import app, logs, report
-from bot.settings import Settings, SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings, parse_duration
 from incidents.store import StoreError
 from ingest.normalize import MAX_PAYLOAD_BYTES
 from ingest.pipeline import IngestReport, UnreadablePayloadError
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     analyze = commands.add_parser("analyze", help="run the pipeline on one payload and report")
     analyze.add_argument("file", help="payload file, or - for standard input")
     analyze.add_argument("--json", action="store_true", help="print one JSON object")
+    costs = commands.add_parser("costs", help="analyses and Claude cost per day and source")
+    costs.add_argument("--since", default="7d", help="how far back, e.g. 24h, 7d (default 7d)")
     args = parser.parse_args(argv)
 
     try:
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             asyncio.run(app.run(settings))
             return 0
+        if args.command == "costs":
+            return _costs(args.since, settings)
         return _analyze(args.file, args.json, settings)
     except StoreError as exc:
         return _fail(f"store error: {exc}")
@@ -82,6 +87,20 @@ async def _analyses(result: IngestReport, engine: AnalysisEngine) -> dict[str, A
     finally:
         await engine.close()
     return analyses
+
+
+def _costs(since: str, settings: Settings) -> int:
+    try:
+        window = parse_duration(since)
+    except ValueError as exc:
+        return _fail(f"--since: {exc}")
+    ingestor = app.build_ingestor(settings)
+    try:
+        totals = ingestor.store.cost_totals(datetime.now(UTC) - window)
+    finally:
+        ingestor.store.close()
+    report.render_costs(totals, Console())
+    return 0
 
 
 def _read(source: str) -> bytes:

@@ -12,6 +12,7 @@ from rich.table import Table
 from analysis.models import Analysis
 from bot.console import analysis_lines
 from incidents.models import Incident
+from incidents.store import CostTotal
 from ingest.pipeline import IngestReport
 
 
@@ -100,3 +101,24 @@ def render(report: IngestReport, analyses: dict[str, Analysis], console: Console
         )
     for rejection in report.rejections:
         console.print(f"[yellow]kept as dead letter:[/] {escape(rejection.reason)}")
+
+
+def render_costs(totals: list[CostTotal], console: Console) -> None:
+    table = Table("day", "source", "analyses", "Claude calls", "cost (USD)", title="Analysis cost")
+    for total in totals:
+        table.add_row(
+            total.day,
+            escape(total.source),
+            str(total.analyses),
+            str(total.model_calls),
+            f"{total.cost_usd:.4f}",
+        )
+    table.add_row(
+        "total",
+        "",
+        str(sum(t.analyses for t in totals)),
+        str(sum(t.model_calls for t in totals)),
+        f"{sum(t.cost_usd for t in totals):.4f}",
+        style="bold",
+    )
+    console.print(table)

@@ -179,3 +179,22 @@ async def test_with_a_claude_key_the_analysis_comes_from_claude(tmp_path: Path):
     assert analysis["cost_usd"] > 0
     assert len(fake.requests) == 1
     assert fake.requests[0].headers["x-api-key"] == "sk-ant-test"
+
+
+def test_costs_sums_analyses_per_day_and_source(tmp_path: Path):
+    _analyze(tmp_path, "-", stdin=json.dumps(BRIEF_ALERT).encode())
+    _analyze(tmp_path, "-", stdin=b"disk /data is 97% full")
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "costs", "--since", "1d"],
+        env=_env(tmp_path),
+        capture_output=True,
+        timeout=60,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    text = completed.stdout.decode()
+    assert "test" in text and "text" in text
+    total = next(line for line in text.splitlines() if "total" in line)
+    assert total.split("│")[3].strip() == "2"
+    assert total.split("│")[4].strip() == "0"

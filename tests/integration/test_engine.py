@@ -22,7 +22,7 @@ from incidents.lifecycle import IncidentService
 from incidents.models import Alert, Incident, Severity
 from incidents.sqlite_store import SqliteStore
 from ingest.normalize import parse_body
-from tests.conftest import ManualClock
+from tests.conftest import FIXTURES, ManualClock
 from tests.fakes.anthropic_server import Delay, Error, FakeAnthropic, Refusal, Text, ToolUse
 
 pytestmark = pytest.mark.integration
@@ -346,3 +346,29 @@ async def test_the_breaker_opens_after_repeated_outages_and_probes_back(rig: Rig
     probe = await rig.engine.analyze(*incidents[4])
     assert probe.analyzer is AnalyzerKind.CLAUDE
     assert rig.breaker.state.value == "closed"
+
+
+async def test_no_seeded_secret_of_the_corpus_reaches_claude(rig: Rig):
+    """Every entry of the secrets corpus, as an alert's message, a log line and a label,
+    through the whole engine: none of its secrets is in the bytes the API receives."""
+    corpus = json.loads((FIXTURES / "secrets_corpus.json").read_text())["entries"]
+    for number, entry in enumerate(corpus):
+        incident, alert = rig.record(
+            {
+                "source": "corpus",
+                "title": f"Corpus entry {number}",
+                "message": entry["text"],
+                "severity": "HIGH",
+                "labels": {"detail": entry["text"][:400]},
+            }
+        )
+        await rig.engine.analyze(incident, alert)
+
+    assert len(rig.fake.requests) == len(corpus)
+    for entry, request in zip(corpus, rig.fake.requests, strict=True):
+        wire = request.raw.decode()
+        for secret in entry["secrets"]:
+            assert secret not in wire, (secret, entry["text"])
+            assert json.dumps(secret)[1:-1] not in wire, (secret, entry["text"])
+        for kind in entry["kinds"]:
+            assert f"[REDACTED:{kind}]" in request.prompt_text
