@@ -101,8 +101,7 @@ def analysis_lines(incident: Incident, analysis: Analysis) -> list[str]:
         f"{' ' + analysis.model if analysis.model else ''}, {where}, "
         f"confidence {analysis.confidence:.0%})[/]",
         f"    [bold]Root cause:[/] {escape(analysis.root_cause)}",
-        f"    [bold]Severity:[/] {analysis.severity.value}: "
-        f"{escape(analysis.severity_justification)}",
+        f"    [bold]Severity:[/] {_severity_line(analysis)}",
         f"    [bold]Impact:[/] {escape(analysis.impact)}",
         "    [bold]First steps:[/]",
     ]
@@ -120,3 +119,10 @@ def analysis_lines(incident: Incident, analysis: Analysis) -> list[str]:
     for note in analysis.context_notes:
         lines.append(f"    [dim]Note: {escape(note)}[/]")
     return lines
+
+
+def _severity_line(analysis: Analysis) -> str:
+    """The level, then why; without repeating the level when the justification opens with it."""
+    justification = escape(analysis.severity_justification)
+    level = analysis.severity.value
+    return justification if justification.startswith(level) else f"{level}: {justification}"
