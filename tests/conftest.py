@@ -15,6 +15,16 @@ from ingest import fingerprint
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+# The product brief's test alert, in its custom JSON format.
+BRIEF_ALERT = {
+    "source": "test",
+    "title": "Test Error: Database Connection Failed",
+    "message": "PostgreSQL connection timeout after 30s\n"
+    'Error: FATAL: too many connections for role "app_user"\n'
+    "at Connection.connect(connection.js:42)",
+    "severity": "HIGH",
+    "timestamp": "2026-11-24T08:00:00Z",
+}
 
 
 class ManualClock:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from incidents.sqlite_store import SqliteStore
+from tests.conftest import BRIEF_ALERT
 from tests.fakes.anthropic_server import FakeAnthropic
 
 pytestmark = pytest.mark.integration
@@ -121,17 +122,6 @@ def test_a_missing_file_exits_2(tmp_path: Path):
 
     assert completed.returncode == 2
     assert completed.stderr.decode().startswith("incident-bot: cannot read")
-
-
-BRIEF_ALERT = {
-    "source": "test",
-    "title": "Test Error: Database Connection Failed",
-    "message": "PostgreSQL connection timeout after 30s\n"
-    'Error: FATAL: too many connections for role "app_user"\n'
-    "at Connection.connect(connection.js:42)",
-    "severity": "HIGH",
-    "timestamp": "2026-11-24T08:00:00Z",
-}
 
 
 def test_the_brief_alert_gets_a_readable_offline_analysis(tmp_path: Path):

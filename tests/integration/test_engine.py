@@ -22,7 +22,7 @@ from incidents.lifecycle import IncidentService
 from incidents.models import Alert, Incident, Severity
 from incidents.sqlite_store import SqliteStore
 from ingest.normalize import parse_body
-from tests.conftest import FIXTURES, ManualClock
+from tests.conftest import BRIEF_ALERT, FIXTURES, ManualClock
 from tests.fakes.anthropic_server import Delay, Error, FakeAnthropic, Refusal, Text, ToolUse
 
 pytestmark = pytest.mark.integration
@@ -44,14 +44,6 @@ GOOD_ANALYSIS: dict[str, Any] = {
     ],
     "check_first": ["RDS DatabaseConnections metric"],
     "confidence": 0.7,
-}
-BRIEF_ALERT = {
-    "source": "test",
-    "title": "Test Error: Database Connection Failed",
-    "message": "PostgreSQL connection timeout after 30s\n"
-    'Error: FATAL: too many connections for role "app_user"\n'
-    "at Connection.connect(connection.js:42)",
-    "severity": "HIGH",
 }
 
 

@@ -16,18 +16,10 @@ from incidents.lifecycle import IncidentService
 from incidents.sqlite_store import SqliteStore
 from ingest.pipeline import Ingestor, IngestReport
 from ingest.webhook import Receiver
+from tests.conftest import BRIEF_ALERT
 
 pytestmark = pytest.mark.integration
 
-BRIEF_ALERT = {
-    "source": "test",
-    "title": "Test Error: Database Connection Failed",
-    "message": "PostgreSQL connection timeout after 30s\n"
-    'Error: FATAL: too many connections for role "app_user"\n'
-    "at Connection.connect(connection.js:42)",
-    "severity": "HIGH",
-    "timestamp": "2026-11-24T08:00:00Z",
-}
 SNS_CONFIRMATION = {
     "Type": "SubscriptionConfirmation",
     "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",

@@ -21,18 +21,9 @@ from analysis.offline import MAX_CONFIDENCE, MIN_CONFIDENCE, RULES, diagnose
 from incidents.lifecycle import IncidentService
 from incidents.models import Alert, Severity
 from ingest.normalize import parse_body
-from tests.conftest import T0, ManualClock
+from tests.conftest import BRIEF_ALERT, T0, ManualClock
 
 PAYLOADS = Path(__file__).resolve().parent.parent / "fixtures" / "payloads"
-BRIEF_ALERT = {
-    "source": "test",
-    "title": "Test Error: Database Connection Failed",
-    "message": "PostgreSQL connection timeout after 30s\n"
-    'Error: FATAL: too many connections for role "app_user"\n'
-    "at Connection.connect(connection.js:42)",
-    "severity": "HIGH",
-    "timestamp": "2026-11-24T08:00:00Z",
-}
 PLACEHOLDER = re.compile(r"<[a-z_ -]+>|\{[a-z_]+\}|\bNone\b")
 
 

@@ -24,6 +24,7 @@ from incidents.models import Alert, AlertStatus, Severity
 from ingest.normalize import ParseResult, parse_body
 from ingest.severity import severity_from, severity_marker
 from ingest.timeparse import parse_time
+from tests.conftest import BRIEF_ALERT
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "payloads"
 RECEIVED = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -911,18 +912,6 @@ def test_sns_to_sqs_standard_and_fifo_share_the_fingerprint() -> None:
 
 # --- The product brief's custom JSON, and any other JSON --------------------------------------
 
-BRIEF_ALERT = {
-    "source": "test",
-    "title": "Test Error: Database Connection Failed",
-    "message": (
-        "PostgreSQL connection timeout after 30s\n"
-        'Error: FATAL: too many connections for role "app_user"\n'
-        "at Connection.connect(connection.js:42)"
-    ),
-    "severity": "HIGH",
-    "timestamp": "2026-01-02T03:04:05Z",
-}
-
 
 def test_the_briefs_custom_alert() -> None:
     alert = only(parse_doc(BRIEF_ALERT))
@@ -933,7 +922,7 @@ def test_the_briefs_custom_alert() -> None:
     assert alert.severity is Severity.HIGH
     assert alert.status is AlertStatus.FIRING
     assert alert.resource is None
-    assert alert.occurred_at == at("2026-01-02T03:04:05Z")
+    assert alert.occurred_at == at("2026-11-24T08:00:00Z")
     assert alert.dedup_key is None
     assert alert.raw == BRIEF_ALERT
 
