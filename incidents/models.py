@@ -133,3 +133,24 @@ class DeadLetter(BaseModel):
     reason: str
     size: int
     payload: bytes
+
+
+class Silence(BaseModel):
+    """A muted fingerprint: its alerts are still recorded and counted, but not posted."""
+
+    fingerprint: str
+    until: datetime
+    by: str
+    at: datetime
+
+
+class MessageRef(BaseModel):
+    """Where an incident's chat message lives, and which incident version it shows.
+
+    Kept beside the incident (keyed by its id) rather than inside it: writing it must not
+    bump the incident's version, or every post would race with the alerts it reports."""
+
+    incident_id: str
+    channel: str
+    ts: str
+    synced_version: int

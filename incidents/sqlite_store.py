@@ -19,7 +19,15 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.db import Table
 
-from incidents.models import DeadLetter, Incident, IncidentStatus, Occurrence, TimelineEvent
+from incidents.models import (
+    DeadLetter,
+    Incident,
+    IncidentStatus,
+    MessageRef,
+    Occurrence,
+    Silence,
+    TimelineEvent,
+)
 from incidents.store import (
     AnalysisRecord,
     ConflictError,
@@ -29,7 +37,7 @@ from incidents.store import (
     StoreError,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class SqliteStore:
@@ -324,7 +332,7 @@ class SqliteStore:
         rows = self._query(
             "SELECT substr(created_at, 1, 10) AS day, source, count(*), "
             "sum(CASE WHEN cached = 0 AND analyzer = 'claude' THEN 1 ELSE 0 END), "
-            "sum(cost_usd) FROM analyses WHERE created_at >= ? "
+            "sum(cached), sum(cost_usd) FROM analyses WHERE created_at >= ? "
             "GROUP BY day, source ORDER BY day, source",
             (since.astimezone(UTC).isoformat(),),
         )
@@ -334,10 +342,55 @@ class SqliteStore:
                 source=str(r[1]),
                 analyses=int(str(r[2])),
                 model_calls=int(str(r[3])),
-                cost_usd=float(str(r[4])),
+                cached=int(str(r[4])),
+                cost_usd=float(str(r[5])),
             )
             for r in rows
         ]
+
+    def put_message_ref(self, ref: MessageRef) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT INTO message_refs (incident_id, channel, ts, synced_version) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(incident_id) DO UPDATE SET "
+                "channel = excluded.channel, ts = excluded.ts, "
+                "synced_version = max(synced_version, excluded.synced_version)",
+                (ref.incident_id, ref.channel, ref.ts, ref.synced_version),
+            )
+
+    def message_ref(self, incident_id: str) -> MessageRef | None:
+        rows = self._query(
+            "SELECT incident_id, channel, ts, synced_version FROM message_refs "
+            "WHERE incident_id = ?",
+            (incident_id,),
+        )
+        return _message_ref(rows[0]) if rows else None
+
+    def incident_for_message(self, channel: str, ts: str) -> str | None:
+        rows = self._query(
+            "SELECT incident_id FROM message_refs WHERE channel = ? AND ts = ?", (channel, ts)
+        )
+        return str(rows[0][0]) if rows else None
+
+    def unsynced_incidents(self, limit: int = 100) -> list[Incident]:
+        rows = self._query(
+            "SELECT i.data FROM incidents i LEFT JOIN message_refs m ON m.incident_id = i.id "
+            "WHERE (m.incident_id IS NULL AND i.status != 'resolved') "
+            "OR m.synced_version < i.version ORDER BY i.opened_at LIMIT ?",
+            (limit,),
+        )
+        return [Incident.model_validate_json(str(row[0])) for row in rows]
+
+    def put_silence(self, silence: Silence) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO silences (fingerprint, until, data) VALUES (?, ?, ?)",
+                (silence.fingerprint, silence.until.isoformat(), silence.model_dump_json()),
+            )
+
+    def silence(self, fingerprint: str) -> Silence | None:
+        rows = self._query("SELECT data FROM silences WHERE fingerprint = ?", (fingerprint,))
+        return Silence.model_validate_json(str(rows[0][0])) if rows else None
 
     def ping(self) -> None:
         self._query("SELECT 1")
@@ -464,4 +517,25 @@ def _create_analysis_tables(db: sqlite_utils.Database) -> None:
     )
 
 
-_MIGRATIONS = (_create_incident_tables, _create_analysis_tables)
+def _create_chat_tables(db: sqlite_utils.Database) -> None:
+    Table(db, "message_refs").create(
+        {"incident_id": str, "channel": str, "ts": str, "synced_version": int},
+        pk="incident_id",
+        if_not_exists=True,
+    )
+    Table(db, "message_refs").create_index(["channel", "ts"], if_not_exists=True)
+    Table(db, "silences").create(
+        {"fingerprint": str, "until": str, "data": str}, pk="fingerprint", if_not_exists=True
+    )
+
+
+def _message_ref(row: tuple[object, ...]) -> MessageRef:
+    return MessageRef(
+        incident_id=str(row[0]),
+        channel=str(row[1]),
+        ts=str(row[2]),
+        synced_version=int(str(row[3])),
+    )
+
+
+_MIGRATIONS = (_create_incident_tables, _create_analysis_tables, _create_chat_tables)

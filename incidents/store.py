@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from incidents.models import DeadLetter, Incident, IncidentStatus, Occurrence, TimelineEvent
+from incidents.models import (
+    DeadLetter,
+    Incident,
+    IncidentStatus,
+    MessageRef,
+    Occurrence,
+    Silence,
+    TimelineEvent,
+)
 
 
 class StoreError(Exception):
@@ -74,6 +82,7 @@ class CostTotal:
     source: str
     analyses: int
     model_calls: int
+    cached: int
     cost_usd: float
 
 
@@ -132,6 +141,22 @@ class Store(Protocol):
 
     def cost_totals(self, since: datetime) -> list[CostTotal]:
         """Analyses, model calls and cost per UTC day and source, oldest day first."""
+
+    def put_message_ref(self, ref: MessageRef) -> None:
+        """Record (or move forward) where an incident's message is and what it shows."""
+
+    def message_ref(self, incident_id: str) -> MessageRef | None: ...
+
+    def incident_for_message(self, channel: str, ts: str) -> str | None:
+        """The incident whose message is `ts` in `channel`: how a thread reply finds it."""
+
+    def unsynced_incidents(self, limit: int = 100) -> list[Incident]:
+        """Incidents whose message is missing (and which are still active) or older than the
+        incident: what a resync must post or update, oldest first."""
+
+    def put_silence(self, silence: Silence) -> None: ...
+
+    def silence(self, fingerprint: str) -> Silence | None: ...
 
     def ping(self) -> None:
         """Raise StoreError when the store cannot serve requests."""

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from incidents.models import DeadLetter, Incident, IncidentStatus, Occurrence, Severity
+from incidents.models import (
+    DeadLetter,
+    Incident,
+    IncidentStatus,
+    MessageRef,
+    Occurrence,
+    Severity,
+    Silence,
+)
 from incidents.sqlite_store import SCHEMA_VERSION, SqliteStore
 from incidents.store import (
     AnalysisRecord,
@@ -225,3 +233,43 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path: Path):
     migrated.put_analysis(_record())
     assert migrated.latest_analysis("INC-A") is not None
     migrated.close()
+
+
+def test_message_refs_find_the_incident_and_only_move_forward(store):
+    store.put_message_ref(MessageRef(incident_id="INC-A", channel="C1", ts="1.1", synced_version=3))
+    store.put_message_ref(MessageRef(incident_id="INC-A", channel="C1", ts="1.1", synced_version=2))
+
+    ref = store.message_ref("INC-A")
+    assert ref is not None and ref.synced_version == 3
+    assert store.incident_for_message("C1", "1.1") == "INC-A"
+    assert store.incident_for_message("C1", "9.9") is None
+
+
+def test_unsynced_incidents_are_the_unposted_active_and_the_stale(store):
+    _open(store, _incident("INC-POSTED", fingerprint="a"))
+    _open(store, _incident("INC-STALE", fingerprint="b"))
+    _open(store, _incident("INC-NEW", fingerprint="c"))
+    _open(store, _incident("INC-OLD", fingerprint="d", status=IncidentStatus.RESOLVED))
+    store.put_message_ref(
+        MessageRef(incident_id="INC-POSTED", channel="C", ts="1", synced_version=1)
+    )
+    store.put_message_ref(
+        MessageRef(incident_id="INC-STALE", channel="C", ts="2", synced_version=1)
+    )
+    store.write(
+        IncidentWrite(
+            incident=_incident("INC-STALE", fingerprint="b", version=2, occurrences=2),
+            expected_version=1,
+        )
+    )
+
+    assert sorted(i.id for i in store.unsynced_incidents()) == ["INC-NEW", "INC-STALE"]
+
+
+def test_silences_are_kept_per_fingerprint(store):
+    until = T0 + timedelta(hours=1)
+    store.put_silence(Silence(fingerprint="fp1", until=until, by="U1", at=T0))
+
+    silence = store.silence("fp1")
+    assert silence is not None and silence.until == until and silence.by == "U1"
+    assert store.silence("fp2") is None
