@@ -16,6 +16,7 @@ from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from analysis.cost import DEFAULT_PRICES, Price
+from incidents.models import Severity
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -52,6 +53,20 @@ class Settings(BaseSettings):
 
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_channel: str | None = None
+    slack_channel_critical: str | None = None
+    slack_channel_high: str | None = None
+    slack_channel_medium: str | None = None
+    slack_channel_low: str | None = None
+    slack_resync_interval: Duration = timedelta(seconds=30)
+
+    jira_url: str | None = None
+    jira_email: str | None = None
+    jira_api_token: SecretStr | None = None
+    jira_project: str | None = None
+    email_from: str | None = None
+    email_to: str | None = None
 
     store: Literal["sqlite"] = "sqlite"
     sqlite_path: Path = Path("./incidents.db")
@@ -94,10 +109,34 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _slack_has_a_channel(self) -> Settings:
+        if not self.console_mode and not self.slack_channel:
+            raise ValueError("SLACK_CHANNEL is required when the Slack tokens are set")
+        return self
+
     @property
     def console_mode(self) -> bool:
         """Without both Slack tokens, incidents print to the terminal instead."""
         return self.slack_bot_token is None or self.slack_app_token is None
+
+    def channel_for(self, severity: Severity) -> str:
+        """`SLACK_CHANNEL_<SEVERITY>` when set, else `SLACK_CHANNEL`."""
+        routed = {
+            Severity.CRITICAL: self.slack_channel_critical,
+            Severity.HIGH: self.slack_channel_high,
+            Severity.MEDIUM: self.slack_channel_medium,
+            Severity.LOW: self.slack_channel_low,
+        }[severity]
+        return routed or self.slack_channel or ""
+
+    @property
+    def jira_enabled(self) -> bool:
+        return bool(self.jira_url and self.jira_project and self.jira_api_token)
+
+    @property
+    def email_enabled(self) -> bool:
+        return bool(self.email_from and self.email_to)
 
 
 class SettingsError(Exception):

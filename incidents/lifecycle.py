@@ -20,6 +20,7 @@ from incidents.models import (
     Incident,
     IncidentStatus,
     Occurrence,
+    Silence,
     TimelineEvent,
     TimelineKind,
 )
@@ -311,6 +312,33 @@ class IncidentService:
 
         return self._change(incident_id, plan)
 
+    def silence(self, incident_id: str, duration: timedelta, actor: str) -> Silence:
+        """Mute the incident's fingerprint: later alerts still count, but are not posted.
+
+        The silence is on the problem, not the incident, so a recurrence that opens a new
+        incident within the duration stays quiet too."""
+        incident = self.store.get_incident(incident_id)
+        if incident is None:
+            raise IncidentNotFoundError(f"no incident {incident_id}")
+        now = self._clock()
+        silence = Silence(fingerprint=incident.fingerprint, until=now + duration, by=actor, at=now)
+        self.store.put_silence(silence)
+        event = TimelineEvent(
+            incident_id=incident_id,
+            at=now,
+            actor=actor,
+            kind=TimelineKind.SILENCED,
+            detail=f"silenced for {short_duration(duration)}",
+        )
+        self._change(incident_id, lambda current, _: _with_event(current, event))
+        return silence
+
+    def silenced_until(self, fingerprint: str) -> datetime | None:
+        silence = self.store.silence(fingerprint)
+        if silence is None or silence.until <= self._clock():
+            return None
+        return silence.until
+
     def _change(
         self,
         incident_id: str,
@@ -352,3 +380,12 @@ def _with_member(members: list[str], member: str | None) -> list[str]:
     if member is None or member in members or len(members) >= MAX_TRACKED_MEMBERS:
         return members
     return [*members, member]
+
+
+def _with_event(incident: Incident, event: TimelineEvent) -> IncidentWrite:
+    """A write that only appends an event; the version still moves, so the message resyncs."""
+    return IncidentWrite(
+        incident=incident.model_copy(update={"version": incident.version + 1}),
+        expected_version=incident.version,
+        events=(event,),
+    )

@@ -104,6 +104,7 @@ class TimelineKind(StrEnum):
     REOPENED = "reopened"
     FLAPPING = "flapping"
     SEVERITY_RAISED = "severity_raised"
+    SILENCED = "silenced"
 
 
 class TimelineEvent(BaseModel):

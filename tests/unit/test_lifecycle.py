@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -252,3 +253,16 @@ def test_a_member_firing_again_after_resolution_reopens_with_only_itself(service
     assert reopened.kind is OutcomeKind.REOPENED
     assert reopened.incident.id == opened.incident.id
     assert reopened.incident.firing_members == ["host-b"]
+
+
+def test_silence_mutes_the_fingerprint_for_a_while(service, store, clock):
+    opened = service.record(make_alert())
+    silence = service.silence(opened.incident.id, timedelta(hours=1), "U5")
+
+    assert silence.until == clock.now + timedelta(hours=1)
+    assert service.silenced_until(opened.incident.fingerprint) == silence.until
+    assert store.timeline(opened.incident.id)[-1].detail == "silenced for 1h"
+    assert service.record(make_alert()).incident.occurrences == 2
+
+    clock.advance(minutes=61)
+    assert service.silenced_until(opened.incident.fingerprint) is None

@@ -8,10 +8,14 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings, SettingsError, load_settings, parse_duration
+from incidents.models import Severity
 
 CONTRACT_NAMES = (
     "SLACK_BOT_TOKEN",
     "SLACK_APP_TOKEN",
+    "SLACK_CHANNEL",
+    "SLACK_CHANNEL_CRITICAL",
+    "SLACK_API_URL",
     "STORE",
     "SQLITE_PATH",
     "WEBHOOK_HOST",
@@ -45,6 +49,7 @@ def test_values_come_from_the_contract_names(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("WEBHOOK_API_KEY", "s3cret")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
     monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
+    monkeypatch.setenv("SLACK_CHANNEL", "C0ALL")
     monkeypatch.setenv("FLAP_WINDOW", "15m")
 
     settings = load_settings()
@@ -92,3 +97,18 @@ def test_a_bad_value_names_its_variable(monkeypatch, name, value, expected):
 )
 def test_durations(text: str, seconds: int):
     assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+def test_slack_needs_a_channel_and_routes_by_severity(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
+    with pytest.raises(SettingsError, match="SLACK_CHANNEL is required"):
+        load_settings()
+
+    monkeypatch.setenv("SLACK_CHANNEL", "C0ALL")
+    monkeypatch.setenv("SLACK_CHANNEL_CRITICAL", "C0PAGE")
+    settings = load_settings()
+
+    assert settings.channel_for(Severity.CRITICAL) == "C0PAGE"
+    assert settings.channel_for(Severity.LOW) == "C0ALL"
+    assert settings.slack_api_url == "https://slack.com/api/"
