@@ -61,6 +61,33 @@ class ClaudeAnalyzer:
     async def close(self) -> None:
         await self.client.close()
 
+    async def answer(self, model: str, data: str) -> tuple[str, Usage]:
+        """A plain-text answer to a follow-up question; `data` is redacted and fenced."""
+        try:
+            response = await self.client.messages.create(
+                model=model,
+                max_tokens=self.max_tokens,
+                system=[
+                    {
+                        "type": "text",
+                        "text": prompting.followup_prompt(),
+                        "cache_control": {"type": "ephemeral"},
+                    }
+                ],
+                messages=[{"role": "user", "content": prompting.render_followup(data)}],
+            )
+        except (anthropic.APIConnectionError, anthropic.APIStatusError) as exc:
+            raise ClaudeUnavailableError(f"Claude unavailable: {exc}") from exc
+        usage = _usage(response)
+        if response.stop_reason == "refusal":
+            raise ClaudeAnswerError("Claude declined to answer", usage)
+        text = "".join(
+            block.text for block in response.content if isinstance(block, anthropic.types.TextBlock)
+        ).strip()
+        if not text:
+            raise ClaudeAnswerError("Claude gave an empty answer", usage)
+        return text, usage
+
     async def diagnose(self, model: str, data: str) -> ClaudeResult:
         """`data` is the already redacted evidence; it is fenced, never interpreted."""
         messages: list[MessageParam] = [{"role": "user", "content": prompting.render_user(data)}]

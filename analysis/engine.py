@@ -22,7 +22,7 @@ from analysis.breaker import CircuitBreaker
 from analysis.claude import ClaudeAnalyzer, ClaudeAnswerError, ClaudeUnavailableError
 from analysis.context import AnalysisContext, Gatherer
 from analysis.cost import DEFAULT_PRICES, Price, Usage, cost_usd, price_for
-from analysis.models import Analysis, AnalyzerKind, Diagnosis
+from analysis.models import Analysis, AnalyzerKind, Diagnosis, FollowUp, ThreadMessage
 from incidents.models import Alert, Incident, Severity
 from incidents.store import AnalysisRecord, Store
 
@@ -85,6 +85,34 @@ class AnalysisEngine:
         """Close Claude's connection pool inside the event loop that opened it."""
         if self.claude is not None:
             await self.claude.close()
+
+    async def follow_up(self, incident: Incident, thread: list[ThreadMessage]) -> FollowUp | None:
+        """Claude's answer to the thread's last question; None when Claude is not configured.
+
+        Raises ClaudeError when Claude is configured but gives no answer now."""
+        if self.claude is None:
+            return None
+        if not self.breaker.allow():
+            raise ClaudeUnavailableError("Claude is paused after repeated failures")
+        record = await self._store(self.store.latest_analysis, incident.id)
+        analysis = Analysis.model_validate_json(record.body) if record else None
+        timeline = await self._store(self.store.timeline, incident.id)
+        data = evidence.render_followup(
+            incident, analysis, timeline, thread, self.config.redact_ips
+        )
+        model = self.model_for(incident.severity)
+        try:
+            text, usage = await self.claude.answer(model, data)
+        except ClaudeUnavailableError:
+            self.breaker.record_failure()
+            raise
+        except ClaudeAnswerError:
+            self.breaker.release()
+            raise
+        self.breaker.record_success()
+        cost = cost_usd(usage, price_for(model, self.config.prices))
+        logger.info("follow-up on %s answered by %s for $%.4f", incident.id, model, cost)
+        return FollowUp(text=text, model=model, cost_usd=cost)
 
     def model_for(self, severity: Severity) -> str:
         """The strong model where a wrong call is expensive, the fast one elsewhere."""

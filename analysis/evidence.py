@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 from analysis.context import AnalysisContext
+from analysis.models import Analysis, ThreadMessage
 from analysis.redaction import redact_json
-from incidents.models import Alert, Incident
+from incidents.models import Alert, Incident, TimelineEvent
 
 RAW_CHARS = 4000
 MESSAGE_CHARS = 6000
@@ -48,5 +49,34 @@ def render(incident: Incident, alert: Alert, context: AnalysisContext, redact_ip
         },
         "context": {section.name: section.text for section in context.sections},
         "context_gaps": context.notes,
+    }
+    return json.dumps(redact_json(document, redact_ips=redact_ips), ensure_ascii=False, indent=1)
+
+
+def render_followup(
+    incident: Incident,
+    analysis: Analysis | None,
+    timeline: list[TimelineEvent],
+    thread: list[ThreadMessage],
+    redact_ips: bool,
+) -> str:
+    """What a follow-up answer may draw on: the incident, its analysis, its timeline and the
+    thread so far (the question is its last message), redacted like the analysis evidence."""
+    document: dict[str, Any] = {
+        "incident": incident.model_dump(mode="json", exclude={"recent_reopens", "version"}),
+        "analysis": analysis.model_dump(
+            mode="json",
+            include={"root_cause", "alternatives", "severity", "impact", "remediation_steps"},
+        )
+        if analysis
+        else None,
+        "timeline": [
+            f"{event.at:%Y-%m-%d %H:%M:%S} {event.kind.value} by {event.actor}: {event.detail}"
+            for event in timeline[-40:]
+        ],
+        "thread": [
+            {"from": message.author, "text": message.text[:MESSAGE_CHARS]}
+            for message in thread[-30:]
+        ],
     }
     return json.dumps(redact_json(document, redact_ips=redact_ips), ensure_ascii=False, indent=1)

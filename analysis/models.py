@@ -95,3 +95,16 @@ class Analysis(Diagnosis):
     cost_usd: float = 0.0
     cached: bool = False
     created_at: datetime
+
+
+class ThreadMessage(BaseModel):
+    """One message of an incident's thread, as a follow-up question sees it."""
+
+    author: str = Field(description="'engineer' or 'bot'")
+    text: str
+
+
+class FollowUp(BaseModel):
+    text: str
+    model: str
+    cost_usd: float

@@ -31,6 +31,10 @@ def system_prompt() -> str:
     return _read("system.md").strip()
 
 
+def followup_prompt() -> str:
+    return _read("followup.md").strip()
+
+
 @cache
 def tool_schema() -> dict[str, Any]:
     """The Diagnosis schema with `$ref`s inlined: one self-contained object, as tool input
@@ -67,3 +71,13 @@ def render_user(data: str, nonce: str | None = None) -> str:
     token = nonce or secrets.token_hex(8)
     fence = f"<<<ALERT_DATA_{token}>>>"
     return _read("user.md").strip().format(fence=fence, data=data)
+
+
+def render_followup(data: str, nonce: str | None = None) -> str:
+    token = nonce or secrets.token_hex(8)
+    fence = f"<<<INCIDENT_DATA_{token}>>>"
+    return (
+        f"The incident, its analysis, its timeline and the thread so far are between the two "
+        f"`{fence}` markers; the question to answer is the last message of the thread.\n\n"
+        f"{fence}\n{data}\n{fence}"
+    )

@@ -17,7 +17,7 @@ from analysis import prompting
 from analysis.breaker import BreakerState, CircuitBreaker
 from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
-from analysis.models import AnalyzerKind
+from analysis.models import AnalyzerKind, ThreadMessage
 from incidents.lifecycle import IncidentService
 from incidents.models import Alert, Incident, Severity
 from incidents.sqlite_store import SqliteStore
@@ -364,3 +364,42 @@ async def test_no_seeded_secret_of_the_corpus_reaches_claude(rig: Rig):
             assert json.dumps(secret)[1:-1] not in wire, (secret, entry["text"])
         for kind in entry["kinds"]:
             assert f"[REDACTED:{kind}]" in request.prompt_text
+
+
+async def test_a_follow_up_question_is_answered_from_redacted_fenced_context(rig: Rig):
+    incident, alert = rig.record(BRIEF_ALERT)
+    await rig.engine.analyze(incident, alert)
+    rig.fake.enqueue(Text("Check `pg_stat_activity` for idle sessions of app_user."))
+    thread = [
+        ThreadMessage(author="bot", text="Analysis posted."),
+        ThreadMessage(
+            author="engineer",
+            text=f"is it the pool? creds were postgres://app:{SECRETS['password']}@db:5432/x",
+        ),
+    ]
+
+    answer = await rig.engine.follow_up(incident, thread)
+
+    assert answer is not None
+    assert answer.text.startswith("Check `pg_stat_activity`")
+    request = rig.fake.requests[-1]
+    assert request.body is not None
+    assert "tools" not in request.body
+    assert request.body["system"][0]["text"] == prompting.followup_prompt()
+    assert SECRETS["password"] not in request.raw.decode()
+    content = request.body["messages"][0]["content"]
+    fence = content.split("`")[1]
+    assert content.count(fence) == 3 and "is it the pool?" in content.split(fence)[2]
+    assert GOOD_ANALYSIS["root_cause"] in content
+
+
+async def test_without_claude_there_is_no_follow_up(store: SqliteStore, clock: ManualClock):
+    engine = AnalysisEngine(store, clock=clock)
+    incident = (
+        IncidentService(store, clock=clock)
+        .record(parse_body(json.dumps(BRIEF_ALERT).encode(), clock.now).alerts[0])
+        .incident
+    )
+    assert incident is not None
+
+    assert await engine.follow_up(incident, [ThreadMessage(author="engineer", text="why?")]) is None
