@@ -12,7 +12,7 @@ from typing import Any
 
 from analysis.context import AnalysisContext
 from analysis.models import Analysis, ThreadMessage
-from analysis.redaction import redact_json
+from analysis.redaction import redact, redact_json
 from incidents.models import Alert, Incident, TimelineEvent
 
 RAW_CHARS = 4000
@@ -20,7 +20,9 @@ MESSAGE_CHARS = 6000
 
 
 def render(incident: Incident, alert: Alert, context: AnalysisContext, redact_ips: bool) -> str:
-    raw = json.dumps(alert.raw, ensure_ascii=False, default=str)
+    # Redacted before it is cut: a token cut short may no longer look like a token.
+    raw = json.dumps(redact_json(alert.raw, redact_ips=redact_ips), ensure_ascii=False, default=str)
+    message = redact(alert.message, redact_ips=redact_ips)
     document: dict[str, Any] = {
         "incident": {
             "id": incident.id,
@@ -39,7 +41,7 @@ def render(incident: Incident, alert: Alert, context: AnalysisContext, redact_ip
             "source": alert.source,
             "format": alert.parser,
             "title": alert.title,
-            "message": alert.message[:MESSAGE_CHARS],
+            "message": message[:MESSAGE_CHARS],
             "severity": alert.severity.value,
             "status": alert.status.value,
             "resource": alert.resource,

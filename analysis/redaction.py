@@ -134,6 +134,7 @@ _KEY_SUFFIX_KINDS: Final = (
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 _KEY_CHARS: Final = frozenset(string.ascii_letters + string.digits + "_.-")
 _KEY_LOOKBACK = 64
+"""How far back a key name is read from its secret-sounding ending."""
 _SCHEME_CHARS: Final = frozenset(string.ascii_letters + string.digits + "+.-")
 _EMAIL_LOCAL_CHARS: Final = frozenset(string.ascii_letters + string.digits + "._%+-")
 
@@ -530,6 +531,7 @@ class _Rule:
     """Likewise, a cheap search that must succeed, where no substring is selective enough."""
 
     def apply(self, text: str, lowered: str) -> str:
+        """`text` with this rule's matches replaced; `lowered` is its lower-cased copy."""
         if self.gates and not any(gate in text for gate in self.gates):
             return text
         if self.hint is not None and self.hint.search(text) is None:
@@ -596,6 +598,7 @@ def _one_pass(text: str, rules: tuple[_Rule, ...]) -> str:
 
 def redact(text: str, *, redact_ips: bool = False) -> str:
     """`text` with every secret replaced by `[REDACTED:<kind>]`, everything else unchanged.
+    Idempotent: a second call finds nothing more to do.
 
     `redact_ips` (the `REDACT_IPS` setting) also replaces IPv4 and IPv6 addresses with
     `[REDACTED:ip]`. It is off by default because addresses are what a network incident is
