@@ -17,12 +17,22 @@ from typing import Any
 from aiohttp import web
 from anthropic import AsyncAnthropic
 from rich.console import Console
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
 
 from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
 from analysis.gather import ContextGatherer
 from bot.console import ConsolePublisher
 from bot.settings import Settings
+from bot.slack_app import SlackDeps, register
+from bot.slack_publisher import SlackPublisher
 from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind
 from incidents.models import Alert, Incident
 from incidents.sqlite_store import SqliteStore
@@ -91,13 +101,56 @@ def build_engine(settings: Settings, store: Store, executor: Executor | None) ->
     return AnalysisEngine(store, config, claude=claude, gatherer=gatherer, executor=executor)
 
 
+def slack_client(settings: Settings) -> AsyncWebClient:
+    """The one Web API client: `SLACK_API_URL`, and slack_sdk's retry handlers for
+    connection errors, 429s (honouring `Retry-After`) and 5xx."""
+    assert settings.slack_bot_token is not None
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=3),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=8),
+            AsyncServerErrorRetryHandler(max_retry_count=3),
+        ],
+    )
+
+
 async def run(settings: Settings, console: Console | None = None) -> None:
     ingestor = build_ingestor(settings)
-    if not settings.console_mode:
-        logger.warning("Slack tokens are set, but this release posts to the console only")
-    publisher = ConsolePublisher(console or Console(), settings.update_interval)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
     engine = build_engine(settings, ingestor.store, executor)
+    background: set[asyncio.Task[None]] = set()
+    socket_mode: AsyncSocketModeHandler | None = None
+    publisher: ConsolePublisher | SlackPublisher
+    if settings.console_mode:
+        publisher = ConsolePublisher(console or Console(), settings.update_interval)
+    else:
+        client = slack_client(settings)
+        slack = SlackPublisher(client, ingestor.service, settings, executor)
+        publisher = slack
+        bolt = AsyncApp(client=client, logger=logging.getLogger("slack_bolt"))
+        identity = await client.auth_test()
+        register(
+            bolt,
+            SlackDeps(
+                settings=settings,
+                service=ingestor.service,
+                ingestor=ingestor,
+                engine=engine,
+                publisher=slack,
+                executor=executor,
+                bot_user_id=str(identity.get("user_id", "")),
+            ),
+        )
+        assert settings.slack_app_token is not None
+        socket_mode = AsyncSocketModeHandler(
+            bolt, settings.slack_app_token.get_secret_value(), web_client=client
+        )
+        await socket_mode.connect_async()  # type: ignore[no-untyped-call]
+        resync = asyncio.create_task(slack.resync_forever(settings.slack_resync_interval))
+        background.add(resync)
+        logger.info("connected to Slack over Socket Mode as %s", identity.get("user"))
     analysis_slots = asyncio.Semaphore(settings.analysis_concurrency)
     analyses: set[asyncio.Task[None]] = set()
 
@@ -142,7 +195,9 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             host, port = address[0], address[1]
             logger.info("receiving alerts on http://%s:%s/alerts", host, port)
         logger.info(
-            "incidents go to the console; store: SQLite at %s", settings.sqlite_path.resolve()
+            "incidents go to %s; store: SQLite at %s",
+            "the console" if settings.console_mode else "Slack",
+            settings.sqlite_path.resolve(),
         )
         await stop.wait()
         logger.info("stopping: finishing requests in flight")
@@ -152,6 +207,10 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         await runner.cleanup()
         if analyses:
             await asyncio.gather(*analyses, return_exceptions=True)
+        if socket_mode is not None:
+            await socket_mode.close_async()  # type: ignore[no-untyped-call]
+        for task in background:
+            task.cancel()
         await engine.close()
         await publisher.close()
         executor.shutdown(wait=True)

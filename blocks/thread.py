@@ -1,0 +1,89 @@
+"""Posts in an incident's thread: the analysis the message had no room for, notes on what
+happened (reopened, resolved, silenced, re-analyzed), and answers to follow-up questions.
+
+The thread is the incident's log for the people in it, so the notes say what changed and who
+did it, in one line each; the incident message itself is updated in place by the publisher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from analysis.models import Analysis
+from blocks.incident import analysis_credit, format_time, status_text
+from blocks.kit import EMPTY, Message, context, section
+from blocks.limits import SECTION_TEXT_MAX
+from blocks.text import escape, mention_or_text, split_for_sections, truncate
+from incidents.models import Incident, IncidentStatus, Silence
+
+# A long answer reads as a few posts of about 12,000 characters rather than one wall.
+SECTIONS_PER_MESSAGE = 4
+PREVIEW_MAX = 300
+
+
+def continuation(incident: Incident, overflow: Sequence[str]) -> list[Message]:
+    """The `overflow` of `render_incident`, as thread posts in reading order."""
+    return _paged(list(overflow), f"{escape(incident.id)}: the analysis, continued")
+
+
+def reopened_note(incident: Incident) -> Message:
+    """Reopened: when, how often, and a nudge to silence it when it flaps."""
+    at = incident.recent_reopens[-1] if incident.recent_reopens else incident.last_seen_at
+    text = f":leftwards_arrow_with_hook: Reopened at {format_time(at)}: the alert fired again."
+    if incident.reopen_count > 1:
+        text += f" That makes {incident.reopen_count} reopens."
+    if incident.flapping:
+        text += (
+            "\n:repeat: *Flapping*: it keeps coming back. "
+            "*Silence* it while the cause is fixed, or tune the alarm."
+        )
+    return Message(text=text, blocks=[section(text)])
+
+
+def resolved_note(incident: Incident) -> Message:
+    """Resolved: after how long, by whom (or by the alert clearing), and how many alerts."""
+    if incident.status is not IncidentStatus.RESOLVED:
+        raise ValueError(f"{incident.id} is {incident.status.value}, not resolved")
+    text = f"{status_text(incident)} · {incident.occurrences} occurrence(s)."
+    return Message(text=text, blocks=[section(text)])
+
+
+def reanalyzed_note(analysis: Analysis, requested_by: str) -> Message:
+    """Who asked for the new analysis the message now shows, and what it cost: the message is
+    updated in place, so without this note nobody would know the analysis changed."""
+    text = (
+        f":arrows_counterclockwise: {mention_or_text(requested_by)} asked for a new analysis; "
+        f"the message above now shows it (confidence {analysis.confidence:.0%})."
+    )
+    return Message(text=text, blocks=[section(text), context([analysis_credit(analysis)])])
+
+
+def silenced_note(silence: Silence) -> Message:
+    """Who muted the problem and until when, so that the quiet that follows is explained."""
+    text = (
+        f":zzz: {mention_or_text(silence.by)} silenced this alert until "
+        f"{format_time(silence.until)}. New alerts are still recorded, but not posted."
+    )
+    return Message(text=text, blocks=[section(text)])
+
+
+def followup_messages(answer: str, *, footer: str | None = None) -> list[Message]:
+    """The model's answer to a question asked in the thread, escaped (it may quote the alert)
+    and cut into as many sections and posts as it needs; `footer` (model, cost) goes under the
+    last post, escaped too."""
+    escaped = escape(answer)
+    messages = _paged(
+        split_for_sections(escaped, SECTION_TEXT_MAX) or [EMPTY],
+        truncate(escaped, PREVIEW_MAX).strip() or EMPTY,
+    )
+    if footer and footer.strip():
+        last = messages[-1]
+        messages[-1] = Message(text=last.text, blocks=[*last.blocks, context([escape(footer)])])
+    return messages
+
+
+def _paged(parts: list[str], text: str) -> list[Message]:
+    return [
+        Message(text=text, blocks=[section(part) for part in parts[i : i + SECTIONS_PER_MESSAGE]])
+        for i in range(0, len(parts), SECTIONS_PER_MESSAGE)
+    ]

@@ -1,0 +1,202 @@
+"""One Slack message per incident, kept in step with the store.
+
+The message is always rendered from the store's current state (the incident, its latest
+analysis, its silence), never from the event that triggered the update, so any update can be
+repeated or skipped without harm: a storm of repeats becomes one `chat.update` per interval,
+and whatever Slack refused is simply synced again by the resync loop once Slack is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from analysis.models import Analysis
+from blocks.incident import render_incident
+from blocks.kit import Message
+from blocks.thread import continuation, reanalyzed_note, reopened_note, resolved_note
+from bot.settings import Settings
+from bot.throttle import Throttle
+from incidents.lifecycle import IncidentService, OutcomeKind, RecordOutcome
+from incidents.models import Incident, IncidentStatus, MessageRef
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_SLACK_FAILURES = (SlackApiError, aiohttp.ClientError, TimeoutError)
+_EXPLAINED = {
+    "channel_not_found": "the channel does not exist or the bot cannot see it: check SLACK_CHANNEL",
+    "not_in_channel": "the bot is not in the channel: invite it with /invite @incident-responder",
+    "invalid_auth": "SLACK_BOT_TOKEN is not valid",
+    "account_inactive": "the Slack app was uninstalled or its token revoked",
+    "missing_scope": "the Slack app lacks a scope: reinstall it from slack-app-manifest.yaml",
+}
+
+
+class SlackPublisher:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        service: IncidentService,
+        settings: Settings,
+        executor: Executor | None = None,
+    ) -> None:
+        self.client = client
+        self.service = service
+        self.store = service.store
+        self.settings = settings
+        self._executor = executor
+        self._updates: Throttle[str] = Throttle(
+            settings.update_interval.total_seconds(), self._throttled_sync
+        )
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._analyzing: set[str] = set()
+
+    async def publish(self, outcome: RecordOutcome) -> None:
+        """React to what an alert did; the message itself is rendered by `sync`."""
+        incident = outcome.incident
+        if incident is None or outcome.kind is OutcomeKind.DUPLICATE:
+            return
+        if outcome.kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED):
+            self._analyzing.add(incident.id)
+        if await self._muted(incident):
+            return
+        if outcome.kind is OutcomeKind.REOPENED:
+            await self.thread_note(incident.id, reopened_note(incident))
+        elif outcome.kind is OutcomeKind.RESOLVED:
+            await self.thread_note(incident.id, resolved_note(incident))
+        await self._updates.offer(incident.id, incident.id)
+
+    async def publish_analysis(
+        self, incident: Incident, analysis: Analysis, *, reanalyzed_by: str | None = None
+    ) -> None:
+        """Show a finished analysis at once, and continue in the thread what did not fit.
+        A re-analysis someone asked for shows even on a silenced incident."""
+        self._analyzing.discard(incident.id)
+        asked = reanalyzed_by is not None
+        if not asked and await self._muted(incident):
+            return
+        overflow = await self.sync(incident.id, shown_by_user=asked)
+        for part in continuation(incident, overflow):
+            await self.thread_note(incident.id, part)
+        if reanalyzed_by is not None:
+            await self.thread_note(incident.id, reanalyzed_note(analysis, reanalyzed_by))
+
+    async def sync(self, incident_id: str, *, shown_by_user: bool = False) -> list[str]:
+        """Post the incident's message, or update it to the incident's current state.
+
+        A silenced incident is left as it is unless a person acted on it (`shown_by_user`).
+        Returns the analysis text that did not fit the message. A Slack failure is logged
+        and leaves the message pending: the resync loop will try again."""
+        lock = self._locks.setdefault(incident_id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._sync(incident_id, shown_by_user)
+        except _SLACK_FAILURES as exc:
+            logger.warning(
+                "Slack message of %s left pending for retry: %s", incident_id, _explain(exc)
+            )
+            return []
+        finally:
+            if len(self._locks) > 1024:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+
+    async def _sync(self, incident_id: str, shown_by_user: bool) -> list[str]:
+        incident = await self._store(self.store.get_incident, incident_id)
+        if incident is None:
+            return []
+        ref = await self._store(self.store.message_ref, incident_id)
+        silenced_until = await self._store(self.service.silenced_until, incident.fingerprint)
+        if silenced_until and not shown_by_user:
+            return []
+        if ref is None and incident.status is IncidentStatus.RESOLVED:
+            return []
+        record = await self._store(self.store.latest_analysis, incident_id)
+        analysis = Analysis.model_validate_json(record.body) if record else None
+        message = render_incident(
+            incident,
+            analysis,
+            jira_enabled=self.settings.jira_enabled,
+            email_enabled=self.settings.email_enabled,
+            silenced_until=silenced_until,
+            analyzing=analysis is None and incident.id in self._analyzing,
+        )
+        if ref is None:
+            response = await self.client.chat_postMessage(
+                channel=self.settings.channel_for(incident.severity),
+                text=message.text,
+                blocks=message.blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+            ref = MessageRef(
+                incident_id=incident_id,
+                channel=str(response["channel"]),
+                ts=str(response["ts"]),
+                synced_version=incident.version,
+            )
+        else:
+            await self.client.chat_update(
+                channel=ref.channel, ts=ref.ts, text=message.text, blocks=message.blocks
+            )
+            ref = ref.model_copy(update={"synced_version": incident.version})
+        await self._store(self.store.put_message_ref, ref)
+        return message.overflow
+
+    async def _throttled_sync(self, incident_id: str) -> None:
+        await self.sync(incident_id)
+
+    async def thread_note(self, incident_id: str, message: Message) -> None:
+        """A reply under the incident's message; skipped while the message itself is pending."""
+        ref = await self._store(self.store.message_ref, incident_id)
+        if ref is None:
+            return
+        try:
+            await self.client.chat_postMessage(
+                channel=ref.channel,
+                thread_ts=ref.ts,
+                text=message.text,
+                blocks=message.blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except _SLACK_FAILURES as exc:
+            logger.warning("thread note on %s not delivered: %s", incident_id, _explain(exc))
+
+    async def resync_forever(self, interval: timedelta) -> None:
+        """Bring every unposted or stale message up to date, again and again: after a Slack
+        outage, a revoked token fixed, or a restart, no incident stays without its message."""
+        while True:
+            try:
+                await self.resync()
+            except Exception:  # the loop is the retry: one failed pass must not end it
+                logger.exception("resync pass failed; the next one follows in %s", interval)
+            await asyncio.sleep(interval.total_seconds())
+
+    async def resync(self) -> None:
+        for incident in await self._store(self.store.unsynced_incidents, 100):
+            await self.sync(incident.id)
+
+    async def close(self) -> None:
+        await self._updates.flush()
+
+    async def _muted(self, incident: Incident) -> bool:
+        return await self._store(self.service.silenced_until, incident.fingerprint) is not None
+
+    async def _store(self, call: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+
+
+def _explain(exc: BaseException) -> str:
+    if isinstance(exc, SlackApiError):
+        error = str(exc.response.get("error", "unknown_error"))
+        return f"{error}: {_EXPLAINED.get(error, 'Slack refused the call')}"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,423 @@
+"""End to end: `incident-bot run` as a real process, with the real Bolt app and Socket Mode
+client, against the Slack emulator over real sockets; alerts arrive on the real receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from blocks.ids import ActionId, ActionValue, BlockId, CallbackId, ModalMetadata
+from blocks.limits import assert_within_slack_limits
+from incidents.models import IncidentStatus
+from incidents.sqlite_store import SqliteStore
+from tests.conftest import BRIEF_ALERT
+from tests.fakes.slack_emulator import Message, SlackEmulator
+
+pytestmark = pytest.mark.integration
+
+CHANNEL = "C1"
+CRITICAL_CHANNEL = "C2"
+USER = "U7"
+
+
+class BotProcess:
+    """`python -m bot.cli run`, its stderr read line by line, and a session to post alerts."""
+
+    def __init__(self, env: dict[str, str], database: Path) -> None:
+        self.env = env
+        self.database = database
+        self.lines: list[str] = []
+        self.port = 0
+        self._new_line = asyncio.Event()
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            env=self.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self._reader = asyncio.create_task(self._read())
+        self.port = int((await self.wait_line(r"receiving alerts on http://[\d.]+:(\d+)/"))[1])
+        await self.wait_line(r"connected to Slack over Socket Mode")
+        self.session = aiohttp.ClientSession()
+
+    async def _read(self) -> None:
+        assert self.process.stderr is not None
+        async for raw in self.process.stderr:
+            self.lines.append(raw.decode(errors="replace").rstrip())
+            self._new_line.set()
+
+    async def wait_line(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        async def find() -> re.Match[str]:
+            seen = 0
+            while True:
+                for line in self.lines[seen:]:
+                    match = re.search(pattern, line)
+                    if match:
+                        return match
+                seen = len(self.lines)
+                self._new_line.clear()
+                await self._new_line.wait()
+
+        try:
+            return await asyncio.wait_for(find(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"no log line {pattern!r}:\n" + "\n".join(self.lines)) from None
+
+    async def alert(self, payload: dict[str, Any] | str) -> dict[str, Any]:
+        body = payload if isinstance(payload, str) else json.dumps(payload)
+        url = f"http://127.0.0.1:{self.port}/alerts"
+        async with self.session.post(url, data=body.encode()) as response:
+            assert response.status == 202, await response.text()
+            answer: dict[str, Any] = await response.json()
+            return answer
+
+    def store(self) -> SqliteStore:
+        return SqliteStore(self.database)
+
+    async def stop(self) -> int:
+        await self.session.close()
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.process.wait(), 30)
+        await self._reader
+        return code
+
+
+def _env(tmp_path: Path, emulator: SlackEmulator, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ANTHROPIC_", "AWS_", "SLACK_", "WEBHOOK_", "JIRA_", "EMAIL_"))
+    }
+    env.update(
+        SLACK_BOT_TOKEN="xoxb-test",
+        SLACK_APP_TOKEN="xapp-test",
+        SLACK_API_URL=emulator.api_url,
+        SLACK_CHANNEL=CHANNEL,
+        SLACK_CHANNEL_CRITICAL=CRITICAL_CHANNEL,
+        SLACK_RESYNC_INTERVAL="1s",
+        UPDATE_INTERVAL="1s",
+        WEBHOOK_PORT="0",
+        SQLITE_PATH=str(tmp_path / "bot.db"),
+        EMAIL_FROM="bot@example.com",
+        EMAIL_TO="oncall@example.com",
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[SlackEmulator]:
+    async with SlackEmulator(channels=(CHANNEL, CRITICAL_CHANNEL)) as started:
+        yield started
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, emulator: SlackEmulator) -> AsyncIterator[BotProcess]:
+    process = BotProcess(_env(tmp_path, emulator), tmp_path / "bot.db")
+    await process.start()
+    yield process
+    assert await process.stop() == 0
+    for call in emulator.calls:
+        if call.method in ("chat.postMessage", "chat.update") and call.params.get("blocks"):
+            assert_within_slack_limits(call.params["blocks"])
+
+
+def _roots(emulator: SlackEmulator, channel: str = CHANNEL) -> list[Message]:
+    return [m for m in emulator.messages(channel) if m.by_bot and m.thread_ts is None]
+
+
+def _replies(emulator: SlackEmulator, root: Message) -> list[Message]:
+    return [m for m in emulator.thread(root.channel, root.ts) if m.ts != root.ts]
+
+
+def _all_text(blocks: list[dict[str, Any]]) -> str:
+    return json.dumps(blocks)
+
+
+def _action_ids(message: Message) -> set[str]:
+    return {
+        element["action_id"]
+        for block in message.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+    }
+
+
+async def _root_with_analysis(emulator: SlackEmulator, channel: str = CHANNEL) -> Message:
+    def analysed() -> Message | None:
+        roots = _roots(emulator, channel)
+        return roots[0] if roots and "Root cause" in _all_text(roots[0].blocks) else None
+
+    return await emulator.wait_for(analysed, timeout=30)
+
+
+async def test_an_alert_becomes_one_message_with_its_analysis_and_every_button(
+    bot: BotProcess, emulator: SlackEmulator
+):
+    answer = await bot.alert(BRIEF_ALERT)
+    root = await _root_with_analysis(emulator)
+
+    assert len(_roots(emulator)) == 1
+    text = _all_text(root.blocks)
+    assert "Test Error: Database Connection Failed" in text
+    assert "app_user" in text and "offline" in text.lower()
+    assert _action_ids(root) >= {
+        ActionId.ACKNOWLEDGE,
+        ActionId.RESOLVE,
+        ActionId.REANALYZE,
+        ActionId.SILENCE_1H,
+        ActionId.SILENCE_24H,
+        ActionId.EMAIL,
+    }
+    assert ActionId.CREATE_JIRA not in _action_ids(root), "Jira is not configured"
+    assert root.text and answer["incidents"][0] in root.text
+    store = bot.store()
+    ref = store.message_ref(answer["incidents"][0])
+    store.close()
+    assert ref is not None and (ref.channel, ref.ts) == (CHANNEL, root.ts)
+
+
+async def test_critical_incidents_go_to_their_own_channel(bot: BotProcess, emulator: SlackEmulator):
+    await bot.alert({**BRIEF_ALERT, "title": "Checkout down", "severity": "CRITICAL"})
+
+    await _root_with_analysis(emulator, CRITICAL_CHANNEL)
+    assert _roots(emulator, CHANNEL) == []
+
+
+async def test_a_storm_of_repeats_is_one_post_and_a_few_updates(
+    bot: BotProcess, emulator: SlackEmulator
+):
+    first = await bot.alert(BRIEF_ALERT)
+    await asyncio.gather(*(bot.alert(BRIEF_ALERT) for _ in range(50)))
+    incident_id = first["incidents"][0]
+
+    def settled() -> bool:
+        store = bot.store()
+        incident, ref = store.get_incident(incident_id), store.message_ref(incident_id)
+        store.close()
+        return bool(incident and ref and ref.synced_version == incident.version)
+
+    await emulator.wait_for(settled, timeout=30)
+    [root] = _roots(emulator)
+    assert "51" in _all_text(root.blocks)
+    assert root.updates <= 6, f"{root.updates} updates for 51 alerts"
+    assert len(emulator.calls_to("chat.postMessage")) <= 3
+
+
+async def test_a_resolution_updates_the_message_and_says_so_in_the_thread(
+    bot: BotProcess, emulator: SlackEmulator
+):
+    await bot.alert(BRIEF_ALERT)
+    root = await _root_with_analysis(emulator)
+
+    await bot.alert({**BRIEF_ALERT, "status": "resolved"})
+
+    await emulator.wait_for(
+        lambda: "resolved" in _all_text(emulator.message(root.ts).blocks).lower()
+    )
+    notes = await emulator.wait_for(lambda: _replies(emulator, root))
+    assert "resolved" in notes[0].text.lower()
+    assert ActionId.ACKNOWLEDGE not in _action_ids(emulator.message(root.ts))
+
+
+async def test_buttons_acknowledge_silence_reanalyze_and_resolve(
+    bot: BotProcess, emulator: SlackEmulator
+):
+    answer = await bot.alert(BRIEF_ALERT)
+    incident_id = answer["incidents"][0]
+    root = await _root_with_analysis(emulator)
+
+    delivery = await emulator.block_action(ActionId.ACKNOWLEDGE, message_ts=root.ts, user_id=USER)
+    assert delivery.ack is not None and delivery.ack.latency < 3
+    await emulator.wait_for(lambda: USER in _all_text(emulator.message(root.ts).blocks))
+
+    await emulator.block_action(ActionId.SILENCE_1H, message_ts=root.ts, user_id=USER)
+    await emulator.wait_for(lambda: any("ilenced" in m.text for m in _replies(emulator, root)))
+
+    await emulator.block_action(ActionId.REANALYZE, message_ts=root.ts, user_id=USER)
+    await emulator.wait_for(lambda: any("nalys" in m.text for m in _replies(emulator, root)))
+
+    await emulator.block_action(ActionId.RESOLVE, message_ts=root.ts, user_id=USER)
+
+    def resolved() -> bool:
+        store = bot.store()
+        incident = store.get_incident(incident_id)
+        store.close()
+        return incident is not None and incident.status is IncidentStatus.RESOLVED
+
+    await emulator.wait_for(resolved)
+    store = bot.store()
+    incident = store.get_incident(incident_id)
+    silence = store.silence(incident.fingerprint) if incident else None
+    store.close()
+    assert incident is not None and incident.acknowledged_by == USER
+    assert incident.resolved_by == USER
+    assert silence is not None and silence.by == USER
+
+
+async def test_the_email_button_opens_a_prefilled_modal_that_validates(
+    bot: BotProcess, emulator: SlackEmulator
+):
+    answer = await bot.alert(BRIEF_ALERT)
+    root = await _root_with_analysis(emulator)
+
+    await emulator.block_action(ActionId.EMAIL, message_ts=root.ts, user_id=USER)
+    [view] = await emulator.wait_for(lambda: emulator.views)
+    assert "oncall@example.com" in json.dumps(view)
+
+    metadata = ModalMetadata(incident_id=answer["incidents"][0]).dump()
+    field = {"type": "plain_text_input", "value": "not-an-address"}
+    bad = await emulator.view_submission(
+        CallbackId.EMAIL,
+        values={BlockId.EMAIL_RECIPIENTS: {ActionId.EMAIL_RECIPIENTS: field}},
+        private_metadata=metadata,
+        user_id=USER,
+    )
+    assert bad.ack is not None and bad.ack.payload is not None
+    assert bad.ack.payload["response_action"] == "errors"
+    assert "not-an-address" in bad.ack.payload["errors"][BlockId.EMAIL_RECIPIENTS]
+
+
+async def test_an_interaction_that_fails_is_told_to_the_person(
+    bot: BotProcess, emulator: SlackEmulator
+):
+    await bot.alert(BRIEF_ALERT)
+    await _root_with_analysis(emulator)
+
+    await emulator.block_action(
+        ActionId.ACKNOWLEDGE,
+        value=ActionValue(incident_id="INC-NOSUCH").dump(),
+        channel_id=CHANNEL,
+        user_id=USER,
+    )
+
+    ephemeral = await emulator.wait_for(lambda: [e for e in emulator.ephemerals if e.user == USER])
+    assert "INC-NOSUCH" in ephemeral[0].text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("list", "Test Error: Database Connection Failed"),
+        ("show {id}", "opened"),
+        ("stats 7d", "Claude cost"),
+        ("help", "/incident"),
+        ("frobnicate", "/incident"),
+        ("silence {id} 2h", "silenced"),
+        ("ack {id}", "acknowledged"),
+        ("resolve {id}", "resolved"),
+        ("show INC-NOSUCH", "INC-NOSUCH"),
+    ],
+)
+async def test_incident_subcommands(
+    bot: BotProcess, emulator: SlackEmulator, text: str, expected: str
+):
+    answer = await bot.alert(BRIEF_ALERT)
+    await _root_with_analysis(emulator)
+
+    delivery = await emulator.slash_command(
+        "/incident", text.format(id=answer["incidents"][0]), user_id=USER, channel_id=CHANNEL
+    )
+
+    assert delivery.ack is not None and delivery.ack.latency < 3
+    [reply] = await emulator.wait_for(lambda: emulator.responses)
+    assert expected.lower() in json.dumps(reply.body).lower()
+    assert reply.body.get("response_type") == "ephemeral"
+
+
+async def test_analyze_posts_the_analysis_of_pasted_text(bot: BotProcess, emulator: SlackEmulator):
+    await emulator.slash_command(
+        "/incident",
+        "analyze ERROR: No space left on device writing /var/lib/postgresql/data",
+        user_id=USER,
+        channel_id=CHANNEL,
+    )
+
+    [reply] = await emulator.wait_for(lambda: emulator.responses, timeout=30)
+    assert reply.body["response_type"] == "in_channel"
+    assert "No space left on device" in json.dumps(reply.body)
+
+
+async def test_a_thread_question_is_answered_once_and_the_bot_never_answers_itself(
+    bot: BotProcess, emulator: SlackEmulator
+):
+    await bot.alert(BRIEF_ALERT)
+    root = await _root_with_analysis(emulator)
+
+    await emulator.message_event(CHANNEL, text="is it the pool?", user=USER, thread_ts=root.ts)
+    answers = await emulator.wait_for(
+        lambda: [m for m in _replies(emulator, root) if "need Claude" in m.text]
+    )
+    await emulator.message_event(CHANNEL, text="not in a thread", user=USER)
+    await emulator.message_event(CHANNEL, text="other bot", bot_id="BOTHER", thread_ts=root.ts)
+    await asyncio.sleep(0.5)
+
+    assert len(answers) == 1
+    assert len([m for m in _replies(emulator, root) if m.by_bot]) == 1
+
+
+async def test_alert_text_never_reaches_slack_as_a_mention_or_link(
+    bot: BotProcess, emulator: SlackEmulator
+):
+    hostile = (
+        "<!channel> <!here|here> <!everyone> <@U0ADMIN> <#C0SECRET> "
+        "<https://evil.example/login|https://bank.example> & more"
+    )
+    await bot.alert({**BRIEF_ALERT, "title": f"Disk full {hostile}", "message": hostile})
+    root = await _root_with_analysis(emulator)
+    await emulator.message_event(CHANNEL, text="what now?", user=USER, thread_ts=root.ts)
+    await emulator.wait_for(lambda: len(_replies(emulator, root)) >= 1)
+
+    for call in emulator.calls:
+        if call.method.startswith("chat."):
+            wire = json.dumps(call.params)
+            for raw in ("<!channel>", "<!here", "<!everyone>", "<@U0ADMIN>", "<#C0SECRET>",
+                        "<https://evil"):  # fmt: skip
+                assert raw not in wire, (raw, call.method)
+
+
+async def test_every_message_is_delivered_through_a_429_storm_and_an_outage(
+    tmp_path: Path, emulator: SlackEmulator
+):
+    emulator.fail_next("chat.postMessage", status=429, retry_after=1, count=3)
+    emulator.fail_next("chat.update", status=429, retry_after=1, count=3)
+    bot = BotProcess(_env(tmp_path, emulator), tmp_path / "bot.db")
+    await bot.start()
+    try:
+        emulator.fail_next("chat.postMessage", error="not_in_channel", count=20)
+        titles = [
+            "Disk full on the orders database",
+            "Queue backlog on the billing consumer",
+            "Certificate expiring for the public API",
+            "DNS failure resolving the payments host",
+            "Throttling on the users table",
+        ]
+        for title in titles:
+            await bot.alert({**BRIEF_ALERT, "title": title})
+        await bot.wait_line("left pending for retry: not_in_channel")
+
+        def delivered() -> bool:
+            posted = {m.text for m in _roots(emulator)}
+            return all(any(title in text for text in posted) for title in titles)
+
+        await emulator.wait_for(delivered, timeout=60)
+    finally:
+        assert await bot.stop() == 0
+    assert len(_roots(emulator)) == len(titles)
