@@ -12,13 +12,16 @@ import logging
 import os
 import signal
 from concurrent.futures import Executor, ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from anthropic import AsyncAnthropic
 from rich.console import Console
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -32,7 +35,7 @@ from analysis.gather import ContextGatherer
 from bot.console import ConsolePublisher
 from bot.settings import Settings
 from bot.slack_app import SlackDeps, register
-from bot.slack_publisher import SlackPublisher
+from bot.slack_publisher import SlackPublisher, explain_slack_error
 from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind
 from incidents.models import Alert, Incident
 from incidents.sqlite_store import SqliteStore
@@ -42,6 +45,7 @@ from ingest.webhook import Receiver
 
 __all__ = ["Ingestor", "build_engine", "build_ingestor", "run"]
 
+MAX_CONNECT_DELAY = 300.0
 # Any of these means the environment configures AWS; without them, no AWS call is made.
 _AWS_SIGNALS = (
     "AWS_REGION",
@@ -116,6 +120,30 @@ def slack_client(settings: Settings) -> AsyncWebClient:
     )
 
 
+async def connect_slack(
+    socket_mode: AsyncSocketModeHandler, deps: SlackDeps, retry: timedelta
+) -> None:
+    """Connect to Slack, and keep trying while it refuses: a revoked token or an outage
+    must not stop the receiver, which goes on recording alerts; their messages follow."""
+    delay = retry.total_seconds()
+    while True:
+        try:
+            identity = await socket_mode.client.web_client.auth_test()
+            deps.bot_user_id = str(identity.get("user_id", ""))
+            await socket_mode.connect_async()  # type: ignore[no-untyped-call]
+        except (SlackApiError, aiohttp.ClientError, OSError) as exc:
+            logger.error(
+                "cannot connect to Slack (%s); alerts are still recorded, retrying in %.0fs",
+                explain_slack_error(exc),
+                delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_CONNECT_DELAY)
+            continue
+        logger.info("connected to Slack over Socket Mode as %s", identity.get("user"))
+        return
+
+
 async def run(settings: Settings, console: Console | None = None) -> None:
     ingestor = build_ingestor(settings)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
@@ -130,27 +158,23 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         slack = SlackPublisher(client, ingestor.service, settings, executor)
         publisher = slack
         bolt = AsyncApp(client=client, logger=logging.getLogger("slack_bolt"))
-        identity = await client.auth_test()
-        register(
-            bolt,
-            SlackDeps(
-                settings=settings,
-                service=ingestor.service,
-                ingestor=ingestor,
-                engine=engine,
-                publisher=slack,
-                executor=executor,
-                bot_user_id=str(identity.get("user_id", "")),
-            ),
+        deps = SlackDeps(
+            settings=settings,
+            service=ingestor.service,
+            ingestor=ingestor,
+            engine=engine,
+            publisher=slack,
+            executor=executor,
         )
+        register(bolt, deps)
         assert settings.slack_app_token is not None
         socket_mode = AsyncSocketModeHandler(
             bolt, settings.slack_app_token.get_secret_value(), web_client=client
         )
-        await socket_mode.connect_async()  # type: ignore[no-untyped-call]
-        resync = asyncio.create_task(slack.resync_forever(settings.slack_resync_interval))
-        background.add(resync)
-        logger.info("connected to Slack over Socket Mode as %s", identity.get("user"))
+        background.add(
+            asyncio.create_task(connect_slack(socket_mode, deps, settings.slack_resync_interval))
+        )
+        background.add(asyncio.create_task(slack.resync_forever(settings.slack_resync_interval)))
     analysis_slots = asyncio.Semaphore(settings.analysis_concurrency)
     analyses: set[asyncio.Task[None]] = set()
 

@@ -102,7 +102,9 @@ class SlackPublisher:
                 return await self._sync(incident_id, shown_by_user)
         except _SLACK_FAILURES as exc:
             logger.warning(
-                "Slack message of %s left pending for retry: %s", incident_id, _explain(exc)
+                "Slack message of %s left pending for retry: %s",
+                incident_id,
+                explain_slack_error(exc),
             )
             return []
         finally:
@@ -121,6 +123,7 @@ class SlackPublisher:
             return []
         record = await self._store(self.store.latest_analysis, incident_id)
         analysis = Analysis.model_validate_json(record.body) if record else None
+        latest = await self._store(self.store.occurrences, incident_id, 1)
         message = render_incident(
             incident,
             analysis,
@@ -128,6 +131,7 @@ class SlackPublisher:
             email_enabled=self.settings.email_enabled,
             silenced_until=silenced_until,
             analyzing=analysis is None and incident.id in self._analyzing,
+            alert_message=latest[0].alert.message if latest else None,
         )
         if ref is None:
             response = await self.client.chat_postMessage(
@@ -169,7 +173,9 @@ class SlackPublisher:
                 unfurl_media=False,
             )
         except _SLACK_FAILURES as exc:
-            logger.warning("thread note on %s not delivered: %s", incident_id, _explain(exc))
+            logger.warning(
+                "thread note on %s not delivered: %s", incident_id, explain_slack_error(exc)
+            )
 
     async def resync_forever(self, interval: timedelta) -> None:
         """Bring every unposted or stale message up to date, again and again: after a Slack
@@ -195,7 +201,8 @@ class SlackPublisher:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
 
 
-def _explain(exc: BaseException) -> str:
+def explain_slack_error(exc: BaseException) -> str:
+    """Slack's error code with what to do about it, for a log line an operator can act on."""
     if isinstance(exc, SlackApiError):
         error = str(exc.response.get("error", "unknown_error"))
         return f"{error}: {_EXPLAINED.get(error, 'Slack refused the call')}"

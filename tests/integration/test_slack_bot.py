@@ -40,7 +40,7 @@ class BotProcess:
         self.port = 0
         self._new_line = asyncio.Event()
 
-    async def start(self) -> None:
+    async def start(self, *, wait_connected: bool = True) -> None:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -52,8 +52,9 @@ class BotProcess:
         )
         self._reader = asyncio.create_task(self._read())
         self.port = int((await self.wait_line(r"receiving alerts on http://[\d.]+:(\d+)/"))[1])
-        await self.wait_line(r"connected to Slack over Socket Mode")
         self.session = aiohttp.ClientSession()
+        if wait_connected:
+            await self.wait_line(r"connected to Slack over Socket Mode")
 
     async def _read(self) -> None:
         assert self.process.stderr is not None
@@ -421,3 +422,18 @@ async def test_every_message_is_delivered_through_a_429_storm_and_an_outage(
     finally:
         assert await bot.stop() == 0
     assert len(_roots(emulator)) == len(titles)
+
+
+async def test_a_slack_refusal_at_start_loses_no_alert(tmp_path: Path, emulator: SlackEmulator):
+    emulator.fail_next("auth.test", error="invalid_auth", count=2)
+    bot = BotProcess(_env(tmp_path, emulator), tmp_path / "bot.db")
+    try:
+        await bot.start(wait_connected=False)
+        answer = await bot.alert(BRIEF_ALERT)
+        assert answer["incidents"], "recorded while Slack refuses the bot"
+        await bot.wait_line(r"cannot connect to Slack \(invalid_auth: SLACK_BOT_TOKEN")
+        await bot.wait_line(r"connected to Slack over Socket Mode")
+        root = await _root_with_analysis(emulator)
+        assert answer["incidents"][0] in root.text
+    finally:
+        assert await bot.stop() == 0
