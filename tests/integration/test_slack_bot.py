@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
-import signal
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from blocks.ids import ActionId, ActionValue, BlockId, CallbackId, ModalMetadata
 from blocks.limits import assert_within_slack_limits
 from incidents.models import IncidentStatus
-from incidents.sqlite_store import SqliteStore
 from tests.conftest import BRIEF_ALERT
+from tests.fakes.bot_process import BotProcess, slack_env
 from tests.fakes.slack_emulator import Message, SlackEmulator
 
 pytestmark = pytest.mark.integration
@@ -30,97 +25,15 @@ CRITICAL_CHANNEL = "C2"
 USER = "U7"
 
 
-class BotProcess:
-    """`python -m bot.cli run`, its stderr read line by line, and a session to post alerts."""
-
-    def __init__(self, env: dict[str, str], database: Path) -> None:
-        self.env = env
-        self.database = database
-        self.lines: list[str] = []
-        self.port = 0
-        self._new_line = asyncio.Event()
-
-    async def start(self, *, wait_connected: bool = True) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "run",
-            env=self.env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        self._reader = asyncio.create_task(self._read())
-        self.port = int((await self.wait_line(r"receiving alerts on http://[\d.]+:(\d+)/"))[1])
-        self.session = aiohttp.ClientSession()
-        if wait_connected:
-            await self.wait_line(r"connected to Slack over Socket Mode")
-
-    async def _read(self) -> None:
-        assert self.process.stderr is not None
-        async for raw in self.process.stderr:
-            self.lines.append(raw.decode(errors="replace").rstrip())
-            self._new_line.set()
-
-    async def wait_line(self, pattern: str, timeout: float = 30) -> re.Match[str]:
-        async def find() -> re.Match[str]:
-            seen = 0
-            while True:
-                for line in self.lines[seen:]:
-                    match = re.search(pattern, line)
-                    if match:
-                        return match
-                seen = len(self.lines)
-                self._new_line.clear()
-                await self._new_line.wait()
-
-        try:
-            return await asyncio.wait_for(find(), timeout)
-        except TimeoutError:
-            raise AssertionError(f"no log line {pattern!r}:\n" + "\n".join(self.lines)) from None
-
-    async def alert(self, payload: dict[str, Any] | str) -> dict[str, Any]:
-        body = payload if isinstance(payload, str) else json.dumps(payload)
-        url = f"http://127.0.0.1:{self.port}/alerts"
-        async with self.session.post(url, data=body.encode()) as response:
-            assert response.status == 202, await response.text()
-            answer: dict[str, Any] = await response.json()
-            return answer
-
-    def store(self) -> SqliteStore:
-        return SqliteStore(self.database)
-
-    async def stop(self) -> int:
-        await self.session.close()
-        if self.process.returncode is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(self.process.wait(), 30)
-        await self._reader
-        return code
-
-
-def _env(tmp_path: Path, emulator: SlackEmulator, **extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("ANTHROPIC_", "AWS_", "SLACK_", "WEBHOOK_", "JIRA_", "EMAIL_"))
-    }
-    env.update(
-        SLACK_BOT_TOKEN="xoxb-test",
-        SLACK_APP_TOKEN="xapp-test",
-        SLACK_API_URL=emulator.api_url,
+def _env(tmp_path: Path, emulator: SlackEmulator) -> dict[str, str]:
+    return slack_env(
+        tmp_path,
+        emulator.api_url,
         SLACK_CHANNEL=CHANNEL,
         SLACK_CHANNEL_CRITICAL=CRITICAL_CHANNEL,
-        SLACK_RESYNC_INTERVAL="1s",
-        UPDATE_INTERVAL="1s",
-        WEBHOOK_PORT="0",
-        SQLITE_PATH=str(tmp_path / "bot.db"),
         EMAIL_FROM="bot@example.com",
         EMAIL_TO="oncall@example.com",
-        PYTHONUNBUFFERED="1",
-        **extra,
     )
-    return env
 
 
 @pytest.fixture
