@@ -155,3 +155,17 @@ class MessageRef(BaseModel):
     channel: str
     ts: str
     synced_version: int
+
+
+class TicketRef(BaseModel):
+    """An incident's ticket: claimed first (no key yet), then filled in once created.
+
+    The claim is what makes two clicks, or two replicas, create one ticket: only the writer
+    whose claim went in creates it; a claim left by a process that died is taken over once
+    it is older than the store's claim lease."""
+
+    incident_id: str
+    claimed_by: str
+    claimed_at: datetime
+    key: str | None = None
+    url: str | None = None

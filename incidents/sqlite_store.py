@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlite_utils
@@ -26,6 +26,7 @@ from incidents.models import (
     MessageRef,
     Occurrence,
     Silence,
+    TicketRef,
     TimelineEvent,
 )
 from incidents.store import (
@@ -37,7 +38,7 @@ from incidents.store import (
     StoreError,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class SqliteStore:
@@ -381,6 +382,40 @@ class SqliteStore:
         )
         return [Incident.model_validate_json(str(row[0])) for row in rows]
 
+    def claim_ticket(self, claim: TicketRef, lease: timedelta) -> bool:
+        stale_before = (claim.claimed_at - lease).astimezone(UTC).isoformat()
+        with self._transaction() as conn:
+            inserted = conn.execute(
+                "INSERT INTO tickets (incident_id, key, claimed_at, data) VALUES (?, NULL, ?, ?) "
+                "ON CONFLICT(incident_id) DO UPDATE SET claimed_at = excluded.claimed_at, "
+                "data = excluded.data WHERE tickets.key IS NULL AND tickets.claimed_at < ?",
+                (
+                    claim.incident_id,
+                    claim.claimed_at.astimezone(UTC).isoformat(),
+                    claim.model_dump_json(),
+                    stale_before,
+                ),
+            ).rowcount
+        return inserted == 1
+
+    def ticket(self, incident_id: str) -> TicketRef | None:
+        rows = self._query("SELECT data FROM tickets WHERE incident_id = ?", (incident_id,))
+        return TicketRef.model_validate_json(str(rows[0][0])) if rows else None
+
+    def put_ticket(self, ticket: TicketRef) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE tickets SET key = ?, data = ? WHERE incident_id = ?",
+                (ticket.key, ticket.model_dump_json(), ticket.incident_id),
+            )
+
+    def release_ticket(self, claim: TicketRef) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "DELETE FROM tickets WHERE incident_id = ? AND key IS NULL AND claimed_at = ?",
+                (claim.incident_id, claim.claimed_at.astimezone(UTC).isoformat()),
+            )
+
     def put_silence(self, silence: Silence) -> None:
         with self._transaction() as conn:
             conn.execute(
@@ -538,4 +573,17 @@ def _message_ref(row: tuple[object, ...]) -> MessageRef:
     )
 
 
-_MIGRATIONS = (_create_incident_tables, _create_analysis_tables, _create_chat_tables)
+def _create_ticket_table(db: sqlite_utils.Database) -> None:
+    Table(db, "tickets").create(
+        {"incident_id": str, "key": str, "claimed_at": str, "data": str},
+        pk="incident_id",
+        if_not_exists=True,
+    )
+
+
+_MIGRATIONS = (
+    _create_incident_tables,
+    _create_analysis_tables,
+    _create_chat_tables,
+    _create_ticket_table,
+)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from incidents.models import (
@@ -23,6 +23,7 @@ from incidents.models import (
     MessageRef,
     Occurrence,
     Silence,
+    TicketRef,
     TimelineEvent,
 )
 
@@ -153,6 +154,18 @@ class Store(Protocol):
     def unsynced_incidents(self, limit: int = 100) -> list[Incident]:
         """Incidents whose message is missing (and which are still active) or older than the
         incident: what a resync must post or update, oldest first."""
+
+    def claim_ticket(self, claim: TicketRef, lease: timedelta) -> bool:
+        """Record the claim unless the incident has a ticket, or a claim younger than `lease`:
+        True when this claim went in and its holder may create the ticket."""
+
+    def ticket(self, incident_id: str) -> TicketRef | None: ...
+
+    def put_ticket(self, ticket: TicketRef) -> None:
+        """The created ticket's key and URL, over the claim."""
+
+    def release_ticket(self, claim: TicketRef) -> None:
+        """Withdraw a claim whose creation failed, so that the next click may try again."""
 
     def put_silence(self, silence: Silence) -> None: ...
 

@@ -17,6 +17,7 @@ from incidents.models import (
     Occurrence,
     Severity,
     Silence,
+    TicketRef,
 )
 from incidents.sqlite_store import SCHEMA_VERSION, SqliteStore
 from incidents.store import (
@@ -273,3 +274,29 @@ def test_silences_are_kept_per_fingerprint(store):
     silence = store.silence("fp1")
     assert silence is not None and silence.until == until and silence.by == "U1"
     assert store.silence("fp2") is None
+
+
+def test_one_ticket_claim_wins_and_a_stale_one_is_taken_over(store):
+    lease = timedelta(minutes=5)
+    first = TicketRef(incident_id="INC-A", claimed_by="U1", claimed_at=T0)
+    second = TicketRef(incident_id="INC-A", claimed_by="U2", claimed_at=T0 + timedelta(seconds=1))
+    late = TicketRef(incident_id="INC-A", claimed_by="U3", claimed_at=T0 + timedelta(minutes=6))
+
+    assert store.claim_ticket(first, lease) is True
+    assert store.claim_ticket(second, lease) is False
+    assert store.claim_ticket(late, lease) is True, "the first claim's holder died"
+    store.put_ticket(late.model_copy(update={"key": "OPS-1", "url": "https://jira/browse/OPS-1"}))
+    much_later = late.model_copy(update={"claimed_at": T0 + timedelta(days=1)})
+    assert store.claim_ticket(much_later, lease) is False, "a created ticket is never replaced"
+    ticket = store.ticket("INC-A")
+    assert ticket is not None and ticket.key == "OPS-1"
+
+
+def test_a_released_claim_lets_the_next_click_try_again(store):
+    lease = timedelta(minutes=5)
+    claim = TicketRef(incident_id="INC-A", claimed_by="U1", claimed_at=T0)
+    store.claim_ticket(claim, lease)
+    store.release_ticket(claim)
+
+    retry = TicketRef(incident_id="INC-A", claimed_by="U1", claimed_at=T0 + timedelta(seconds=5))
+    assert store.claim_ticket(retry, lease) is True
