@@ -13,7 +13,7 @@ from analysis.models import Analysis
 from blocks.incident import analysis_credit, format_time, status_text
 from blocks.kit import EMPTY, Message, context, section
 from blocks.limits import SECTION_TEXT_MAX
-from blocks.text import escape, mention_or_text, split_for_sections, truncate
+from blocks.text import escape, link, mention_or_text, split_for_sections, truncate
 from incidents.models import Incident, IncidentStatus, Silence
 
 # A long answer reads as a few posts of about 12,000 characters rather than one wall.
@@ -56,6 +56,12 @@ def reanalyzed_note(analysis: Analysis, requested_by: str) -> Message:
         f"the message above now shows it (confidence {analysis.confidence:.0%})."
     )
     return Message(text=text, blocks=[section(text), context([analysis_credit(analysis)])])
+
+
+def ticket_note(key: str, url: str, created_by: str) -> Message:
+    """Who opened the Jira ticket, with its link: the thread is where people look for it."""
+    text = f":ticket: {mention_or_text(created_by)} created Jira ticket {link(url, key)}."
+    return Message(text=text, blocks=[section(text)])
 
 
 def silenced_note(silence: Silence) -> Message:

@@ -42,6 +42,7 @@ from incidents.sqlite_store import SqliteStore
 from incidents.store import Store, StoreError
 from ingest.pipeline import Ingestor, IngestReport
 from ingest.webhook import Receiver
+from notify.jira import JiraTickets
 
 __all__ = ["Ingestor", "build_engine", "build_ingestor", "run"]
 
@@ -105,6 +106,20 @@ def build_engine(settings: Settings, store: Store, executor: Executor | None) ->
     return AnalysisEngine(store, config, claude=claude, gatherer=gatherer, executor=executor)
 
 
+def jira_tickets(settings: Settings) -> JiraTickets | None:
+    if not settings.jira_enabled:
+        return None
+    assert settings.jira_url and settings.jira_email and settings.jira_project
+    assert settings.jira_api_token is not None
+    return JiraTickets(
+        settings.jira_url,
+        settings.jira_email,
+        settings.jira_api_token.get_secret_value(),
+        settings.jira_project,
+        issue_type=settings.jira_issue_type,
+    )
+
+
 def slack_client(settings: Settings) -> AsyncWebClient:
     """The one Web API client: `SLACK_API_URL`, and slack_sdk's retry handlers for
     connection errors, 429s (honouring `Retry-After`) and 5xx."""
@@ -165,6 +180,7 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             engine=engine,
             publisher=slack,
             executor=executor,
+            tickets=jira_tickets(settings),
         )
         register(bolt, deps)
         assert settings.slack_app_token is not None

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     jira_email: str | None = None
     jira_api_token: SecretStr | None = None
     jira_project: str | None = None
+    jira_issue_type: str = "Task"
     email_from: str | None = None
     email_to: str | None = None
 
@@ -132,7 +133,7 @@ class Settings(BaseSettings):
 
     @property
     def jira_enabled(self) -> bool:
-        return bool(self.jira_url and self.jira_project and self.jira_api_token)
+        return bool(self.jira_url and self.jira_email and self.jira_project and self.jira_api_token)
 
     @property
     def email_enabled(self) -> bool:

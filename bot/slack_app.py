@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from analysis.claude import ClaudeError
@@ -29,7 +30,7 @@ from blocks.ids import ActionId, ActionValue, BlockId, CallbackId, ModalMetadata
 from blocks.incident import render_incident
 from blocks.kit import Message
 from blocks.modals import email_modal
-from blocks.thread import followup_messages, silenced_note
+from blocks.thread import followup_messages, silenced_note, ticket_note
 from bot.settings import Settings, parse_duration
 from bot.slack_publisher import SlackPublisher
 from bot.stats import compute_stats
@@ -39,13 +40,15 @@ from incidents.lifecycle import (
     InvalidTransitionError,
     OutcomeKind,
 )
-from incidents.models import Incident, IncidentStatus
+from incidents.models import Incident, IncidentStatus, TicketRef
 from ingest.pipeline import Ingestor, UnreadablePayloadError
+from notify.jira import JiraTickets, TicketError
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+TICKET_CLAIM_LEASE = timedelta(minutes=2)
 _SILENCES = {ActionId.SILENCE_1H: timedelta(hours=1), ActionId.SILENCE_24H: timedelta(hours=24)}
 FOLLOWUP_NEEDS_CLAUDE = (
     "Follow-up questions need Claude, and this bot runs with the offline analyzer "
@@ -65,6 +68,7 @@ class SlackDeps:
     engine: AnalysisEngine
     publisher: SlackPublisher
     executor: Executor | None
+    tickets: JiraTickets | None = None
     bot_user_id: str = ""
 
     async def store(self, call: Callable[..., T], *args: Any) -> T:
@@ -126,9 +130,7 @@ class _Handlers:
                 view=email_modal(incident, recipients=_addresses(deps.settings.email_to or "")),
             )
         elif action is ActionId.CREATE_JIRA:
-            raise UserFacingError(
-                "No Jira ticket was created: this release cannot create Jira tickets yet."
-            )
+            await self.create_ticket(incident_id, user, client)
 
     async def _transition(self, change: Callable[[str, str], Incident], incident_id: str,
                           user: str) -> Incident:  # fmt: skip
@@ -149,6 +151,47 @@ class _Handlers:
         analysis = await self.deps.engine.analyze(incident, occurrences[0].alert, force=True)
         await self.deps.publisher.publish_analysis(incident, analysis, reanalyzed_by=user)
         return analysis
+
+    async def create_ticket(self, incident_id: str, user: str, client: AsyncWebClient) -> None:
+        """One ticket per incident however many clicks: the click whose claim goes in
+        creates it; every other click is told where it is, or that it is on its way."""
+        deps = self.deps
+        store = deps.service.store
+        incident = await self._incident(incident_id)
+        existing = await deps.store(store.ticket, incident_id)
+        if existing and existing.key and existing.url:
+            raise UserFacingError(
+                f"{incident_id} already has Jira ticket <{existing.url}|{existing.key}>."
+            )
+        if deps.tickets is None:
+            raise UserFacingError("Jira is not configured here: no ticket was created.")
+        claim = TicketRef(incident_id=incident_id, claimed_by=user, claimed_at=datetime.now(UTC))
+        if not await deps.store(store.claim_ticket, claim, TICKET_CLAIM_LEASE):
+            raise UserFacingError(f"A Jira ticket for {incident_id} is being created right now.")
+        record = await deps.store(store.latest_analysis, incident_id)
+        analysis = Analysis.model_validate_json(record.body) if record else None
+        permalink = await self._permalink(incident_id, client)
+        try:
+            ticket = await asyncio.to_thread(deps.tickets.create, incident, analysis, permalink)
+        except TicketError as exc:
+            await deps.store(store.release_ticket, claim)
+            raise UserFacingError(f"No Jira ticket was created: {exc.reason}") from exc
+        await deps.store(
+            store.put_ticket, claim.model_copy(update={"key": ticket.key, "url": ticket.url})
+        )
+        await deps.publisher.sync(incident_id, shown_by_user=True)
+        await deps.publisher.thread_note(incident_id, ticket_note(ticket.key, ticket.url, user))
+
+    async def _permalink(self, incident_id: str, client: AsyncWebClient) -> str | None:
+        """The message's link for the ticket; a ticket without it beats no ticket."""
+        ref = await self.deps.store(self.deps.service.store.message_ref, incident_id)
+        if ref is None:
+            return None
+        try:
+            answer = await client.chat_getPermalink(channel=ref.channel, message_ts=ref.ts)
+        except SlackApiError:
+            return None
+        return str(answer.get("permalink") or "") or None
 
     async def silence(self, incident_id: str, duration: timedelta, user: str) -> None:
         try:

@@ -124,6 +124,7 @@ class SlackPublisher:
         record = await self._store(self.store.latest_analysis, incident_id)
         analysis = Analysis.model_validate_json(record.body) if record else None
         latest = await self._store(self.store.occurrences, incident_id, 1)
+        ticket = await self._store(self.store.ticket, incident_id)
         message = render_incident(
             incident,
             analysis,
@@ -132,6 +133,7 @@ class SlackPublisher:
             silenced_until=silenced_until,
             analyzing=analysis is None and incident.id in self._analyzing,
             alert_message=latest[0].alert.message if latest else None,
+            jira_link=(ticket.key, ticket.url) if ticket and ticket.key and ticket.url else None,
         )
         if ref is None:
             response = await self.client.chat_postMessage(

@@ -16,6 +16,7 @@ from blocks.limits import assert_within_slack_limits
 from incidents.models import IncidentStatus
 from tests.conftest import BRIEF_ALERT
 from tests.fakes.bot_process import BotProcess, slack_env
+from tests.fakes.jira_server import JiraFake
 from tests.fakes.slack_emulator import Message, SlackEmulator
 
 pytestmark = pytest.mark.integration
@@ -350,3 +351,50 @@ async def test_a_slack_refusal_at_start_loses_no_alert(tmp_path: Path, emulator:
         assert answer["incidents"][0] in root.text
     finally:
         assert await bot.stop() == 0
+
+
+async def test_two_clicks_make_one_jira_ticket_and_a_refusal_is_told(
+    tmp_path: Path, emulator: SlackEmulator
+):
+    async with JiraFake(email="bot@example.com", token="jira-token") as jira:
+        env = _env(tmp_path, emulator)
+        env.update(
+            JIRA_URL=jira.url,
+            JIRA_EMAIL="bot@example.com",
+            JIRA_API_TOKEN="jira-token",
+            JIRA_PROJECT="OPS",
+        )
+        bot = BotProcess(env, tmp_path / "bot.db")
+        await bot.start()
+        try:
+            refused = await bot.alert({**BRIEF_ALERT, "title": "Disk full on the orders database"})
+            await bot.alert(BRIEF_ALERT)
+            await emulator.wait_for(lambda: len(_roots(emulator)) == 2)
+            root = next(r for r in _roots(emulator) if "Connection Failed" in r.text)
+            other = next(r for r in _roots(emulator) if r is not root)
+            assert ActionId.CREATE_JIRA in _action_ids(root)
+
+            await asyncio.gather(
+                emulator.block_action(ActionId.CREATE_JIRA, message_ts=root.ts, user_id=USER),
+                emulator.block_action(ActionId.CREATE_JIRA, message_ts=root.ts, user_id="U8"),
+            )
+            await emulator.wait_for(lambda: "OPS-1" in _all_text(emulator.message(root.ts).blocks))
+            notes = await emulator.wait_for(
+                lambda: [m for m in _replies(emulator, root) if "OPS-1" in m.text]
+            )
+            told = await emulator.wait_for(lambda: list(emulator.ephemerals))
+            assert len(jira.created) == 1
+            assert len(notes) == 1
+            assert "OPS-1" in told[0].text or "being created" in told[0].text
+
+            jira.fail_next(status=401)
+            await emulator.block_action(ActionId.CREATE_JIRA, message_ts=other.ts, user_id=USER)
+            refusal = await emulator.wait_for(
+                lambda: [e for e in emulator.ephemerals if "No Jira ticket was created" in e.text]
+            )
+            assert "401" in refusal[0].text or "credentials" in refusal[0].text
+            await emulator.block_action(ActionId.CREATE_JIRA, message_ts=other.ts, user_id=USER)
+            await emulator.wait_for(lambda: "OPS-2" in _all_text(emulator.message(other.ts).blocks))
+            assert refused["incidents"]
+        finally:
+            assert await bot.stop() == 0
