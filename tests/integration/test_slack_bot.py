@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from blocks.ids import ActionId, ActionValue, BlockId, CallbackId, ModalMetadata
-from blocks.limits import assert_within_slack_limits
+from blocks.limits import assert_view_within_slack_limits, assert_within_slack_limits
 from incidents.models import IncidentStatus
 from tests.conftest import BRIEF_ALERT
 from tests.fakes.bot_process import BotProcess, slack_env
@@ -50,8 +50,13 @@ async def bot(tmp_path: Path, emulator: SlackEmulator) -> AsyncIterator[BotProce
     yield process
     assert await process.stop() == 0
     for call in emulator.calls:
-        if call.method in ("chat.postMessage", "chat.update") and call.params.get("blocks"):
+        if call.method.startswith("chat.") and call.params.get("blocks"):
             assert_within_slack_limits(call.params["blocks"])
+    for response in emulator.responses:
+        if response.body.get("blocks"):
+            assert_within_slack_limits(response.body["blocks"])
+    for call in emulator.calls_to("views.open"):
+        assert_view_within_slack_limits(call.params["view"])
 
 
 def _roots(emulator: SlackEmulator, channel: str = CHANNEL) -> list[Message]:
