@@ -18,15 +18,15 @@ import hashlib
 import json
 import math
 import secrets
-import socket
 import string
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from types import TracebackType
-from typing import Any, Self, TypeAlias
+from typing import Any, TypeAlias
 
 from aiohttp import web
+
+from tests.fakes.local_server import LocalServer
 
 # The real API allows at most this many `cache_control` breakpoints in one request.
 MAX_CACHE_BREAKPOINTS = 4
@@ -244,7 +244,7 @@ def _error_response(error: Error) -> web.Response:
     return web.json_response(payload, status=error.status, headers=headers)
 
 
-class FakeAnthropic:
+class FakeAnthropic(LocalServer):
     """`POST /v1/messages` on 127.0.0.1 with scripted answers and recorded requests.
 
     Each request is validated like the real API (auth and version headers, required fields),
@@ -270,13 +270,12 @@ class FakeAnthropic:
             min_cache_tokens: prefixes shorter than this are not cached, as the real API
                 skips short prefixes (1024 tokens on most models); 0 lets small prompts cache.
         """
+        super().__init__()
         self._default_tool_input = dict(default_tool_input or {})
         self._api_key = api_key
         self._min_cache_tokens = min_cache_tokens
         self._script: deque[Response] = deque()
         self._cache: set[bytes] = set()
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self.requests: list[RecordedRequest] = []
         self.default: Responder = self._default_tool_use
 
@@ -289,50 +288,22 @@ class FakeAnthropic:
         """Scripted answers not yet used: lets a test check its script was consumed."""
         return len(self._script)
 
-    @property
-    def url(self) -> str:
-        """The base URL for `AsyncAnthropic(base_url=...)` / `ANTHROPIC_BASE_URL`."""
-        if self._port is None:
-            raise RuntimeError("FakeAnthropic is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    async def start(self) -> None:
-        """Listen on a free port picked by the OS, so parallel tests never collide."""
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/messages", self._handle_messages)
         # handler_cancellation: a client that timed out closes its connection, and the
         # pending Delay must then die rather than answer later and touch the cache.
-        runner = web.AppRunner(
+        return app
+
+    def make_runner(self, app: web.Application) -> web.AppRunner:
+        # handler_cancellation: a client that timed out closes its connection, and the
+        # pending Delay must then die rather than answer later and touch the cache.
+        return web.AppRunner(
             app,
             handler_cancellation=True,
             shutdown_timeout=_SHUTDOWN_GRACE_SECONDS,
             access_log=None,
         )
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(runner, sock).start()
-        self._runner = runner
-        self._port = sock.getsockname()[1]
-
-    async def stop(self) -> None:
-        """Close the socket and any connections; safe to call twice."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = None
-        self._port = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def _default_tool_use(self, body: dict[str, Any]) -> Response:
         return ToolUse(dict(self._default_tool_input))

@@ -21,12 +21,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.local_server import LocalServer
 
 PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
 _SHUTDOWN_GRACE_SECONDS = 0.5
@@ -46,7 +46,7 @@ def jira_error(
     return web.json_response({"errorMessages": messages, "errors": errors or {}}, status=status)
 
 
-class JiraFake:
+class JiraFake(LocalServer):
     """`async with JiraFake() as jira:` then `JiraTickets(jira.url, jira.email, jira.token, ...)`.
 
     `required` maps field ids to display names (e.g. `{"components": "Component/s"}`) that a
@@ -62,6 +62,7 @@ class JiraFake:
         issue_types: tuple[str, ...] = ("Task", "Bug", "Incident"),
         required: dict[str, str] | None = None,
     ) -> None:
+        super().__init__()
         self.email = email
         self.token = token
         self.projects = projects
@@ -72,14 +73,6 @@ class JiraFake:
         self._issues: dict[str, dict[str, Any]] = {}
         self._faults: list[_Fault] = []
         self._stall = 0.0
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
-
-    @property
-    def url(self) -> str:
-        if self._port is None:
-            raise RuntimeError("JiraFake is not started")
-        return f"http://127.0.0.1:{self._port}"
 
     def fail_next(self, status: int = 503, count: int = 1, retry_after: int | None = None) -> None:
         """Answer the next `count` requests with `status`; `retry_after` sets `Retry-After`,
@@ -90,39 +83,17 @@ class JiraFake:
         """Hold the next request this long before answering, to drive client timeouts."""
         self._stall = seconds
 
-    async def start(self) -> None:
-        """Listen on a free port picked by the OS, so parallel tests never collide."""
+    def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._gate])
         app.router.add_post("/rest/api/2/issue", self._create)
         app.router.add_get("/rest/api/2/issue/{key}", self._get)
         app.router.add_get("/rest/api/2/serverInfo", self._server_info)
-        runner = web.AppRunner(
+        return app
+
+    def make_runner(self, app: web.Application) -> web.AppRunner:
+        return web.AppRunner(
             app, handler_cancellation=True, shutdown_timeout=_SHUTDOWN_GRACE_SECONDS
         )
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(runner, sock).start()
-        self._runner = runner
-        self._port = sock.getsockname()[1]
-
-    async def stop(self) -> None:
-        """Close the socket and any connections; safe to call twice."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @web.middleware
     async def _gate(self, request: web.Request, handler: Any) -> web.StreamResponse:

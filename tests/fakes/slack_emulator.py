@@ -41,19 +41,19 @@ import base64
 import contextlib
 import json
 import secrets
-import socket
 import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
+
+from tests.fakes.local_server import LocalServer
 
 JSON: TypeAlias = dict[str, Any]
 T = TypeVar("T")
@@ -266,7 +266,7 @@ _Handler: TypeAlias = Callable[[JSON], Awaitable[JSON]]
 _Outcome: TypeAlias = tuple[int, JSON, dict[str, str]]
 
 
-class SlackEmulator:
+class SlackEmulator(LocalServer):
     """Slack's Web API, response URLs, file uploads and Socket Mode on one free local port.
 
     Use `async with SlackEmulator() as emulator:` and give the SDK `emulator.api_url`. State is
@@ -299,6 +299,7 @@ class SlackEmulator:
             trigger_ttl: how long a trigger_id stays valid for views.open.
             connect_timeout: how long a driver waits for a Socket Mode connection.
         """
+        super().__init__()
         self.bot_token = bot_token
         self.app_token = app_token
         self.non_member_channels: set[str] = set(not_member)
@@ -332,8 +333,6 @@ class SlackEmulator:
         self._changed = asyncio.Event()
         self._ts_micros = _FIRST_TS_MICROS
         self._serial = 0
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self._methods: dict[str, _Handler] = {
             "auth.test": self._auth_test,
             "apps.connections.open": self._apps_connections_open,
@@ -350,19 +349,11 @@ class SlackEmulator:
     # ------------------------------------------------------------------ lifecycle
 
     @property
-    def url(self) -> str:
-        """The server's root, e.g. `http://127.0.0.1:54321`."""
-        if self._port is None:
-            raise RuntimeError("SlackEmulator is not started")
-        return f"http://127.0.0.1:{self._port}"
-
-    @property
     def api_url(self) -> str:
         """The Web API base URL for `AsyncWebClient(base_url=...)`; ends with `/api/`."""
         return f"{self.url}/api/"
 
-    async def start(self) -> None:
-        """Listen on a free port picked by the OS, so parallel tests never collide."""
+    def build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_get("/link/", self._handle_link)
@@ -370,16 +361,10 @@ class SlackEmulator:
             "/{kind:commands|actions}/{team}/{hook}/{secret}", self._handle_response
         )
         app.router.add_post("/upload/v1/{file_id}", self._handle_upload)
-        runner = web.AppRunner(app, shutdown_timeout=_SHUTDOWN_GRACE_SECONDS, access_log=None)
-        await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        await web.SockSite(runner, sock).start()
-        self._runner = runner
-        self._port = sock.getsockname()[1]
+        return app
 
-    async def stop(self) -> None:
-        """Close Socket Mode connections and the server; safe to call twice.
+    async def before_stop(self) -> None:
+        """Close Socket Mode connections and waiters before the server goes.
 
         Close the app's handler first (`close_async()`): a still-connected client would see
         the close and try to reconnect to a server that is gone.
@@ -388,22 +373,6 @@ class SlackEmulator:
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"emulator stopped")
         for pending in self._pending.values():
             pending.future.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
-        self._runner = None
-        self._port = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # ------------------------------------------------------------------ configuration
 
