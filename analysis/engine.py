@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from analysis import evidence, offline, prompting
 from analysis.breaker import CircuitBreaker
-from analysis.claude import ClaudeAnalyzer, ClaudeAnswerError, ClaudeUnavailableError
+from analysis.claude import ClaudeAnalyzer, ClaudeError, ClaudeUnavailableError
 from analysis.context import AnalysisContext, Gatherer
 from analysis.cost import DEFAULT_PRICES, Price, Usage, cost_usd, price_for
 from analysis.models import Analysis, AnalyzerKind, Diagnosis, FollowUp, ThreadMessage
@@ -92,8 +92,6 @@ class AnalysisEngine:
         Raises ClaudeError when Claude is configured but gives no answer now."""
         if self.claude is None:
             return None
-        if not self.breaker.allow():
-            raise ClaudeUnavailableError("Claude is paused after repeated failures")
         record = await self._store(self.store.latest_analysis, incident.id)
         analysis = Analysis.model_validate_json(record.body) if record else None
         timeline = await self._store(self.store.timeline, incident.id)
@@ -101,12 +99,14 @@ class AnalysisEngine:
             incident, analysis, timeline, thread, self.config.redact_ips
         )
         model = self.model_for(incident.severity)
+        if not self.breaker.allow():
+            raise ClaudeUnavailableError("Claude is paused after repeated failures")
         try:
             text, usage = await self.claude.answer(model, data)
         except ClaudeUnavailableError:
             self.breaker.record_failure()
             raise
-        except ClaudeAnswerError:
+        except BaseException:
             self.breaker.release()
             raise
         self.breaker.record_success()
@@ -174,20 +174,26 @@ class AnalysisEngine:
             notes.append("Claude paused after repeated failures; offline analysis meanwhile")
         else:
             data = evidence.render(incident, alert, context, self.config.redact_ips)
+            error: ClaudeError | None = None
             try:
                 result = await self.claude.diagnose(model, data)
-            except ClaudeUnavailableError as exc:
+            except ClaudeError as exc:
+                error = exc
+            except BaseException:
+                self.breaker.release()
+                raise
+            if isinstance(error, ClaudeUnavailableError):
                 self.breaker.record_failure()
                 self.stats.claude_failures += 1
-                usage = exc.usage
-                notes.append(f"{exc}; offline analysis instead")
-                logger.warning("Claude unavailable for %s: %s", incident.id, exc)
-            except ClaudeAnswerError as exc:
+                usage = error.usage
+                notes.append(f"{error}; offline analysis instead")
+                logger.warning("Claude unavailable for %s: %s", incident.id, error)
+            elif error is not None:
                 self.breaker.release()
                 self.stats.claude_failures += 1
-                usage = exc.usage
-                notes.append(f"{exc}; offline analysis instead")
-                logger.warning("Claude gave no usable analysis for %s: %s", incident.id, exc)
+                usage = error.usage
+                notes.append(f"{error}; offline analysis instead")
+                logger.warning("Claude gave no usable analysis for %s: %s", incident.id, error)
             else:
                 self.breaker.record_success()
                 self.stats.claude_calls += 1

@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -57,7 +58,7 @@ async def storm(alerts: int, problems: int, seed: int) -> None:
 
             def settled() -> bool:
                 store = bot.store()
-                stale = store.unsynced_incidents()
+                stale = store.unsynced_incidents(datetime.now(UTC))
                 store.close()
                 return not stale and len(emulator.messages("C1")) > 0
 

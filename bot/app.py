@@ -15,13 +15,11 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from anthropic import AsyncAnthropic
 from rich.console import Console
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -39,7 +37,7 @@ from bot.slack_publisher import SlackPublisher, explain_slack_error
 from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind
 from incidents.models import Alert, Incident
 from incidents.sqlite_store import SqliteStore
-from incidents.store import Store, StoreError
+from incidents.store import Store
 from ingest.pipeline import Ingestor, IngestReport
 from ingest.webhook import Receiver
 from notify.jira import JiraTickets
@@ -146,7 +144,7 @@ async def connect_slack(
             identity = await socket_mode.client.web_client.auth_test()
             deps.bot_user_id = str(identity.get("user_id", ""))
             await socket_mode.connect_async()  # type: ignore[no-untyped-call]
-        except (SlackApiError, aiohttp.ClientError, OSError) as exc:
+        except Exception as exc:  # any refusal: the loop is the retry, the receiver carries on
             logger.error(
                 "cannot connect to Slack (%s); alerts are still recorded, retrying in %.0fs",
                 explain_slack_error(exc),
@@ -195,19 +193,21 @@ async def run(settings: Settings, console: Console | None = None) -> None:
     analyses: set[asyncio.Task[None]] = set()
 
     async def analyze(incident: Incident, alert: Alert) -> None:
-        """A background task per new incident: the receiver has long answered 202. Only the
-        store can make the engine raise; the incident is recorded all the same."""
+        """A background task per new incident: the receiver has long answered 202, and the
+        incident is recorded whatever happens here; a failure is logged and shown."""
         try:
             async with analysis_slots:
                 analysis = await engine.analyze(incident, alert)
-        except StoreError:
-            logger.exception("analysis of %s could not be recorded", incident.id)
+        except Exception:  # the task's last stop: nothing above it would report the failure
+            logger.exception("analysis of %s failed", incident.id)
+            await publisher.publish_analysis_failure(incident)
             return
         await publisher.publish_analysis(incident, analysis)
 
     async def publish(report: IngestReport) -> None:
+        """Analyses are scheduled before anything is published, so a publishing failure
+        can delay a message (the resync repairs it) but never cost an analysis."""
         for outcome in report.outcomes:
-            await publisher.publish(outcome)
             if outcome.incident is not None and outcome.kind in (
                 OutcomeKind.OPENED,
                 OutcomeKind.REOPENED,
@@ -215,6 +215,8 @@ async def run(settings: Settings, console: Console | None = None) -> None:
                 task = asyncio.create_task(analyze(outcome.incident, outcome.alert))
                 analyses.add(task)
                 task.add_done_callback(analyses.discard)
+        for outcome in report.outcomes:
+            await publisher.publish(outcome)
 
     receiver = Receiver(
         ingestor,
@@ -245,8 +247,9 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
-        if analyses:
-            await asyncio.gather(*analyses, return_exceptions=True)
+        await receiver.drain()
+        while analyses:
+            await asyncio.gather(*list(analyses), return_exceptions=True)
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         for task in background:

@@ -71,6 +71,11 @@ class ConsolePublisher:
         for line in analysis_lines(incident, analysis):
             self.console.print(line, highlight=False)
 
+    async def publish_analysis_failure(self, incident: Incident) -> None:
+        self.console.print(
+            f"[yellow]ANALYSIS[/] {incident.id} failed; see the log", highlight=False
+        )
+
     async def close(self) -> None:
         await self._repeats.flush()
 

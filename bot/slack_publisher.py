@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import aiohttp
@@ -57,7 +57,9 @@ class SlackPublisher:
         self._updates: Throttle[str] = Throttle(
             settings.update_interval.total_seconds(), self._throttled_sync
         )
-        self._locks: dict[str, asyncio.Lock] = {}
+        # One lock per incident, with how many syncs hold or await it: forgotten only when
+        # none does, so two syncs of one incident can never run at once and post twice.
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._analyzing: set[str] = set()
 
     async def publish(self, outcome: RecordOutcome) -> None:
@@ -90,13 +92,19 @@ class SlackPublisher:
         if reanalyzed_by is not None:
             await self.thread_note(incident.id, reanalyzed_note(analysis, reanalyzed_by))
 
+    async def publish_analysis_failure(self, incident: Incident) -> None:
+        """The analysis will not come: stop showing "Analyzing…" on the message."""
+        self._analyzing.discard(incident.id)
+        await self.sync(incident.id)
+
     async def sync(self, incident_id: str, *, shown_by_user: bool = False) -> list[str]:
         """Post the incident's message, or update it to the incident's current state.
 
         A silenced incident is left as it is unless a person acted on it (`shown_by_user`).
         Returns the analysis text that did not fit the message. A Slack failure is logged
         and leaves the message pending: the resync loop will try again."""
-        lock = self._locks.setdefault(incident_id, asyncio.Lock())
+        lock, users = self._locks.get(incident_id, (asyncio.Lock(), 0))
+        self._locks[incident_id] = (lock, users + 1)
         try:
             async with lock:
                 return await self._sync(incident_id, shown_by_user)
@@ -108,8 +116,11 @@ class SlackPublisher:
             )
             return []
         finally:
-            if len(self._locks) > 1024:
-                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            lock, users = self._locks[incident_id]
+            if users == 1:
+                del self._locks[incident_id]
+            else:
+                self._locks[incident_id] = (lock, users - 1)
 
     async def _sync(self, incident_id: str, shown_by_user: bool) -> list[str]:
         incident = await self._store(self.store.get_incident, incident_id)
@@ -150,9 +161,22 @@ class SlackPublisher:
                 synced_version=incident.version,
             )
         else:
-            await self.client.chat_update(
-                channel=ref.channel, ts=ref.ts, text=message.text, blocks=message.blocks
-            )
+            try:
+                await self.client.chat_update(
+                    channel=ref.channel, ts=ref.ts, text=message.text, blocks=message.blocks
+                )
+            except SlackApiError as exc:
+                if exc.response.get("error") != "message_not_found":
+                    raise
+                logger.warning("message of %s was deleted in Slack; posting it anew", incident_id)
+                response = await self.client.chat_postMessage(
+                    channel=ref.channel,
+                    text=message.text,
+                    blocks=message.blocks,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+                ref = ref.model_copy(update={"ts": str(response["ts"])})
             ref = ref.model_copy(update={"synced_version": incident.version})
         await self._store(self.store.put_message_ref, ref)
         return message.overflow
@@ -190,7 +214,8 @@ class SlackPublisher:
             await asyncio.sleep(interval.total_seconds())
 
     async def resync(self) -> None:
-        for incident in await self._store(self.store.unsynced_incidents, 100):
+        now = datetime.now(UTC)
+        for incident in await self._store(self.store.unsynced_incidents, now, 100):
             await self.sync(incident.id)
 
     async def close(self) -> None:

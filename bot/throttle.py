@@ -9,11 +9,13 @@ alert storm to one update per incident every few seconds, on the console now and
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class Throttle(Generic[T]):
@@ -65,7 +67,10 @@ class Throttle(Generic[T]):
         self._timers.pop(key, None)
         if key in self._pending:
             self._last_emit[key] = self._clock()
-            await self._emit(self._pending.pop(key))
+            try:
+                await self._emit(self._pending.pop(key))
+            except Exception:  # a timer task has nobody to raise to: say so, keep the rest
+                logger.exception("a coalesced update of %s failed", key)
 
     def _forget_stale(self, now: float) -> None:
         """Keys idle for longer than the interval need no memory: their next offer goes out."""

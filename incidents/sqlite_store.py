@@ -88,13 +88,19 @@ class SqliteStore:
             self._batch_depth = 1
             try:
                 yield
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
                 self._conn.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"SQLite write failed: {exc}") from exc
+                raise
             finally:
                 self._batch_depth = 0
+
+    def _rollback(self) -> None:
+        """Undo what is open, if anything is: a failed COMMIT may or may not have closed it."""
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     def _begin(self) -> None:
         try:
@@ -111,9 +117,11 @@ class SqliteStore:
                 self._conn.execute("SAVEPOINT write")
                 try:
                     yield self._conn
-                except BaseException:
+                except BaseException as exc:
                     self._conn.execute("ROLLBACK TO write")
                     self._conn.execute("RELEASE write")
+                    if isinstance(exc, sqlite3.Error):
+                        raise StoreError(f"SQLite write failed: {exc}") from exc
                     raise
                 else:
                     self._conn.execute("RELEASE write")
@@ -121,11 +129,12 @@ class SqliteStore:
             self._begin()
             try:
                 yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
                 self._conn.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"SQLite write failed: {exc}") from exc
+                raise
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         with self._lock:
@@ -373,12 +382,14 @@ class SqliteStore:
         )
         return str(rows[0][0]) if rows else None
 
-    def unsynced_incidents(self, limit: int = 100) -> list[Incident]:
+    def unsynced_incidents(self, now: datetime, limit: int = 100) -> list[Incident]:
         rows = self._query(
             "SELECT i.data FROM incidents i LEFT JOIN message_refs m ON m.incident_id = i.id "
-            "WHERE (m.incident_id IS NULL AND i.status != 'resolved') "
-            "OR m.synced_version < i.version ORDER BY i.opened_at LIMIT ?",
-            (limit,),
+            "WHERE ((m.incident_id IS NULL AND i.status != 'resolved') "
+            "OR m.synced_version < i.version) AND NOT EXISTS (SELECT 1 FROM silences s "
+            "WHERE s.fingerprint = i.fingerprint AND s.until > ?) "
+            "ORDER BY i.opened_at LIMIT ?",
+            (now.isoformat(), limit),
         )
         return [Incident.model_validate_json(str(row[0])) for row in rows]
 

@@ -151,9 +151,10 @@ class Store(Protocol):
     def incident_for_message(self, channel: str, ts: str) -> str | None:
         """The incident whose message is `ts` in `channel`: how a thread reply finds it."""
 
-    def unsynced_incidents(self, limit: int = 100) -> list[Incident]:
+    def unsynced_incidents(self, now: datetime, limit: int = 100) -> list[Incident]:
         """Incidents whose message is missing (and which are still active) or older than the
-        incident: what a resync must post or update, oldest first."""
+        incident, and which are not silenced at `now`: what a resync must post or update,
+        oldest first."""
 
     def claim_ticket(self, claim: TicketRef, lease: timedelta) -> bool:
         """Record the claim unless the incident has a ticket, or a claim younger than `lease`:

@@ -114,8 +114,13 @@ class Receiver:
             logger.error("publishing failed", exc_info=task.exception())
 
     async def _finish_publishing(self, _: web.Application) -> None:
-        if self._publishing:
-            await asyncio.gather(*self._publishing, return_exceptions=True)
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Wait for every publishing task, including those of requests that finished after
+        shutdown began: their alerts got a 202 and must reach the publisher."""
+        while self._publishing:
+            await asyncio.gather(*list(self._publishing), return_exceptions=True)
 
 
 def _accepted(report: IngestReport) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import pytest
 
 from blocks.ids import ActionId, ActionValue, BlockId, CallbackId, ModalMetadata
 from blocks.limits import assert_view_within_slack_limits, assert_within_slack_limits
-from incidents.models import IncidentStatus
+from incidents.models import IncidentStatus, MessageRef
 from tests.conftest import BRIEF_ALERT
 from tests.fakes.bot_process import BotProcess, slack_env
 from tests.fakes.jira_server import JiraFake
@@ -108,10 +108,15 @@ async def test_an_alert_becomes_one_message_with_its_analysis_and_every_button(
     }
     assert ActionId.CREATE_JIRA not in _action_ids(root), "Jira is not configured"
     assert root.text and answer["incidents"][0] in root.text
-    store = bot.store()
-    ref = store.message_ref(answer["incidents"][0])
-    store.close()
-    assert ref is not None and (ref.channel, ref.ts) == (CHANNEL, root.ts)
+
+    def stored_ref() -> MessageRef | None:
+        store = bot.store()
+        ref = store.message_ref(answer["incidents"][0])
+        store.close()
+        return ref
+
+    ref = await emulator.wait_for(stored_ref)
+    assert (ref.channel, ref.ts) == (CHANNEL, root.ts)
 
 
 async def test_critical_incidents_go_to_their_own_channel(bot: BotProcess, emulator: SlackEmulator):
@@ -403,3 +408,14 @@ async def test_two_clicks_make_one_jira_ticket_and_a_refusal_is_told(
             assert refused["incidents"]
         finally:
             assert await bot.stop() == 0
+
+
+async def test_a_message_deleted_in_slack_is_posted_anew(bot: BotProcess, emulator: SlackEmulator):
+    await bot.alert(BRIEF_ALERT)
+    await _root_with_analysis(emulator)
+    emulator.fail_next("chat.update", error="message_not_found", count=1)
+
+    await bot.alert(BRIEF_ALERT)
+
+    await emulator.wait_for(lambda: len(_roots(emulator)) == 2)
+    await bot.wait_line("was deleted in Slack; posting it anew")

@@ -264,7 +264,10 @@ def test_unsynced_incidents_are_the_unposted_active_and_the_stale(store):
         )
     )
 
-    assert sorted(i.id for i in store.unsynced_incidents()) == ["INC-NEW", "INC-STALE"]
+    assert sorted(i.id for i in store.unsynced_incidents(T0)) == ["INC-NEW", "INC-STALE"]
+    store.put_silence(Silence(fingerprint="c", until=T0 + timedelta(hours=1), by="U1", at=T0))
+    assert [i.id for i in store.unsynced_incidents(T0)] == ["INC-STALE"], "silenced: not posted"
+    assert len(store.unsynced_incidents(T0 + timedelta(hours=2))) == 2, "the silence ended"
 
 
 def test_silences_are_kept_per_fingerprint(store):
