@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from incidents.models import Alert, Incident
 from incidents.sqlite_store import SqliteStore
 from incidents.store import Store
 from ingest.pipeline import Ingestor, IngestReport
+from ingest.sqs import ConsumerConfig, SqsConsumer
 from ingest.webhook import Receiver
 from notify.jira import JiraTickets
 
@@ -115,6 +117,35 @@ def jira_tickets(settings: Settings) -> JiraTickets | None:
         settings.jira_api_token.get_secret_value(),
         settings.jira_project,
         issue_type=settings.jira_issue_type,
+    )
+
+
+def sqs_consumer(
+    settings: Settings,
+    ingestor: Ingestor,
+    executor: Executor,
+    publish: Callable[[IngestReport], Awaitable[None]],
+) -> SqsConsumer | None:
+    """The SQS consumer when `ALERT_QUEUE_URL` is set; boto3 reads region, endpoint and
+    credentials from the environment itself."""
+    if not settings.alert_queue_url:
+        return None
+    import boto3
+    from botocore.config import Config
+
+    sqs = boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    return SqsConsumer(
+        sqs,
+        ingestor,
+        executor,
+        publish,
+        ConsumerConfig(
+            queue_url=settings.alert_queue_url,
+            pollers=settings.sqs_pollers,
+            max_in_flight=settings.sqs_max_in_flight,
+            visibility_timeout=settings.sqs_visibility_timeout,
+            wait_seconds=settings.sqs_wait_seconds,
+        ),
     )
 
 
@@ -227,6 +258,8 @@ async def run(settings: Settings, console: Console | None = None) -> None:
     runner = web.AppRunner(receiver.app(), handle_signals=False, access_log=None)
     await runner.setup()
     stop = asyncio.Event()
+    consumer = sqs_consumer(settings, ingestor, executor, publish)
+    consuming = asyncio.create_task(consumer.run(stop)) if consumer else None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -241,9 +274,14 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             "the console" if settings.console_mode else "Slack",
             settings.sqlite_path.resolve(),
         )
+        if consumer is not None:
+            logger.info("consuming alerts from %s", settings.alert_queue_url)
         await stop.wait()
         logger.info("stopping: finishing requests in flight")
     finally:
+        stop.set()
+        if consuming is not None:
+            await consuming
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await runner.cleanup()

@@ -111,10 +111,14 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def parse_body(body: bytes, received_at: datetime) -> ParseResult:
-    """Bytes to alerts. Raises ParseError only when the body as a whole is unreadable."""
+def parse_body(body: bytes, received_at: datetime, message_id: str | None = None) -> ParseResult:
+    """Bytes to alerts. Raises ParseError only when the body as a whole is unreadable.
+
+    `message_id` is the transport's id of the delivery (an SQS MessageId): alerts with no
+    identity of their own take it as their idempotency key, so a redelivery counts once."""
     result = ParseResult()
-    _parse_value(decode(body), Envelope(received_at=received_at), result)
+    envelope = Envelope(received_at=received_at, dedup_key=message_id)
+    _parse_value(decode(body), envelope, result)
     if len(result.alerts) > MAX_ALERTS_PER_PAYLOAD:
         raise ParseError(
             f"payload holds {len(result.alerts)} alerts, over the limit of "

@@ -60,12 +60,12 @@ class Ingestor:
         self.store = store
         self._clock = clock
 
-    def ingest(self, body: bytes, origin: str) -> IngestReport:
+    def ingest(self, body: bytes, origin: str, message_id: str | None = None) -> IngestReport:
         """Parse and record. Raises UnreadablePayloadError when no alert came out of it, and
         lets StoreError through so that the caller can tell its sender to retry."""
         received_at = self._clock()
         try:
-            result = parse_body(body, received_at)
+            result = parse_body(body, received_at, message_id)
         except ParseError as exc:
             letter_id = self._keep(body, origin, exc.reason, received_at)
             raise UnreadablePayloadError(exc.reason, [letter_id], informational=False) from exc

@@ -1,0 +1,157 @@
+"""The SQS consumer: what CloudWatch publishes through SNS into SQS, recorded exactly once.
+
+A message is deleted only after its alerts are durably recorded, or after an unreadable body
+has been kept as a dead letter: nothing is lost and nothing loops. A transient failure (the
+store unreachable) leaves the message for redelivery, and the queue's redrive policy moves a
+poison message to its DLQ. A redelivered message (same SNS or SQS MessageId) counts once,
+because that id is the idempotency key of its alerts. Work in progress keeps the message
+invisible, and a full process stops receiving rather than buffering without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from incidents.store import StoreError
+from ingest.pipeline import Ingestor, IngestReport, UnreadablePayloadError
+
+logger = logging.getLogger(__name__)
+
+LONG_POLL_SECONDS = 20
+BATCH_SIZE = 10
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    queue_url: str
+    pollers: int = 2
+    max_in_flight: int = 50
+    visibility_timeout: int = 60
+    """Seconds a received message stays invisible; renewed while it is being worked on."""
+    wait_seconds: int = LONG_POLL_SECONDS
+    """Long poll: at most this long per receive, which is also how long a stop may wait."""
+
+
+class SqsConsumer:
+    def __init__(
+        self,
+        sqs: Any,
+        ingestor: Ingestor,
+        store_executor: Executor | None,
+        on_report: Callable[[IngestReport], Awaitable[None]],
+        config: ConsumerConfig,
+    ) -> None:
+        self.sqs = sqs
+        self.ingestor = ingestor
+        self.config = config
+        self._store_executor = store_executor
+        self._on_report = on_report
+        self._working: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll until `stop` is set, then finish what is in flight; the rest stays in the
+        queue and reappears after its visibility timeout."""
+        pollers = [
+            asyncio.create_task(self._poll(stop)) for _ in range(max(1, self.config.pollers))
+        ]
+        await stop.wait()
+        for poller in pollers:
+            poller.cancel()
+        await asyncio.gather(*pollers, return_exceptions=True)
+        while self._working:
+            await asyncio.gather(*list(self._working), return_exceptions=True)
+
+    async def _poll(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._wait_for_room()
+            try:
+                room = min(BATCH_SIZE, self.config.max_in_flight - len(self._working))
+                messages = await asyncio.to_thread(self._receive, room)
+            except Exception as exc:  # the queue unreachable: say so, wait, poll again
+                logger.error("SQS receive failed: %s; retrying in 5s", exc)
+                await asyncio.sleep(5)
+                continue
+            for message in messages:
+                task = asyncio.create_task(self._handle(message))
+                self._working.add(task)
+                task.add_done_callback(self._done)
+
+    async def _wait_for_room(self) -> None:
+        """Backpressure: receive only what fits under the limit, so that a busy process
+        leaves messages in the queue instead of buffering them."""
+        while len(self._working) >= self.config.max_in_flight:
+            await asyncio.wait(set(self._working), return_when=asyncio.FIRST_COMPLETED)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._working.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("SQS message handling failed", exc_info=task.exception())
+
+    def _receive(self, count: int) -> list[dict[str, Any]]:
+        answer = self.sqs.receive_message(
+            QueueUrl=self.config.queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=self.config.wait_seconds,
+            VisibilityTimeout=self.config.visibility_timeout,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        messages: list[dict[str, Any]] = answer.get("Messages", [])
+        return messages
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        heartbeat = asyncio.create_task(self._keep_invisible(message))
+        try:
+            report = await self._record(message)
+        finally:
+            heartbeat.cancel()
+        if report is None:
+            return
+        await asyncio.to_thread(
+            self.sqs.delete_message,
+            QueueUrl=self.config.queue_url,
+            ReceiptHandle=message["ReceiptHandle"],
+        )
+        if report.outcomes:
+            await self._on_report(report)
+
+    async def _record(self, message: dict[str, Any]) -> IngestReport | None:
+        """The report to publish, an empty one for a kept dead letter, or None to leave the
+        message in the queue for redelivery."""
+        body = str(message.get("Body", "")).encode()
+        message_id = f"sqs:{message['MessageId']}"
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._store_executor, self.ingestor.ingest, body, "sqs", message_id
+            )
+        except UnreadablePayloadError as exc:
+            logger.warning(
+                "SQS message %s kept as dead letter %s: %s",
+                message["MessageId"],
+                exc.dead_letter_ids,
+                exc.reason,
+            )
+            return IngestReport(outcomes=[], rejections=[], dead_letter_ids=exc.dead_letter_ids)
+        except StoreError as exc:
+            logger.error("SQS message %s left for redelivery: %s", message["MessageId"], exc)
+            return None
+
+    async def _keep_invisible(self, message: dict[str, Any]) -> None:
+        """Slow work must not let the message reappear and be worked on twice."""
+        period = max(1.0, self.config.visibility_timeout / 2)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await asyncio.to_thread(
+                    self.sqs.change_message_visibility,
+                    QueueUrl=self.config.queue_url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=self.config.visibility_timeout,
+                )
+            except Exception as exc:  # a failed renewal only risks a redelivery, counted once
+                logger.warning("could not extend visibility of %s: %s", message["MessageId"], exc)
