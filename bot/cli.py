@@ -13,7 +13,7 @@ from rich.console import Console
 
 from analysis.engine import AnalysisEngine
 from analysis.models import Analysis
-from bot import app, logs, report
+from bot import app, doctor, logs, report
 from bot.settings import Settings, SettingsError, load_settings, parse_duration
 from incidents.store import StoreError
 from ingest.normalize import MAX_PAYLOAD_BYTES
@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     analyze = commands.add_parser("analyze", help="run the pipeline on one payload and report")
     analyze.add_argument("file", help="payload file, or - for standard input")
     analyze.add_argument("--json", action="store_true", help="print one JSON object")
+    commands.add_parser("doctor", help="check the settings and every configured service")
     costs = commands.add_parser("costs", help="analyses and Claude cost per day and source")
     costs.add_argument("--since", default="7d", help="how far back, e.g. 24h, 7d (default 7d)")
     args = parser.parse_args(argv)
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "costs":
             return _costs(args.since, settings)
+        if args.command == "doctor":
+            return _doctor(settings)
         return _analyze(args.file, args.json, settings)
     except StoreError as exc:
         return _fail(f"store error: {exc}")
@@ -87,6 +90,14 @@ async def _analyses(result: IngestReport, engine: AnalysisEngine) -> dict[str, A
     finally:
         await engine.close()
     return analyses
+
+
+def _doctor(settings: Settings) -> int:
+    findings = asyncio.run(doctor.diagnose(settings))
+    sys.stdout.write("ok    settings   valid\n")
+    for finding in findings:
+        sys.stdout.write(finding.line() + "\n")
+    return 1 if any(not finding.ok for finding in findings) else 0
 
 
 def _costs(since: str, settings: Settings) -> int:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,16 +85,27 @@ class JiraTickets:
     ) -> Ticket:
         """Create the issue and return its key and browser URL. Blocking: run it in a thread."""
         fields = self.fields(incident, analysis, permalink)
-        try:
+        with self._translated_errors():
             issue = self._jira().create_issue(fields=fields, prefetch=False)
+        key = str(issue.key)
+        return Ticket(key=key, url=f"{self.url}/browse/{key}")
+
+    def check(self) -> str:
+        """Jira's version, proving the URL and the credentials; TicketError with the reason."""
+        with self._translated_errors():
+            info = self._jira().server_info()
+        return f"Jira {info.get('version', '?')} at {self.url}"
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        try:
+            yield
         except JIRAError as error:
             raise TicketError(self._reason(error)) from error
         except requests.Timeout as error:
             raise TicketError(f"Jira did not answer within {self.timeout:g} s") from error
         except requests.RequestException as error:
             raise TicketError(f"Jira is unreachable at {self.url}") from error
-        key = str(issue.key)
-        return Ticket(key=key, url=f"{self.url}/browse/{key}")
 
     def fields(
         self, incident: Incident, analysis: Analysis | None, permalink: str | None

@@ -342,6 +342,7 @@ class SlackEmulator(LocalServer):
             "chat.getPermalink": self._chat_get_permalink,
             "views.open": self._views_open,
             "conversations.replies": self._conversations_replies,
+            "conversations.info": self._conversations_info,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
         }
@@ -839,6 +840,17 @@ class SlackEmulator(LocalServer):
         self.views.append(opened)
         self._notify()
         return {"view": opened}
+
+    async def _conversations_info(self, params: JSON) -> JSON:
+        """Whether the channel exists and the bot is in it, as `incident-bot doctor` asks."""
+        channel = self._channel(params, need_member=False)
+        return {
+            "channel": {
+                "id": channel,
+                "name": channel.lower(),
+                "is_member": channel not in self.non_member_channels,
+            }
+        }
 
     async def _conversations_replies(self, params: JSON) -> JSON:
         channel = self._channel(params)

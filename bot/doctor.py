@@ -1,0 +1,131 @@
+"""`incident-bot doctor`: is every configured service reachable with this configuration?
+
+One line per service, `ok` or the reason, so that a failed deployment says in a minute what
+is wrong instead of at the first incident. A service that is not configured is listed as
+such, not checked. The exit code is non-zero when anything configured fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from anthropic import AsyncAnthropic
+
+from bot.app import jira_tickets, slack_client
+from bot.settings import Settings
+from bot.slack_publisher import explain_slack_error
+from incidents.models import Severity
+from incidents.sqlite_store import SqliteStore
+from notify.jira import TicketError
+
+
+@dataclass(frozen=True)
+class Finding:
+    service: str
+    ok: bool
+    detail: str
+    checked: bool = True
+
+    def line(self) -> str:
+        mark = "--  " if not self.checked else ("ok  " if self.ok else "FAIL")
+        return f"{mark}  {self.service:<10} {self.detail}"
+
+
+async def diagnose(settings: Settings) -> list[Finding]:
+    checks: list[tuple[str, Callable[[], Awaitable[str]] | None, str]] = [
+        ("store", lambda: _store(settings), ""),
+        ("slack", (lambda: _slack(settings)) if not settings.console_mode else None,
+         "not configured: incidents print to the console"),
+        ("claude", (lambda: _claude(settings)) if settings.anthropic_api_key else None,
+         "not configured: the offline analyzer answers"),
+        ("sqs", (lambda: _sqs(settings)) if settings.alert_queue_url else None,
+         "not configured: no queue is consumed"),
+        ("jira", (lambda: _jira(settings)) if settings.jira_enabled else None,
+         "not configured: the Jira button is hidden"),
+    ]  # fmt: skip
+    findings = []
+    for service, check, unconfigured in checks:
+        if check is None:
+            findings.append(Finding(service, True, unconfigured, checked=False))
+            continue
+        try:
+            findings.append(Finding(service, True, await asyncio.wait_for(check(), 30)))
+        except Exception as exc:  # every failure becomes that service's line, never a crash
+            findings.append(Finding(service, False, _reason(exc)))
+    return findings
+
+
+async def _store(settings: Settings) -> str:
+    def check() -> str:
+        store = SqliteStore(settings.sqlite_path)
+        try:
+            store.ping()
+        finally:
+            store.close()
+        return f"SQLite at {settings.sqlite_path.resolve()}"
+
+    return await asyncio.to_thread(check)
+
+
+async def _slack(settings: Settings) -> str:
+    client = slack_client(settings)
+    identity = await client.auth_test()
+    channels = sorted({settings.channel_for(severity) for severity in Severity})
+    problems = []
+    for channel in channels:
+        info: dict[str, Any] = (await client.conversations_info(channel=channel))["channel"]
+        if not info.get("is_member", False):
+            problems.append(f"the bot is not in {channel}: /invite it there")
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    return f"as {identity.get('user')} in {identity.get('team')}; channels {', '.join(channels)}"
+
+
+async def _claude(settings: Settings) -> str:
+    assert settings.anthropic_api_key is not None
+    client = AsyncAnthropic(
+        api_key=settings.anthropic_api_key.get_secret_value(), max_retries=0, timeout=20
+    )
+    try:
+        await client.messages.create(
+            model=settings.analysis_model_fast,
+            max_tokens=1,
+            messages=[{"role": "user", "content": "ping"}],
+        )
+    finally:
+        await client.close()
+    return f"{settings.analysis_model_fast} answered"
+
+
+async def _sqs(settings: Settings) -> str:
+    def check() -> str:
+        attributes: dict[str, Any] = boto3.client("sqs").get_queue_attributes(
+            QueueUrl=settings.alert_queue_url, AttributeNames=["All"]
+        )["Attributes"]
+        if "RedrivePolicy" not in attributes:
+            raise RuntimeError(
+                "the queue has no redrive policy: a poison message would loop; add a DLQ"
+            )
+        waiting = attributes.get("ApproximateNumberOfMessages", "?")
+        return f"{settings.alert_queue_url}: {waiting} waiting, DLQ configured"
+
+    return await asyncio.to_thread(check)
+
+
+async def _jira(settings: Settings) -> str:
+    tickets = jira_tickets(settings)
+    assert tickets is not None
+    return await asyncio.to_thread(tickets.check)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, TicketError):
+        return exc.reason
+    if type(exc).__module__.startswith("slack_sdk"):
+        return explain_slack_error(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__

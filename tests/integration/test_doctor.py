@@ -1,0 +1,92 @@
+"""`incident-bot doctor` against every local fake: all ok, then each failure with its reason."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.fakes.anthropic_server import FakeAnthropic, Text
+from tests.fakes.jira_server import JiraFake
+from tests.fakes.moto_server import aws, moto_server  # noqa: F401
+from tests.fakes.slack_emulator import SlackEmulator
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
+
+
+async def _doctor(env: dict[str, str]) -> tuple[int, list[str]]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "doctor", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None, stderr
+    return process.returncode, stdout.decode().splitlines()
+
+
+def _queue_with_dlq() -> str:
+    sqs = boto3.client("sqs")
+    dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]
+    redrive = {"deadLetterTargetArn": arn["QueueArn"], "maxReceiveCount": "5"}
+    url: str = sqs.create_queue(
+        QueueName="alerts", Attributes={"RedrivePolicy": json.dumps(redrive)}
+    )["QueueUrl"]
+    return url
+
+
+async def test_every_configured_service_is_checked(tmp_path: Path):
+    async with (
+        SlackEmulator(channels=("C1", "C2"), not_member=("C2",)) as slack,
+        FakeAnthropic(api_key="sk-ant-good") as claude,
+        JiraFake(email="bot@example.com", token="jira-token") as jira,
+    ):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ANTHROPIC_"))}
+        env.update(
+            SQLITE_PATH=str(tmp_path / "doctor.db"),
+            SLACK_BOT_TOKEN="xoxb-test",
+            SLACK_APP_TOKEN="xapp-test",
+            SLACK_API_URL=slack.api_url,
+            SLACK_CHANNEL="C1",
+            ANTHROPIC_API_KEY="sk-ant-good",
+            ANTHROPIC_BASE_URL=claude.url,
+            ALERT_QUEUE_URL=_queue_with_dlq(),
+            JIRA_URL=jira.url,
+            JIRA_EMAIL="bot@example.com",
+            JIRA_API_TOKEN="jira-token",
+            JIRA_PROJECT="OPS",
+        )
+        claude.enqueue(Text("pong"))
+        code, lines = await _doctor(env)
+        assert code == 0, lines
+        assert [line.split()[:2] for line in lines] == [
+            ["ok", "settings"],
+            ["ok", "store"],
+            ["ok", "slack"],
+            ["ok", "claude"],
+            ["ok", "sqs"],
+            ["ok", "jira"],
+        ]
+        assert claude.requests[0].body is not None
+        assert claude.requests[0].body["max_tokens"] == 1
+
+        env.update(
+            SLACK_CHANNEL_CRITICAL="C2",
+            ANTHROPIC_API_KEY="sk-ant-wrong",
+            ALERT_QUEUE_URL=boto3.client("sqs").create_queue(QueueName="bare")["QueueUrl"],
+            JIRA_API_TOKEN="wrong",
+        )
+        code, lines = await _doctor(env)
+
+    assert code == 1
+    failures = {line.split()[1]: line for line in lines if line.startswith("FAIL")}
+    assert set(failures) == {"slack", "claude", "sqs", "jira"}
+    assert "not in C2" in failures["slack"]
+    assert "AuthenticationError" in failures["claude"]
+    assert "no redrive policy" in failures["sqs"]
+    assert "credentials (401)" in failures["jira"]
