@@ -7,7 +7,9 @@ unchanged when several replicas share one DynamoDB table.
 
 from __future__ import annotations
 
+import random
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -32,7 +34,9 @@ from incidents.store import (
     StoreError,
 )
 
-MAX_WRITE_ATTEMPTS = 8
+MAX_WRITE_ATTEMPTS = 10
+BACKOFF_BASE_SECONDS = 0.005
+BACKOFF_CAP_SECONDS = 0.5
 MAX_TRACKED_MEMBERS = 500
 _ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -101,7 +105,7 @@ class IncidentService:
     def record(self, alert: Alert) -> RecordOutcome:
         """Fold one alert into its incident. Idempotent for alerts that carry a dedup key."""
         occurrence_key = alert.dedup_key or uuid.uuid4().hex
-        for _ in range(MAX_WRITE_ATTEMPTS):
+        for attempt in range(MAX_WRITE_ATTEMPTS):
             head = self.store.head_incident(alert.fingerprint)
             now = self._clock()
             if alert.status is AlertStatus.RESOLVED and (head is None or not head.is_active):
@@ -124,6 +128,7 @@ class IncidentService:
             except DuplicateOccurrenceError:
                 return RecordOutcome(OutcomeKind.DUPLICATE, alert, head)
             except ConflictError:
+                _back_off(attempt)
                 continue
             return RecordOutcome(kind, alert, change.incident, tuple(change.events))
         raise StoreError(f"gave up recording an alert of {alert.fingerprint}: too much contention")
@@ -344,7 +349,7 @@ class IncidentService:
         incident_id: str,
         plan: Callable[[Incident, datetime], IncidentWrite | None],
     ) -> Incident:
-        for _ in range(MAX_WRITE_ATTEMPTS):
+        for attempt in range(MAX_WRITE_ATTEMPTS):
             incident = self.store.get_incident(incident_id)
             if incident is None:
                 raise IncidentNotFoundError(f"no incident {incident_id}")
@@ -354,6 +359,7 @@ class IncidentService:
             try:
                 self.store.write(change)
             except ConflictError:
+                _back_off(attempt)
                 continue
             return change.incident
         raise StoreError(f"gave up changing {incident_id}: too much contention")
@@ -389,3 +395,10 @@ def _with_event(incident: Incident, event: TimelineEvent) -> IncidentWrite:
         expected_version=incident.version,
         events=(event,),
     )
+
+
+def _back_off(attempt: int) -> None:
+    """Full jitter after a lost race: writers that collided retry at different moments
+    instead of colliding again. Store calls run in worker threads, so sleeping here blocks
+    no event loop."""
+    time.sleep(random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)))

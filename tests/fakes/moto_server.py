@@ -16,13 +16,21 @@ requests.
 
 from __future__ import annotations
 
+import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -38,6 +46,30 @@ def running_moto_server() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@contextmanager
+def running_serialized_moto_server() -> Iterator[str]:
+    """A moto server that serves one request at a time: DynamoDB applies each request
+    atomically, moto does not (DESIGN.md), so a test of racing replicas needs this. It shares
+    moto's in-process state with every other moto server of the process."""
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def one_at_a_time(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        with lock:
+            return list(app(environ, start_response))
+
+    server = make_server(
+        "127.0.0.1", 0, one_at_a_time, threaded=True, request_handler=MotoRequestHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
 
 
 def reset(endpoint: str) -> None:
@@ -60,9 +92,23 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> st
     credentials; the developer's own AWS config and profiles are hidden, so nothing can reach
     a real account. Returns the endpoint URL."""
     reset(moto_server)
+    _point_boto3_at(moto_server, monkeypatch, tmp_path)
+    return moto_server
+
+
+@pytest.fixture
+def serialized_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    """Like `aws`, on a server of its own that serves one request at a time (for races).
+    State is not wiped: give each test its own resource names."""
+    with running_serialized_moto_server() as endpoint:
+        _point_boto3_at(endpoint, monkeypatch, tmp_path)
+        yield endpoint
+
+
+def _point_boto3_at(endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     missing = tmp_path / "no-aws-config"
     for name, value in {
-        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
@@ -73,4 +119,3 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> st
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto_server

@@ -1,0 +1,696 @@
+"""Both Store backends keep one contract: every test here runs against SQLite and against the
+DynamoDB backend on moto's server. SQLite-only behaviour (schema version, WAL, one batch
+rolled back whole, two processes on one file) stays in test_sqlite_store.py and
+test_lifecycle.py; moto does not isolate concurrent DynamoDB requests (DESIGN.md), so the
+multi-writer race is not repeated here."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from incidents.dynamodb_store import DynamoStore
+from incidents.lifecycle import (
+    IncidentNotFoundError,
+    IncidentService,
+    InvalidTransitionError,
+    LifecyclePolicy,
+    OutcomeKind,
+)
+from incidents.models import (
+    AlertStatus,
+    DeadLetter,
+    Incident,
+    IncidentStatus,
+    MessageRef,
+    Occurrence,
+    Severity,
+    Silence,
+    TicketRef,
+    TimelineEvent,
+    TimelineKind,
+)
+from incidents.sqlite_store import SqliteStore
+from incidents.store import (
+    AnalysisRecord,
+    ConflictError,
+    DuplicateOccurrenceError,
+    IncidentWrite,
+    Store,
+)
+from tests.conftest import T0, ManualClock, make_alert
+from tests.fakes.moto_server import aws, moto_server, serialized_aws  # noqa: F401
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store of each backend: a new SQLite file, or new tables under a unique prefix."""
+    opened: Store
+    if request.param == "sqlite":
+        opened = SqliteStore(tmp_path / "incidents.db")
+    else:
+        request.getfixturevalue("aws")
+        dynamo = DynamoStore(table_prefix=f"test-{uuid.uuid4().hex[:8]}")
+        dynamo.create_tables()
+        opened = dynamo
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def service(any_store: Store, clock: ManualClock) -> IncidentService:
+    policy = LifecyclePolicy(
+        reopen_window=timedelta(hours=1), flap_threshold=3, flap_window=timedelta(hours=1)
+    )
+    return IncidentService(any_store, policy, clock=clock)
+
+
+def _incident(incident_id: str = "INC-A", version: int = 1, **changes: object) -> Incident:
+    base = Incident(
+        id=incident_id,
+        fingerprint="fp1",
+        title="t",
+        source="test",
+        severity=Severity.HIGH,
+        opened_at=T0,
+        last_seen_at=T0,
+        version=version,
+    )
+    return base.model_copy(update=changes)
+
+
+def _open(store: Store, incident: Incident, previous_head: str | None = None) -> None:
+    store.write(
+        IncidentWrite(
+            incident=incident, expected_version=None, claims_head=True, previous_head=previous_head
+        )
+    )
+
+
+def _event(incident_id: str, kind: TimelineKind, detail: str = "") -> TimelineEvent:
+    return TimelineEvent(incident_id=incident_id, at=T0, actor="bot", kind=kind, detail=detail)
+
+
+# -- conditional writes -------------------------------------------------------------------
+
+
+def test_a_stale_version_is_refused(any_store):
+    _open(any_store, _incident())
+    any_store.write(IncidentWrite(incident=_incident(version=2, occurrences=2), expected_version=1))
+
+    with pytest.raises(ConflictError):
+        any_store.write(
+            IncidentWrite(incident=_incident(version=2, occurrences=9), expected_version=1)
+        )
+    assert any_store.get_incident("INC-A").occurrences == 2
+
+
+def test_an_update_of_a_missing_incident_and_a_second_creation_conflict(any_store):
+    with pytest.raises(ConflictError):
+        any_store.write(IncidentWrite(incident=_incident(version=2), expected_version=1))
+    assert any_store.get_incident("INC-A") is None
+
+    any_store.write(IncidentWrite(incident=_incident(), expected_version=None))
+    with pytest.raises(ConflictError):
+        any_store.write(IncidentWrite(incident=_incident(), expected_version=None))
+
+
+def test_a_second_opening_for_the_same_fingerprint_loses_the_head_race(any_store):
+    _open(any_store, _incident("INC-A"))
+
+    with pytest.raises(ConflictError):
+        _open(any_store, _incident("INC-B"), previous_head=None)
+    assert any_store.get_incident("INC-B") is None
+    with pytest.raises(ConflictError):
+        _open(any_store, _incident("INC-B"), previous_head="INC-OTHER")
+    _open(any_store, _incident("INC-B"), previous_head="INC-A")
+    assert any_store.head_incident("fp1").id == "INC-B"
+    assert any_store.head_incident("fp-none") is None
+
+
+def test_a_duplicate_occurrence_undoes_the_whole_write(any_store):
+    _open(any_store, _incident())
+    occurrence = Occurrence(key="k", incident_id="INC-A", alert=make_alert())
+    any_store.write(
+        IncidentWrite(incident=_incident(version=2), expected_version=1, occurrence=occurrence)
+    )
+
+    with pytest.raises(DuplicateOccurrenceError):
+        any_store.write(
+            IncidentWrite(
+                incident=_incident(version=3, occurrences=5),
+                expected_version=2,
+                occurrence=occurrence,
+                events=(_event("INC-A", TimelineKind.ACKNOWLEDGED),),
+            )
+        )
+    assert any_store.get_incident("INC-A").version == 2
+    assert any_store.timeline("INC-A") == []
+
+
+def test_a_failed_write_inside_a_batch_is_undone_alone(any_store):
+    with any_store.batch():
+        _open(any_store, _incident("INC-A"))
+        with pytest.raises(ConflictError):
+            _open(any_store, _incident("INC-B"))
+        any_store.put_occurrence(Occurrence(key="k2", incident_id=None, alert=make_alert()))
+
+    assert any_store.get_incident("INC-A") is not None
+    assert any_store.get_incident("INC-B") is None
+    assert any_store.has_occurrence("k2")
+
+
+def test_put_occurrence_counts_a_key_once(any_store):
+    occurrence = Occurrence(key="k1", incident_id=None, alert=make_alert())
+
+    assert any_store.put_occurrence(occurrence) is True
+    assert any_store.put_occurrence(occurrence) is False
+    assert any_store.has_occurrence("k1")
+    assert not any_store.has_occurrence("k2")
+
+
+# -- queries ------------------------------------------------------------------------------
+
+
+def test_list_incidents_filters_by_status_and_time_newest_first(any_store):
+    for n in range(4):
+        status = IncidentStatus.RESOLVED if n % 2 else IncidentStatus.OPEN
+        incident = _incident(f"INC-{n}", fingerprint=f"fp{n}", status=status)
+        _open(any_store, incident.model_copy(update={"opened_at": T0 + timedelta(hours=n)}))
+
+    assert [i.id for i in any_store.list_incidents()] == ["INC-3", "INC-2", "INC-1", "INC-0"]
+    assert [i.id for i in any_store.list_incidents(statuses=[IncidentStatus.OPEN])] == [
+        "INC-2",
+        "INC-0",
+    ]
+    both = [IncidentStatus.OPEN, IncidentStatus.RESOLVED]
+    assert [i.id for i in any_store.list_incidents(statuses=both, limit=3)] == [
+        "INC-3",
+        "INC-2",
+        "INC-1",
+    ]
+    since = T0 + timedelta(hours=2)
+    assert [i.id for i in any_store.list_incidents(since=since, limit=1)] == ["INC-3"]
+    assert [i.id for i in any_store.list_incidents(since=since)] == ["INC-3", "INC-2"]
+
+
+def test_list_incidents_follows_a_status_change(any_store):
+    _open(any_store, _incident())
+    any_store.write(
+        IncidentWrite(
+            incident=_incident(version=2, status=IncidentStatus.RESOLVED), expected_version=1
+        )
+    )
+
+    assert any_store.list_incidents(statuses=[IncidentStatus.OPEN]) == []
+    assert [i.id for i in any_store.list_incidents(statuses=[IncidentStatus.RESOLVED])] == ["INC-A"]
+
+
+def test_occurrences_are_newest_first_and_limited(any_store):
+    _open(any_store, _incident())
+    for n in range(3):
+        alert = make_alert().model_copy(update={"received_at": T0 + timedelta(minutes=n)})
+        any_store.put_occurrence(Occurrence(key=f"k{n}", incident_id="INC-A", alert=alert))
+    any_store.put_occurrence(Occurrence(key="other", incident_id="INC-B", alert=make_alert()))
+
+    found = any_store.occurrences("INC-A")
+    assert [o.key for o in found] == ["k2", "k1", "k0"]
+    assert found[0].alert.received_at == T0 + timedelta(minutes=2)
+    assert found[0].alert.raw == {"title": "Database connection failed"}
+    assert [o.key for o in any_store.occurrences("INC-A", limit=2)] == ["k2", "k1"]
+
+
+def test_a_large_alert_is_kept(any_store):
+    raw = {"lines": [f"ERROR line {n}: connection refused" for n in range(20_000)]}
+    alert = make_alert().model_copy(update={"raw": raw})
+    any_store.put_occurrence(Occurrence(key="big", incident_id="INC-A", alert=alert))
+
+    [found] = any_store.occurrences("INC-A")
+    assert found.alert.raw == raw
+
+
+def test_the_timeline_is_oldest_first_in_write_order(any_store):
+    opened = _event("INC-A", TimelineKind.OPENED)
+    any_store.write(IncidentWrite(incident=_incident(), expected_version=None, events=(opened,)))
+    later = (_event("INC-A", TimelineKind.REOPENED), _event("INC-A", TimelineKind.FLAPPING))
+    any_store.write(IncidentWrite(incident=_incident(version=2), expected_version=1, events=later))
+
+    kinds = [e.kind for e in any_store.timeline("INC-A")]
+    assert kinds == [TimelineKind.OPENED, TimelineKind.REOPENED, TimelineKind.FLAPPING]
+    assert any_store.timeline("INC-B") == []
+
+
+# -- dead letters -------------------------------------------------------------------------
+
+
+def test_dead_letters_keep_the_exact_bytes(any_store):
+    payload = b"\x89PNG\r\n\x1a\n\x00binary"
+    any_store.put_dead_letter(
+        DeadLetter(
+            id="d1", received_at=T0, origin="test", reason="binary", size=12, payload=payload
+        )
+    )
+
+    [letter] = any_store.dead_letters()
+    assert letter.payload == payload
+    assert letter.reason == "binary"
+    assert letter.received_at == T0 and letter.origin == "test" and letter.size == 12
+
+
+def test_a_one_mebibyte_dead_letter_is_kept_whole_and_letters_are_newest_first(any_store):
+    big = os.urandom(1 << 20)
+    for n, payload in enumerate([b"first", big, b""]):
+        any_store.put_dead_letter(
+            DeadLetter(
+                id=f"d{n}",
+                received_at=T0 + timedelta(minutes=n),
+                origin="webhook",
+                reason="unparseable",
+                size=len(payload),
+                payload=payload,
+            )
+        )
+
+    letters = any_store.dead_letters()
+    assert [d.id for d in letters] == ["d2", "d1", "d0"]
+    assert letters[1].payload == big and letters[1].reason == "unparseable"
+    assert letters[0].payload == b"" and letters[2].payload == b"first"
+    assert [d.id for d in any_store.dead_letters(limit=1)] == ["d2"]
+
+
+# -- analyses -----------------------------------------------------------------------------
+
+
+def _record(**changes: object) -> AnalysisRecord:
+    base = AnalysisRecord(
+        incident_id="INC-A",
+        fingerprint="fp1",
+        source="cloudwatch",
+        prompt_version="v1",
+        created_at=T0,
+        analyzer="claude",
+        model="claude-sonnet-4-6",
+        cached=False,
+        cost_usd=0.012,
+        body='{"root_cause": "x"}',
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_the_newest_analysis_of_an_incident_is_the_latest(any_store):
+    any_store.put_analysis(_record(body="first"))
+    any_store.put_analysis(_record(body="second", model=None, analyzer="offline"))
+
+    latest = any_store.latest_analysis("INC-A")
+    assert latest == _record(body="second", model=None, analyzer="offline")
+    assert any_store.latest_analysis("INC-B") is None
+
+
+def test_the_analysis_cache_honours_prompt_version_and_age(any_store):
+    any_store.put_cached_analysis(_record(body="old"))
+    any_store.put_cached_analysis(_record(body="new", created_at=T0 + timedelta(hours=1)))
+
+    assert any_store.cached_analysis("fp1", "v1", not_before=T0).body == "new"
+    assert any_store.cached_analysis("fp1", "v2", not_before=T0) is None
+    assert any_store.cached_analysis("fp1", "v1", not_before=T0 + timedelta(hours=2)) is None
+
+
+def test_cost_totals_per_day_and_source(any_store):
+    day2 = T0 + timedelta(days=1)
+    any_store.put_analysis(_record(cost_usd=0.01))
+    any_store.put_analysis(_record(cost_usd=0.02))
+    any_store.put_analysis(_record(cost_usd=0.0, cached=True))
+    any_store.put_analysis(_record(source="prometheus", cost_usd=0.0, analyzer="offline"))
+    any_store.put_analysis(_record(created_at=day2, cost_usd=0.5))
+    any_store.put_analysis(_record(created_at=T0 - timedelta(days=3), cost_usd=9.0))
+
+    totals = any_store.cost_totals(since=T0 - timedelta(days=1))
+
+    assert [(t.day, t.source, t.analyses, t.model_calls, t.cached) for t in totals] == [
+        ("2026-11-24", "cloudwatch", 3, 2, 1),
+        ("2026-11-24", "prometheus", 1, 0, 0),
+        ("2026-11-25", "cloudwatch", 1, 1, 0),
+    ]
+    assert totals[0].cost_usd == pytest.approx(0.03)
+    assert any_store.cost_totals(since=day2)[0].cost_usd == pytest.approx(0.5)
+
+
+# -- chat messages, silences, tickets -----------------------------------------------------
+
+
+def test_message_refs_find_the_incident_and_only_move_forward(any_store):
+    any_store.put_message_ref(
+        MessageRef(incident_id="INC-A", channel="C1", ts="1.1", synced_version=3)
+    )
+    any_store.put_message_ref(
+        MessageRef(incident_id="INC-A", channel="C1", ts="1.1", synced_version=2)
+    )
+
+    ref = any_store.message_ref("INC-A")
+    assert ref == MessageRef(incident_id="INC-A", channel="C1", ts="1.1", synced_version=3)
+    assert any_store.incident_for_message("C1", "1.1") == "INC-A"
+    assert any_store.incident_for_message("C1", "9.9") is None
+    assert any_store.message_ref("INC-B") is None
+
+
+def test_unsynced_incidents_are_the_unposted_active_and_the_stale(any_store):
+    _open(any_store, _incident("INC-POSTED", fingerprint="a"))
+    _open(any_store, _incident("INC-STALE", fingerprint="b"))
+    _open(any_store, _incident("INC-NEW", fingerprint="c"))
+    _open(any_store, _incident("INC-OLD", fingerprint="d", status=IncidentStatus.RESOLVED))
+    any_store.put_message_ref(
+        MessageRef(incident_id="INC-POSTED", channel="C", ts="1", synced_version=1)
+    )
+    any_store.put_message_ref(
+        MessageRef(incident_id="INC-STALE", channel="C", ts="2", synced_version=1)
+    )
+    any_store.write(
+        IncidentWrite(
+            incident=_incident("INC-STALE", fingerprint="b", version=2, occurrences=2),
+            expected_version=1,
+        )
+    )
+
+    assert sorted(i.id for i in any_store.unsynced_incidents(T0)) == ["INC-NEW", "INC-STALE"]
+    any_store.put_silence(Silence(fingerprint="c", until=T0 + timedelta(hours=1), by="U1", at=T0))
+    assert [i.id for i in any_store.unsynced_incidents(T0)] == ["INC-STALE"], "silenced"
+    assert len(any_store.unsynced_incidents(T0 + timedelta(hours=2))) == 2, "the silence ended"
+
+
+def test_unsynced_incidents_follow_writes_and_posts_oldest_first(any_store):
+    for n in range(3):
+        incident = _incident(f"INC-{n}", fingerprint=f"fp{n}")
+        _open(any_store, incident.model_copy(update={"opened_at": T0 + timedelta(hours=n)}))
+
+    assert [i.id for i in any_store.unsynced_incidents(T0, limit=2)] == ["INC-0", "INC-1"]
+    for n in range(3):
+        any_store.put_message_ref(
+            MessageRef(incident_id=f"INC-{n}", channel="C", ts=str(n), synced_version=1)
+        )
+    assert any_store.unsynced_incidents(T0) == []
+
+    resolved = _incident("INC-1", fingerprint="fp1", version=2, status=IncidentStatus.RESOLVED)
+    any_store.write(
+        IncidentWrite(
+            incident=resolved.model_copy(update={"opened_at": T0 + timedelta(hours=1)}),
+            expected_version=1,
+        )
+    )
+    assert [i.id for i in any_store.unsynced_incidents(T0)] == ["INC-1"], "the resolution"
+    any_store.put_message_ref(
+        MessageRef(incident_id="INC-1", channel="C", ts="1", synced_version=2)
+    )
+    assert any_store.unsynced_incidents(T0) == []
+
+
+def test_silences_are_kept_per_fingerprint(any_store):
+    until = T0 + timedelta(hours=1)
+    any_store.put_silence(Silence(fingerprint="fp1", until=until, by="U1", at=T0))
+
+    silence = any_store.silence("fp1")
+    assert silence is not None and silence.until == until and silence.by == "U1"
+    assert any_store.silence("fp2") is None
+
+
+def test_one_ticket_claim_wins_and_a_stale_one_is_taken_over(any_store):
+    lease = timedelta(minutes=5)
+    first = TicketRef(incident_id="INC-A", claimed_by="U1", claimed_at=T0)
+    second = TicketRef(incident_id="INC-A", claimed_by="U2", claimed_at=T0 + timedelta(seconds=1))
+    late = TicketRef(incident_id="INC-A", claimed_by="U3", claimed_at=T0 + timedelta(minutes=6))
+
+    assert any_store.claim_ticket(first, lease) is True
+    assert any_store.claim_ticket(second, lease) is False
+    assert any_store.claim_ticket(late, lease) is True, "the first claim's holder died"
+    any_store.put_ticket(
+        late.model_copy(update={"key": "OPS-1", "url": "https://jira/browse/OPS-1"})
+    )
+    much_later = late.model_copy(update={"claimed_at": T0 + timedelta(days=1)})
+    assert any_store.claim_ticket(much_later, lease) is False, "a created ticket is never replaced"
+    ticket = any_store.ticket("INC-A")
+    assert ticket is not None and ticket.key == "OPS-1" and ticket.claimed_by == "U3"
+    any_store.release_ticket(late)
+    assert any_store.ticket("INC-A") is not None, "a created ticket is never released"
+
+
+def test_a_released_claim_lets_the_next_click_try_again(any_store):
+    lease = timedelta(minutes=5)
+    claim = TicketRef(incident_id="INC-A", claimed_by="U1", claimed_at=T0)
+    any_store.claim_ticket(claim, lease)
+    other = claim.model_copy(update={"claimed_at": T0 - timedelta(seconds=1)})
+    any_store.release_ticket(other)
+    assert any_store.ticket("INC-A") is not None, "only the claim itself is released"
+    any_store.release_ticket(claim)
+    assert any_store.ticket("INC-A") is None
+
+    retry = TicketRef(incident_id="INC-A", claimed_by="U1", claimed_at=T0 + timedelta(seconds=5))
+    assert any_store.claim_ticket(retry, lease) is True
+
+
+def test_a_ticket_without_a_claim_is_not_stored(any_store):
+    any_store.put_ticket(TicketRef(incident_id="INC-A", claimed_by="U1", claimed_at=T0, key="X"))
+    assert any_store.ticket("INC-A") is None
+
+
+def test_ping_answers(any_store):
+    any_store.ping()
+
+
+# -- the lifecycle through IncidentService ------------------------------------------------
+
+
+def test_first_alert_opens_an_incident_with_a_timeline_event(service, any_store, clock):
+    outcome = service.record(make_alert())
+
+    assert outcome.kind is OutcomeKind.OPENED
+    incident = any_store.get_incident(outcome.incident.id)
+    assert incident == outcome.incident
+    assert incident.status is IncidentStatus.OPEN
+    assert incident.opened_at == clock.now
+    assert [e.kind for e in any_store.timeline(incident.id)] == [TimelineKind.OPENED]
+    assert len(any_store.occurrences(incident.id)) == 1
+    assert any_store.head_incident(incident.fingerprint) == incident
+
+
+def test_repeats_are_counted_and_move_last_seen_without_timeline_noise(service, any_store, clock):
+    first = service.record(make_alert())
+    clock.advance(minutes=3)
+    second = service.record(make_alert())
+    third = service.record(make_alert())
+
+    assert [second.kind, third.kind] == [OutcomeKind.REPEATED, OutcomeKind.REPEATED]
+    incident = any_store.get_incident(first.incident.id)
+    assert incident.occurrences == 3
+    assert incident.last_seen_at == clock.now
+    assert len(any_store.timeline(incident.id)) == 1
+    assert len(any_store.occurrences(incident.id)) == 3
+
+
+def test_a_worse_repeat_raises_the_severity(service, any_store):
+    opened = service.record(make_alert(severity=Severity.MEDIUM))
+    service.record(make_alert(severity=Severity.CRITICAL))
+    service.record(make_alert(severity=Severity.LOW))
+
+    incident = any_store.get_incident(opened.incident.id)
+    assert incident.severity is Severity.CRITICAL
+    events = any_store.timeline(incident.id)
+    assert [e.kind for e in events] == [TimelineKind.OPENED, TimelineKind.SEVERITY_RAISED]
+    assert events[1].detail == "MEDIUM -> CRITICAL"
+
+
+def test_a_redelivered_alert_counts_once(service, any_store):
+    opened = service.record(make_alert(dedup_key="sns:abc"))
+    again = service.record(make_alert(dedup_key="sns:abc"))
+
+    assert again.kind is OutcomeKind.DUPLICATE
+    assert any_store.get_incident(opened.incident.id).occurrences == 1
+
+
+def test_a_resolved_alert_resolves_its_incident(service, any_store, clock):
+    opened = service.record(make_alert())
+    clock.advance(minutes=12)
+    resolved = service.record(make_alert(status=AlertStatus.RESOLVED))
+
+    assert resolved.kind is OutcomeKind.RESOLVED
+    incident = any_store.get_incident(opened.incident.id)
+    assert incident.status is IncidentStatus.RESOLVED
+    assert incident.resolved_at == clock.now
+    assert any_store.timeline(incident.id)[-1].detail == "resolved after 12m"
+
+
+def test_a_resolution_for_no_open_incident_is_kept_but_changes_nothing(service, any_store):
+    outcome = service.record(make_alert(status=AlertStatus.RESOLVED, dedup_key="k1"))
+
+    assert outcome.kind is OutcomeKind.UNMATCHED_RESOLVE
+    assert any_store.has_occurrence("k1")
+    assert any_store.list_incidents() == []
+    again = service.record(make_alert(status=AlertStatus.RESOLVED, dedup_key="k1"))
+    assert again.kind is OutcomeKind.DUPLICATE
+
+
+def test_recurrence_soon_after_resolution_reopens_the_same_incident(service, any_store, clock):
+    opened = service.record(make_alert())
+    service.acknowledge(opened.incident.id, "U123")
+    service.record(make_alert(status=AlertStatus.RESOLVED))
+    clock.advance(minutes=20)
+    reopened = service.record(make_alert())
+
+    assert reopened.kind is OutcomeKind.REOPENED
+    incident = any_store.get_incident(opened.incident.id)
+    assert incident.status is IncidentStatus.OPEN
+    assert incident.acknowledged_by is None and incident.resolved_at is None
+    assert incident.reopen_count == 1
+    assert incident.occurrences == 2
+    assert len(any_store.occurrences(incident.id)) == 3
+    assert any_store.timeline(incident.id)[-1].detail == "recurred 20m after resolution"
+
+
+def test_recurrence_after_the_reopen_window_opens_a_new_incident(service, any_store, clock):
+    first = service.record(make_alert())
+    service.record(make_alert(status=AlertStatus.RESOLVED))
+    clock.advance(hours=2)
+    second = service.record(make_alert())
+
+    assert second.kind is OutcomeKind.OPENED
+    assert second.incident.id != first.incident.id
+    assert any_store.head_incident(second.incident.fingerprint).id == second.incident.id
+    assert any_store.get_incident(first.incident.id).status is IncidentStatus.RESOLVED
+    assert [i.id for i in any_store.list_incidents()] == [second.incident.id, first.incident.id]
+
+
+def test_reopening_three_times_within_the_window_marks_it_flapping(service, any_store, clock):
+    opened = service.record(make_alert())
+    for _ in range(3):
+        clock.advance(minutes=5)
+        service.record(make_alert(status=AlertStatus.RESOLVED))
+        clock.advance(minutes=5)
+        service.record(make_alert())
+
+    incident = any_store.get_incident(opened.incident.id)
+    assert incident.flapping is True
+    assert incident.reopen_count == 3
+    kinds = [e.kind for e in any_store.timeline(incident.id)]
+    assert kinds.count(TimelineKind.FLAPPING) == 1
+    assert kinds.index(TimelineKind.FLAPPING) == len(kinds) - 1
+
+
+def test_acknowledge_records_who_and_is_idempotent(service, any_store, clock):
+    opened = service.record(make_alert())
+    clock.advance(minutes=4)
+    acked = service.acknowledge(opened.incident.id, "U042")
+    again = service.acknowledge(opened.incident.id, "U099")
+
+    assert acked.status is IncidentStatus.ACKNOWLEDGED
+    assert again.acknowledged_by == "U042"
+    events = any_store.timeline(opened.incident.id)
+    assert [(e.kind, e.actor) for e in events][-1] == (TimelineKind.ACKNOWLEDGED, "U042")
+    assert events[-1].detail == "acknowledged after 4m"
+    assert len(events) == 2
+
+
+def test_manual_resolve_and_invalid_transitions(service, any_store):
+    opened = service.record(make_alert())
+    resolved = service.resolve(opened.incident.id, "U7")
+
+    assert resolved.status is IncidentStatus.RESOLVED and resolved.resolved_by == "U7"
+    assert service.resolve(opened.incident.id, "U8").resolved_by == "U7"
+    with pytest.raises(InvalidTransitionError):
+        service.acknowledge(opened.incident.id, "U9")
+    with pytest.raises(IncidentNotFoundError):
+        service.acknowledge("INC-NOPE", "U9")
+
+
+def test_a_group_incident_resolves_when_its_last_member_does(service, any_store):
+    opened = service.record(make_alert(member="host-a"))
+    service.record(make_alert(member="host-b"))
+    partial = service.record(make_alert(status=AlertStatus.RESOLVED, member="host-a"))
+    assert partial.kind is OutcomeKind.MEMBER_RESOLVED
+    assert partial.incident.firing_members == ["host-b"]
+
+    final = service.record(make_alert(status=AlertStatus.RESOLVED, member="host-b"))
+    assert final.kind is OutcomeKind.RESOLVED
+    assert any_store.get_incident(opened.incident.id).status is IncidentStatus.RESOLVED
+
+
+def test_silence_mutes_the_fingerprint_for_a_while(service, any_store, clock):
+    opened = service.record(make_alert())
+    silence = service.silence(opened.incident.id, timedelta(hours=1), "U5")
+
+    assert service.silenced_until(opened.incident.fingerprint) == silence.until
+    assert any_store.timeline(opened.incident.id)[-1].detail == "silenced for 1h"
+    assert any_store.unsynced_incidents(clock.now) == []
+    clock.advance(minutes=61)
+    assert service.silenced_until(opened.incident.fingerprint) is None
+    assert [i.id for i in any_store.unsynced_incidents(clock.now)] == [opened.incident.id]
+
+
+# -- DynamoDB only ------------------------------------------------------------------------
+
+
+def test_create_tables_is_idempotent_and_enables_ttl(aws):  # noqa: F811
+    store = DynamoStore(table_prefix=f"test-{uuid.uuid4().hex[:8]}")
+    store.create_tables()
+    store.create_tables()
+
+    ttl = store._client.describe_time_to_live(TableName=store.table)["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    table = store._client.describe_table(TableName=store.table)["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert store.table.endswith("-store")
+    store.close()
+
+
+def test_dynamo_items_carry_an_expiry_from_their_own_time(aws):  # noqa: F811
+    store = DynamoStore(table_prefix=f"test-{uuid.uuid4().hex[:8]}", retention=timedelta(days=7))
+    store.create_tables()
+    store.put_occurrence(Occurrence(key="k", incident_id=None, alert=make_alert()))
+
+    item = store._client.get_item(
+        TableName=store.table, Key={"pk": {"S": "OCC#k"}, "sk": {"S": "OCCURRENCE"}}
+    )["Item"]
+    assert int(item["expires_at"]["N"]) == int((T0 + timedelta(days=7)).timestamp())
+    store.close()
+
+
+def test_two_replicas_lose_no_count_and_open_one_incident(serialized_aws):  # noqa: F811
+    """Two stores (two clients: two replicas) race through the conditional transactions on a
+    moto that, like DynamoDB, applies one request at a time: one incident, and every alert
+    recorded exactly once. Lost races are retried with jittered backoff, so none gives up."""
+    prefix = f"race-{uuid.uuid4().hex[:8]}"
+    stores = [DynamoStore(table_prefix=prefix) for _ in range(2)]
+    stores[0].create_tables()
+    services = [IncidentService(s, clock=ManualClock()) for s in stores]
+    per_writer = 40
+    barrier = threading.Barrier(len(services))
+    recorded = [0] * len(services)
+    errors: list[BaseException] = []
+
+    def hammer(index: int) -> None:
+        barrier.wait()
+        for n in range(per_writer):
+            try:
+                services[index].record(make_alert(dedup_key=f"w{index}-{n}"))
+            except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
+                errors.append(exc)
+            else:
+                recorded[index] += 1
+
+    threads = [threading.Thread(target=hammer, args=(i,)) for i in range(len(services))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sum(recorded) == per_writer * len(services)
+    [incident] = stores[0].list_incidents()
+    assert incident.occurrences == sum(recorded)
+    assert len(stores[1].occurrences(incident.id, limit=1000)) == sum(recorded)
+    for opened in stores:
+        opened.close()
