@@ -201,8 +201,8 @@ async def test_a_busy_process_stops_receiving(tmp_path: Path, queue: Queue):
         )["Attributes"]
         assert int(attributes["ApproximateNumberOfMessages"]) == 4, "left in the queue"
         release.set()
+        await harness.until(lambda: len(blocked) == 6)
         await harness.until(lambda: queue.depth() == 0)
-        assert len(blocked) == 6
     finally:
         release.set()
         await harness.close()
