@@ -135,7 +135,7 @@ async def test_an_alarm_published_to_sns_is_recorded_and_deleted(
     [incident] = harness.store.list_incidents()
     assert incident.source == "cloudwatch"
     assert "metric_emitting_node_failure" in incident.title
-    await harness.until(lambda: queue.depth() == 0)
+    await harness.until(lambda: queue.depth() == 0 and bool(harness.reports))
     assert [o.kind.value for r in harness.reports for o in r.outcomes] == ["opened"]
 
 
@@ -147,7 +147,7 @@ async def test_a_redelivered_message_is_counted_once(harness: Harness, queue: Qu
     )  # recorded, then the process "died" before deleting it
     harness.start()
 
-    await harness.until(lambda: queue.depth() == 0)
+    await harness.until(lambda: queue.depth() == 0 and bool(harness.reports))
     [incident] = harness.store.list_incidents()
     assert incident.occurrences == 1
     assert [o.kind.value for r in harness.reports for o in r.outcomes] == ["duplicate"]
