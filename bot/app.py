@@ -35,6 +35,7 @@ from bot.console import ConsolePublisher
 from bot.settings import Settings
 from bot.slack_app import SlackDeps, register
 from bot.slack_publisher import SlackPublisher, explain_slack_error
+from incidents.dynamodb_store import DynamoStore
 from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind
 from incidents.models import Alert, Incident
 from incidents.sqlite_store import SqliteStore
@@ -61,8 +62,22 @@ _AWS_SIGNALS = (
 logger = logging.getLogger(__name__)
 
 
+def build_store(settings: Settings) -> Store:
+    """`STORE=sqlite` (one file, the embedded default) or `STORE=dynamodb` (the tables named
+    with `DYNAMODB_TABLE_PREFIX`; boto3 reads region, endpoint and credentials itself)."""
+    if settings.store == "dynamodb":
+        return DynamoStore(settings.dynamodb_table_prefix, retention=settings.retention)
+    return SqliteStore(settings.sqlite_path)
+
+
+def describe_store(settings: Settings) -> str:
+    if settings.store == "dynamodb":
+        return f"DynamoDB tables {settings.dynamodb_table_prefix}-*"
+    return f"SQLite at {settings.sqlite_path.resolve()}"
+
+
 def build_ingestor(settings: Settings) -> Ingestor:
-    store = SqliteStore(settings.sqlite_path)
+    store = build_store(settings)
     policy = LifecyclePolicy(
         reopen_window=settings.reopen_window,
         flap_threshold=settings.flap_threshold,
@@ -270,9 +285,9 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             host, port = address[0], address[1]
             logger.info("receiving alerts on http://%s:%s/alerts", host, port)
         logger.info(
-            "incidents go to %s; store: SQLite at %s",
+            "incidents go to %s; store: %s",
             "the console" if settings.console_mode else "Slack",
-            settings.sqlite_path.resolve(),
+            describe_store(settings),
         )
         if consumer is not None:
             logger.info("consuming alerts from %s", settings.alert_queue_url)

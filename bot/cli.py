@@ -15,6 +15,7 @@ from analysis.engine import AnalysisEngine
 from analysis.models import Analysis
 from bot import app, doctor, logs, report
 from bot.settings import Settings, SettingsError, load_settings, parse_duration
+from incidents.dynamodb_store import DynamoStore
 from incidents.store import StoreError
 from ingest.normalize import MAX_PAYLOAD_BYTES
 from ingest.pipeline import IngestReport, UnreadablePayloadError
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     analyze.add_argument("file", help="payload file, or - for standard input")
     analyze.add_argument("--json", action="store_true", help="print one JSON object")
     commands.add_parser("doctor", help="check the settings and every configured service")
+    commands.add_parser(
+        "init-store", help="create the store's tables (DynamoDB) or schema (SQLite)"
+    )
     costs = commands.add_parser("costs", help="analyses and Claude cost per day and source")
     costs.add_argument("--since", default="7d", help="how far back, e.g. 24h, 7d (default 7d)")
     args = parser.parse_args(argv)
@@ -50,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
             return _costs(args.since, settings)
         if args.command == "doctor":
             return _doctor(settings)
+        if args.command == "init-store":
+            return _init_store(settings)
         return _analyze(args.file, args.json, settings)
     except StoreError as exc:
         return _fail(f"store error: {exc}")
@@ -90,6 +96,19 @@ async def _analyses(result: IngestReport, engine: AnalysisEngine) -> dict[str, A
     finally:
         await engine.close()
     return analyses
+
+
+def _init_store(settings: Settings) -> int:
+    """SQLite migrates itself on open; DynamoDB's tables are created here (in AWS, the
+    CloudFormation template owns them and the bot's role may not create tables)."""
+    store = app.build_store(settings)
+    try:
+        if isinstance(store, DynamoStore):
+            store.create_tables()
+    finally:
+        store.close()
+    sys.stdout.write(f"ready: {app.describe_store(settings)}\n")
+    return 0
 
 
 def _doctor(settings: Settings) -> int:

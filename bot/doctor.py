@@ -15,11 +15,10 @@ from typing import Any
 import boto3
 from anthropic import AsyncAnthropic
 
-from bot.app import jira_tickets, slack_client
+from bot.app import build_store, describe_store, jira_tickets, slack_client
 from bot.settings import Settings
 from bot.slack_publisher import explain_slack_error
 from incidents.models import Severity
-from incidents.sqlite_store import SqliteStore
 from notify.jira import TicketError
 
 
@@ -61,12 +60,12 @@ async def diagnose(settings: Settings) -> list[Finding]:
 
 async def _store(settings: Settings) -> str:
     def check() -> str:
-        store = SqliteStore(settings.sqlite_path)
+        store = build_store(settings)
         try:
             store.ping()
         finally:
             store.close()
-        return f"SQLite at {settings.sqlite_path.resolve()}"
+        return describe_store(settings)
 
     return await asyncio.to_thread(check)
 

@@ -69,8 +69,10 @@ class Settings(BaseSettings):
     email_from: str | None = None
     email_to: str | None = None
 
-    store: Literal["sqlite"] = "sqlite"
+    store: Literal["sqlite", "dynamodb"] = "sqlite"
     sqlite_path: Path = Path("./incidents.db")
+    dynamodb_table_prefix: str = "incident-responder"
+    retention: Duration = timedelta(days=365)
 
     webhook_host: str = "127.0.0.1"
     webhook_port: int = Field(default=8080, ge=0, le=65535)
