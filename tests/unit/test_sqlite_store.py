@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 
 from incidents.models import (
-    DeadLetter,
     Incident,
     IncidentStatus,
     MessageRef,
-    Occurrence,
     Severity,
     Silence,
     TicketRef,
@@ -22,12 +20,10 @@ from incidents.models import (
 from incidents.sqlite_store import SCHEMA_VERSION, SqliteStore
 from incidents.store import (
     AnalysisRecord,
-    ConflictError,
-    DuplicateOccurrenceError,
     IncidentWrite,
     StoreError,
 )
-from tests.conftest import T0, make_alert
+from tests.conftest import T0
 
 
 def _incident(incident_id: str = "INC-A", version: int = 1, **changes: object) -> Incident:
@@ -52,55 +48,6 @@ def _open(store: SqliteStore, incident: Incident, previous_head: str | None = No
     )
 
 
-def test_a_stale_version_is_refused(store):
-    _open(store, _incident())
-    store.write(IncidentWrite(incident=_incident(version=2, occurrences=2), expected_version=1))
-
-    with pytest.raises(ConflictError):
-        store.write(IncidentWrite(incident=_incident(version=2, occurrences=9), expected_version=1))
-    assert store.get_incident("INC-A").occurrences == 2
-
-
-def test_a_second_opening_for_the_same_fingerprint_loses_the_head_race(store):
-    _open(store, _incident("INC-A"))
-
-    with pytest.raises(ConflictError):
-        _open(store, _incident("INC-B"), previous_head=None)
-    assert store.get_incident("INC-B") is None
-    _open(store, _incident("INC-B"), previous_head="INC-A")
-    assert store.head_incident("fp1").id == "INC-B"
-
-
-def test_a_duplicate_occurrence_undoes_the_whole_write(store):
-    _open(store, _incident())
-    occurrence = Occurrence(key="k", incident_id="INC-A", alert=make_alert())
-    store.write(
-        IncidentWrite(incident=_incident(version=2), expected_version=1, occurrence=occurrence)
-    )
-
-    with pytest.raises(DuplicateOccurrenceError):
-        store.write(
-            IncidentWrite(
-                incident=_incident(version=3, occurrences=5),
-                expected_version=2,
-                occurrence=occurrence,
-            )
-        )
-    assert store.get_incident("INC-A").version == 2
-
-
-def test_a_failed_write_inside_a_batch_is_undone_alone(store):
-    with store.batch():
-        _open(store, _incident("INC-A"))
-        with pytest.raises(ConflictError):
-            _open(store, _incident("INC-B"))
-        store.put_occurrence(Occurrence(key="k2", incident_id=None, alert=make_alert()))
-
-    assert store.get_incident("INC-A") is not None
-    assert store.get_incident("INC-B") is None
-    assert store.has_occurrence("k2")
-
-
 def test_an_exception_in_a_batch_rolls_back_every_write_in_it(store):
     with pytest.raises(RuntimeError), store.batch():
         _open(store, _incident("INC-A"))
@@ -121,19 +68,6 @@ def test_list_incidents_filters_by_status_and_time_newest_first(store):
         "INC-0",
     ]
     assert [i.id for i in store.list_incidents(since=T0 + timedelta(hours=2), limit=1)] == ["INC-3"]
-
-
-def test_dead_letters_keep_the_exact_bytes(store):
-    payload = b"\x89PNG\r\n\x1a\n\x00binary"
-    store.put_dead_letter(
-        DeadLetter(
-            id="d1", received_at=T0, origin="test", reason="binary", size=12, payload=payload
-        )
-    )
-
-    [letter] = store.dead_letters()
-    assert letter.payload == payload
-    assert letter.reason == "binary"
 
 
 def test_schema_uses_wal_indexes_and_a_version(tmp_path: Path):
@@ -190,15 +124,6 @@ def test_the_newest_analysis_of_an_incident_is_the_latest(store):
 
     assert store.latest_analysis("INC-A").body == "second"
     assert store.latest_analysis("INC-B") is None
-
-
-def test_the_analysis_cache_honours_prompt_version_and_age(store):
-    store.put_cached_analysis(_record(body="old"))
-    store.put_cached_analysis(_record(body="new", created_at=T0 + timedelta(hours=1)))
-
-    assert store.cached_analysis("fp1", "v1", not_before=T0).body == "new"
-    assert store.cached_analysis("fp1", "v2", not_before=T0) is None
-    assert store.cached_analysis("fp1", "v1", not_before=T0 + timedelta(hours=2)) is None
 
 
 def test_cost_totals_per_day_and_source(store):
@@ -270,15 +195,6 @@ def test_unsynced_incidents_are_the_unposted_active_and_the_stale(store):
     assert len(store.unsynced_incidents(T0 + timedelta(hours=2))) == 2, "the silence ended"
 
 
-def test_silences_are_kept_per_fingerprint(store):
-    until = T0 + timedelta(hours=1)
-    store.put_silence(Silence(fingerprint="fp1", until=until, by="U1", at=T0))
-
-    silence = store.silence("fp1")
-    assert silence is not None and silence.until == until and silence.by == "U1"
-    assert store.silence("fp2") is None
-
-
 def test_one_ticket_claim_wins_and_a_stale_one_is_taken_over(store):
     lease = timedelta(minutes=5)
     first = TicketRef(incident_id="INC-A", claimed_by="U1", claimed_at=T0)
@@ -293,13 +209,3 @@ def test_one_ticket_claim_wins_and_a_stale_one_is_taken_over(store):
     assert store.claim_ticket(much_later, lease) is False, "a created ticket is never replaced"
     ticket = store.ticket("INC-A")
     assert ticket is not None and ticket.key == "OPS-1"
-
-
-def test_a_released_claim_lets_the_next_click_try_again(store):
-    lease = timedelta(minutes=5)
-    claim = TicketRef(incident_id="INC-A", claimed_by="U1", claimed_at=T0)
-    store.claim_ticket(claim, lease)
-    store.release_ticket(claim)
-
-    retry = TicketRef(incident_id="INC-A", claimed_by="U1", claimed_at=T0 + timedelta(seconds=5))
-    assert store.claim_ticket(retry, lease) is True
