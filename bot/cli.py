@@ -16,6 +16,7 @@ from analysis.models import Analysis
 from bot import app, doctor, logs, report
 from bot.settings import Settings, SettingsError, load_settings, parse_duration
 from incidents.dynamodb_store import DynamoStore
+from incidents.models import Severity
 from incidents.store import StoreError
 from ingest.normalize import MAX_PAYLOAD_BYTES
 from ingest.pipeline import IngestReport, UnreadablePayloadError
@@ -33,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     analyze = commands.add_parser("analyze", help="run the pipeline on one payload and report")
     analyze.add_argument("file", help="payload file, or - for standard input")
     analyze.add_argument("--json", action="store_true", help="print one JSON object")
+    query = commands.add_parser("query", help="alerts of a severity received in a period")
+    query.add_argument(
+        "--severity", required=True, type=str.upper, choices=[s.value for s in Severity]
+    )
+    query.add_argument("--since", default="24h", help="how far back, e.g. 24h, 7d")
+    query.add_argument("--limit", type=int, default=100)
+    query.add_argument("--json", action="store_true", help="one JSON object per line")
     commands.add_parser("doctor", help="check the settings and every configured service")
     commands.add_parser(
         "init-store", help="create the store's tables (DynamoDB) or schema (SQLite)"
@@ -54,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
             return _costs(args.since, settings)
         if args.command == "doctor":
             return _doctor(settings)
+        if args.command == "query":
+            return _query(Severity(args.severity), args.since, args.limit, args.json, settings)
         if args.command == "init-store":
             return _init_store(settings)
         return _analyze(args.file, args.json, settings)
@@ -96,6 +106,25 @@ async def _analyses(result: IngestReport, engine: AnalysisEngine) -> dict[str, A
     finally:
         await engine.close()
     return analyses
+
+
+def _query(severity: Severity, since: str, limit: int, as_json: bool, settings: Settings) -> int:
+    try:
+        window = parse_duration(since)
+    except ValueError as exc:
+        return _fail(f"--since: {exc}")
+    store = app.build_store(settings)
+    try:
+        found = store.alerts_by_severity(severity, datetime.now(UTC) - window, limit)
+    finally:
+        store.close()
+    if as_json:
+        for occurrence in found:
+            row = {"incident_id": occurrence.incident_id, **report.alert_json(occurrence.alert)}
+            sys.stdout.write(json.dumps(row) + "\n")
+    else:
+        report.render_alerts(found, f"{severity.value} alerts, last {since}", Console())
+    return 0
 
 
 def _init_store(settings: Settings) -> int:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from analysis.models import Analysis
 from bot.console import analysis_lines
-from incidents.models import Incident
+from incidents.models import Alert, Incident, Occurrence
 from incidents.store import CostTotal
 from ingest.pipeline import IngestReport
 
@@ -23,14 +23,7 @@ def as_json(report: IngestReport, analyses: dict[str, Analysis]) -> dict[str, An
     return {
         "alerts": [
             {
-                "source": o.alert.source,
-                "parser": o.alert.parser,
-                "title": o.alert.title,
-                "severity": o.alert.severity.value,
-                "status": o.alert.status.value,
-                "resource": o.alert.resource,
-                "occurred_at": o.alert.occurred_at.isoformat(),
-                "fingerprint": o.alert.fingerprint,
+                **alert_json(o.alert),
                 "outcome": o.kind.value,
                 "incident_id": o.incident.id if o.incident else None,
             }
@@ -121,4 +114,32 @@ def render_costs(totals: list[CostTotal], console: Console) -> None:
         f"{sum(t.cost_usd for t in totals):.4f}",
         style="bold",
     )
+    console.print(table)
+
+
+def alert_json(alert: Alert) -> dict[str, Any]:
+    return {
+        "source": alert.source,
+        "parser": alert.parser,
+        "title": alert.title,
+        "severity": alert.severity.value,
+        "status": alert.status.value,
+        "resource": alert.resource,
+        "occurred_at": alert.occurred_at.isoformat(),
+        "received_at": alert.received_at.isoformat(),
+        "fingerprint": alert.fingerprint,
+    }
+
+
+def render_alerts(found: list[Occurrence], title: str, console: Console) -> None:
+    table = Table("received", "incident", "alert", "source", "status", title=title)
+    for occurrence in found:
+        alert = occurrence.alert
+        table.add_row(
+            f"{alert.received_at:%Y-%m-%d %H:%M:%S}",
+            occurrence.incident_id or "-",
+            escape(alert.title),
+            escape(alert.source),
+            alert.status.value,
+        )
     console.print(table)

@@ -13,7 +13,7 @@ create call. Layout (`ts` is fixed-width UTC text, so that string order is time 
 | message ref | `INC#{id}` | `MESSAGE` | message `{channel}#{ts}` |
 | ticket | `INC#{id}` | `TICKET` | |
 | fingerprint head / silence | `FP#{fingerprint}` | `HEAD` / `SILENCE` | |
-| occurrence | `OCC#{key}` | `OCCURRENCE` | group `OCCURRENCES#{incident}`/ts |
+| occurrence | `OCC#{key}` | `OCCURRENCE` | group `OCCURRENCES#{id}`/ts; kind `ALERT#{sev}`/ts |
 | dead letter | `DEAD#{id}` | `LETTER`, `CHUNK#{n}` | kind `DEAD_LETTER`/ts (header only) |
 | cached analysis | `CACHE#{fingerprint}` | `PROMPT#{version}` | |
 
@@ -56,6 +56,7 @@ from incidents.models import (
     IncidentStatus,
     MessageRef,
     Occurrence,
+    Severity,
     Silence,
     TicketRef,
     TimelineEvent,
@@ -355,6 +356,8 @@ class DynamoStore:
         if occurrence.incident_id is not None:
             item["group_pk"] = f"OCCURRENCES#{occurrence.incident_id}"
             item["group_sk"] = f"{_ts(occurrence.alert.received_at)}#{occurrence.key}"
+        item["kind_pk"] = f"ALERT#{occurrence.alert.severity.value}"
+        item["kind_sk"] = f"{_ts(occurrence.alert.received_at)}#{occurrence.key}"
         return item
 
     def put_occurrence(self, occurrence: Occurrence) -> bool:
@@ -393,6 +396,21 @@ class DynamoStore:
         items = self._index("group", f"OCCURRENCES#{incident_id}", newest_first=True, limit=limit)
         return [
             Occurrence(key=str(item["key"]), incident_id=incident_id, alert=_alert(item))
+            for item in items
+        ]
+
+    def alerts_by_severity(
+        self, severity: Severity, since: datetime, limit: int = 100
+    ) -> list[Occurrence]:
+        items = self._index(
+            "kind", f"ALERT#{severity.value}", start=_ts(since), newest_first=True, limit=limit
+        )
+        return [
+            Occurrence(
+                key=str(item["key"]),
+                incident_id=str(item["incident_id"]) if item.get("incident_id") else None,
+                alert=_alert(item),
+            )
             for item in items
         ]
 

@@ -25,6 +25,7 @@ from incidents.models import (
     IncidentStatus,
     MessageRef,
     Occurrence,
+    Severity,
     Silence,
     TicketRef,
     TimelineEvent,
@@ -38,7 +39,7 @@ from incidents.store import (
     StoreError,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class SqliteStore:
@@ -209,11 +210,13 @@ class SqliteStore:
     def _insert_occurrence(conn: sqlite3.Connection, occurrence: Occurrence) -> None:
         try:
             conn.execute(
-                "INSERT INTO occurrences (key, incident_id, received_at, data) VALUES (?, ?, ?, ?)",
+                "INSERT INTO occurrences (key, incident_id, received_at, severity, data) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (
                     occurrence.key,
                     occurrence.incident_id,
                     occurrence.alert.received_at.isoformat(),
+                    occurrence.alert.severity.value,
                     occurrence.alert.model_dump_json(),
                 ),
             )
@@ -262,6 +265,21 @@ class SqliteStore:
         return [
             Occurrence.model_validate(
                 {"key": row[0], "incident_id": incident_id, "alert": json.loads(str(row[1]))}
+            )
+            for row in rows
+        ]
+
+    def alerts_by_severity(
+        self, severity: Severity, since: datetime, limit: int = 100
+    ) -> list[Occurrence]:
+        rows = self._query(
+            "SELECT key, incident_id, data FROM occurrences WHERE severity = ? AND "
+            "received_at >= ? ORDER BY received_at DESC LIMIT ?",
+            (severity.value, since.astimezone(UTC).isoformat(), limit),
+        )
+        return [
+            Occurrence.model_validate(
+                {"key": row[0], "incident_id": row[1], "alert": json.loads(str(row[2]))}
             )
             for row in rows
         ]
@@ -592,9 +610,20 @@ def _create_ticket_table(db: sqlite_utils.Database) -> None:
     )
 
 
+def _index_alerts_by_severity(db: sqlite_utils.Database) -> None:
+    """Like every migration, safe on a file that already has what it adds."""
+    if "severity" not in Table(db, "occurrences").columns_dict:
+        db.execute("ALTER TABLE occurrences ADD COLUMN severity TEXT")
+    db.execute(
+        "UPDATE occurrences SET severity = json_extract(data, '$.severity') WHERE severity IS NULL"
+    )
+    Table(db, "occurrences").create_index(["severity", "received_at"], if_not_exists=True)
+
+
 _MIGRATIONS = (
     _create_incident_tables,
     _create_analysis_tables,
     _create_chat_tables,
     _create_ticket_table,
+    _index_alerts_by_severity,
 )

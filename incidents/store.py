@@ -22,6 +22,7 @@ from incidents.models import (
     IncidentStatus,
     MessageRef,
     Occurrence,
+    Severity,
     Silence,
     TicketRef,
     TimelineEvent,
@@ -112,6 +113,12 @@ class Store(Protocol):
 
     def occurrences(self, incident_id: str, limit: int = 50) -> list[Occurrence]:
         """Newest first."""
+
+    def alerts_by_severity(
+        self, severity: Severity, since: datetime, limit: int = 100
+    ) -> list[Occurrence]:
+        """Every alert of a severity received since `since`, newest first: the product
+        brief's "all CRITICAL alerts of the last 24 hours"."""
 
     def timeline(self, incident_id: str) -> list[TimelineEvent]:
         """Oldest first."""

@@ -50,6 +50,14 @@ def test_init_store_then_alerts_land_in_dynamodb(tmp_path: Path):
     store.close()
     assert incident is not None and incident.occurrences == 2
 
+    query = _cli("query", "--severity", "high", "--since", "24h", "--json")
+    assert query.returncode == 0, query.stderr
+    rows = [json.loads(line) for line in query.stdout.decode().splitlines()]
+    assert [row["incident_id"] for row in rows] == [first["incident"]["id"]] * 2
+    assert {row["severity"] for row in rows} == {"HIGH"}
+    none = _cli("query", "--severity", "CRITICAL", "--json")
+    assert none.returncode == 0 and none.stdout == b""
+
     doctor = _cli("doctor")
     assert doctor.returncode == 0, doctor.stdout
     assert "ok    store      DynamoDB tables cli-test-*" in doctor.stdout.decode()

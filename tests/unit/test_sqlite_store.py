@@ -13,6 +13,7 @@ from incidents.models import (
     Incident,
     IncidentStatus,
     MessageRef,
+    Occurrence,
     Severity,
     Silence,
     TicketRef,
@@ -23,7 +24,7 @@ from incidents.store import (
     IncidentWrite,
     StoreError,
 )
-from tests.conftest import T0
+from tests.conftest import T0, make_alert
 
 
 def _incident(incident_id: str = "INC-A", version: int = 1, **changes: object) -> Incident:
@@ -209,3 +210,21 @@ def test_one_ticket_claim_wins_and_a_stale_one_is_taken_over(store):
     assert store.claim_ticket(much_later, lease) is False, "a created ticket is never replaced"
     ticket = store.ticket("INC-A")
     assert ticket is not None and ticket.key == "OPS-1"
+
+
+def test_a_version_4_database_gets_its_alerts_indexed_by_severity(tmp_path: Path):
+    path = tmp_path / "v4.db"
+    old = SqliteStore(path)
+    old.put_occurrence(Occurrence(key="k1", incident_id=None, alert=make_alert()))
+    old.close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX idx_occurrences_severity_received_at")
+    conn.execute("ALTER TABLE occurrences DROP COLUMN severity")
+    conn.execute("PRAGMA user_version=4")
+    conn.commit()
+    conn.close()
+
+    migrated = SqliteStore(path)
+    found = migrated.alerts_by_severity(make_alert().severity, T0 - timedelta(hours=1))
+    migrated.close()
+    assert [o.key for o in found] == ["k1"]

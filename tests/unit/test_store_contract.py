@@ -25,6 +25,7 @@ from incidents.lifecycle import (
     OutcomeKind,
 )
 from incidents.models import (
+    Alert,
     AlertStatus,
     DeadLetter,
     Incident,
@@ -694,3 +695,28 @@ def test_two_replicas_lose_no_count_and_open_one_incident(serialized_aws):  # no
     assert len(stores[1].occurrences(incident.id, limit=1000)) == sum(recorded)
     for opened in stores:
         opened.close()
+
+
+def test_alerts_by_severity_answer_the_briefs_query(
+    any_store: Store, service: IncidentService, clock: ManualClock
+):
+    def received_now(**kwargs: object) -> Alert:
+        return make_alert(**kwargs).model_copy(update={"received_at": clock.now})  # type: ignore[arg-type]
+
+    service.record(received_now(title="db down", severity=Severity.CRITICAL, dedup_key="c1"))
+    clock.advance(hours=2)
+    service.record(received_now(title="disk", severity=Severity.LOW, dedup_key="l1"))
+    service.record(received_now(title="db down", severity=Severity.CRITICAL, dedup_key="c2"))
+    clock.advance(hours=1)
+    service.record(
+        received_now(
+            title="cpu", severity=Severity.CRITICAL, status=AlertStatus.RESOLVED, dedup_key="c3"
+        )
+    )
+
+    found = any_store.alerts_by_severity(Severity.CRITICAL, since=T0 + timedelta(hours=1))
+
+    assert [o.key for o in found] == ["c3", "c2"], "newest first, since the cut-off"
+    assert found[0].incident_id is None, "a resolution of nothing open is kept too"
+    assert found[1].alert.title == "db down"
+    assert [o.key for o in any_store.alerts_by_severity(Severity.CRITICAL, T0, limit=1)] == ["c3"]
