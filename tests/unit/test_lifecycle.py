@@ -29,34 +29,6 @@ def test_first_alert_opens_an_incident_with_a_timeline_event(service, store, clo
     assert len(store.occurrences(incident.id)) == 1
 
 
-def test_repeats_are_counted_and_move_last_seen_without_timeline_noise(service, store, clock):
-    first = service.record(make_alert())
-    clock.advance(minutes=3)
-    second = service.record(make_alert())
-    third = service.record(make_alert())
-
-    assert [second.kind, third.kind] == [OutcomeKind.REPEATED, OutcomeKind.REPEATED]
-    incident = store.get_incident(first.incident.id)
-    assert incident.occurrences == 3
-    assert incident.last_seen_at == clock.now
-    assert incident.opened_at < incident.last_seen_at
-    assert len(store.timeline(incident.id)) == 1
-    assert len(store.occurrences(incident.id)) == 3
-
-
-def test_a_resolved_alert_resolves_its_incident(service, store, clock):
-    opened = service.record(make_alert())
-    clock.advance(minutes=12)
-    resolved = service.record(make_alert(status=AlertStatus.RESOLVED))
-
-    assert resolved.kind is OutcomeKind.RESOLVED
-    incident = store.get_incident(opened.incident.id)
-    assert incident.status is IncidentStatus.RESOLVED
-    assert incident.resolved_at == clock.now
-    assert incident.resolved_by == "alert:test"
-    assert store.timeline(incident.id)[-1].detail == "resolved after 12m"
-
-
 def test_a_resolution_for_no_open_incident_is_kept_but_changes_nothing(service, store):
     outcome = service.record(make_alert(status=AlertStatus.RESOLVED, dedup_key="k1"))
 
@@ -97,21 +69,6 @@ def test_reopens_spread_beyond_the_flap_window_do_not_flap(service, store, clock
     incident = store.get_incident(opened.incident.id)
     assert incident.reopen_count == 4
     assert incident.flapping is False
-
-
-def test_acknowledge_records_who_and_is_idempotent(service, store, clock):
-    opened = service.record(make_alert())
-    clock.advance(minutes=4)
-    acked = service.acknowledge(opened.incident.id, "U042")
-    again = service.acknowledge(opened.incident.id, "U099")
-
-    assert acked.status is IncidentStatus.ACKNOWLEDGED
-    assert again.acknowledged_by == "U042"
-    assert acked.acknowledged_at == clock.now
-    events = store.timeline(opened.incident.id)
-    assert [(e.kind, e.actor) for e in events][-1] == (TimelineKind.ACKNOWLEDGED, "U042")
-    assert events[-1].detail == "acknowledged after 4m"
-    assert len(events) == 2
 
 
 def test_acknowledged_incidents_still_count_repeats_and_resolve(service, store):

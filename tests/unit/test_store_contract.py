@@ -489,6 +489,7 @@ def test_repeats_are_counted_and_move_last_seen_without_timeline_noise(service, 
     incident = any_store.get_incident(first.incident.id)
     assert incident.occurrences == 3
     assert incident.last_seen_at == clock.now
+    assert incident.opened_at < incident.last_seen_at
     assert len(any_store.timeline(incident.id)) == 1
     assert len(any_store.occurrences(incident.id)) == 3
 
@@ -522,6 +523,7 @@ def test_a_resolved_alert_resolves_its_incident(service, any_store, clock):
     incident = any_store.get_incident(opened.incident.id)
     assert incident.status is IncidentStatus.RESOLVED
     assert incident.resolved_at == clock.now
+    assert incident.resolved_by == "alert:test"
     assert any_store.timeline(incident.id)[-1].detail == "resolved after 12m"
 
 
@@ -589,6 +591,7 @@ def test_acknowledge_records_who_and_is_idempotent(service, any_store, clock):
 
     assert acked.status is IncidentStatus.ACKNOWLEDGED
     assert again.acknowledged_by == "U042"
+    assert acked.acknowledged_at == clock.now
     events = any_store.timeline(opened.incident.id)
     assert [(e.kind, e.actor) for e in events][-1] == (TimelineKind.ACKNOWLEDGED, "U042")
     assert events[-1].detail == "acknowledged after 4m"
