@@ -3,7 +3,8 @@ when it cannot, never none.
 
 Order of preference for an incident: the cached analysis of its fingerprint (same prompt
 version, within the TTL), an analysis already being made for the same fingerprint (awaited,
-not repeated), a fresh Claude analysis, the offline analyzer. Every analysis is recorded with
+not repeated: in this process through a shared future, across replicas through a lease in the
+store), a fresh Claude analysis, the offline analyzer. Every analysis is recorded with
 its cost; only Claude's are cached, so an offline stand-in never blocks a better answer.
 """
 
@@ -23,6 +24,7 @@ from analysis.claude import ClaudeAnalyzer, ClaudeError, ClaudeUnavailableError
 from analysis.context import AnalysisContext, Gatherer
 from analysis.cost import DEFAULT_PRICES, Price, Usage, cost_usd, price_for
 from analysis.models import Analysis, AnalyzerKind, Diagnosis, FollowUp, ThreadMessage
+from incidents.leases import Leases
 from incidents.models import Alert, Incident, Severity
 from incidents.store import AnalysisRecord, Store
 
@@ -54,6 +56,9 @@ class EngineConfig:
     cache_ttl: timedelta = timedelta(hours=24)
     redact_ips: bool = False
     prices: dict[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # How long to wait for another replica's analysis of the same problem before making one:
+    # past Claude's own timeout and retries, a duplicate call is cheaper than no analysis.
+    peer_wait: timedelta = timedelta(minutes=3)
 
 
 def _utcnow() -> datetime:
@@ -70,8 +75,10 @@ class AnalysisEngine:
         breaker: CircuitBreaker | None = None,
         executor: Executor | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        leases: Leases | None = None,
     ) -> None:
         self.store = store
+        self.leases = leases
         self.config = config or EngineConfig()
         self.claude = claude
         self.gatherer = gatherer
@@ -146,20 +153,29 @@ class AnalysisEngine:
 
     async def _cached_or_fresh(self, incident: Incident, alert: Alert, force: bool) -> Analysis:
         version = prompting.prompt_version()
-        if not force:
-            now = self._clock()
-            record = await self._store(
-                self.store.cached_analysis,
-                incident.fingerprint,
-                version,
-                now - self.config.cache_ttl,
-            )
-            if record is not None:
-                self.stats.cache_hits += 1
-                cached = _as_cached(Analysis.model_validate_json(record.body), now)
-                await self._record(incident, cached, cache=False)
-                return cached
-        return await self._fresh(incident, alert, version)
+        if force:
+            return await self._fresh(incident, alert, version)
+        cached = await self._cached(incident, version)
+        if cached is not None or self.leases is None:
+            return cached or await self._fresh(incident, alert, version)
+        async with self.leases.holding(
+            f"analysis:{incident.fingerprint}:{version}", wait=self.config.peer_wait
+        ):
+            # Whoever held the lease before may have just cached this problem's analysis.
+            cached = await self._cached(incident, version)
+            return cached or await self._fresh(incident, alert, version)
+
+    async def _cached(self, incident: Incident, version: str) -> Analysis | None:
+        now = self._clock()
+        record = await self._store(
+            self.store.cached_analysis, incident.fingerprint, version, now - self.config.cache_ttl
+        )
+        if record is None:
+            return None
+        self.stats.cache_hits += 1
+        cached = _as_cached(Analysis.model_validate_json(record.body), now)
+        await self._record(incident, cached, cache=False)
+        return cached
 
     async def _fresh(self, incident: Incident, alert: Alert, version: str) -> Analysis:
         context = (

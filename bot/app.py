@@ -36,6 +36,7 @@ from bot.settings import Settings
 from bot.slack_app import SlackDeps, register
 from bot.slack_publisher import SlackPublisher, explain_slack_error
 from incidents.dynamodb_store import DynamoStore
+from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind
 from incidents.models import Alert, Incident
 from incidents.sqlite_store import SqliteStore
@@ -96,7 +97,10 @@ class _AwsNotConfigured:
         )
 
 
-def build_engine(settings: Settings, store: Store, executor: Executor | None) -> AnalysisEngine:
+def build_engine(
+    settings: Settings, store: Store, executor: Executor | None, leases: Leases | None = None
+) -> AnalysisEngine:
+    """`leases` makes replicas share one analysis per problem; a one-shot command needs none."""
     claude = None
     if settings.anthropic_api_key is not None:
         client = AsyncAnthropic(
@@ -118,7 +122,9 @@ def build_engine(settings: Settings, store: Store, executor: Executor | None) ->
         redact_ips=settings.redact_ips,
         prices=settings.analysis_prices,
     )
-    return AnalysisEngine(store, config, claude=claude, gatherer=gatherer, executor=executor)
+    return AnalysisEngine(
+        store, config, claude=claude, gatherer=gatherer, executor=executor, leases=leases
+    )
 
 
 def jira_tickets(settings: Settings) -> JiraTickets | None:
@@ -206,7 +212,8 @@ async def connect_slack(
 async def run(settings: Settings, console: Console | None = None) -> None:
     ingestor = build_ingestor(settings)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-    engine = build_engine(settings, ingestor.store, executor)
+    leases = Leases(ingestor.store, settings.replica_lease, executor)
+    engine = build_engine(settings, ingestor.store, executor, leases)
     background: set[asyncio.Task[None]] = set()
     socket_mode: AsyncSocketModeHandler | None = None
     publisher: ConsolePublisher | SlackPublisher
@@ -214,7 +221,7 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         publisher = ConsolePublisher(console or Console(), settings.update_interval)
     else:
         client = slack_client(settings)
-        slack = SlackPublisher(client, ingestor.service, settings, executor)
+        slack = SlackPublisher(client, ingestor.service, settings, leases, executor)
         publisher = slack
         bolt = AsyncApp(client=client, logger=logging.getLogger("slack_bolt"))
         deps = SlackDeps(
@@ -291,6 +298,7 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         )
         if consumer is not None:
             logger.info("consuming alerts from %s", settings.alert_queue_url)
+        logger.info("replica %s", leases.holder)
         await stop.wait()
         logger.info("stopping: finishing requests in flight")
     finally:
@@ -307,6 +315,7 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         for task in background:
             task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await engine.close()
         await publisher.close()
         executor.shutdown(wait=True)

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     sqlite_path: Path = Path("./incidents.db")
     dynamodb_table_prefix: str = "incident-responder"
     retention: Duration = timedelta(days=365)
+    # How long a replica's claim on shared work (a root post, an analysis, a scheduled pass)
+    # outlives the replica: the longest a killed replica's work waits to be taken over.
+    replica_lease: Duration = timedelta(seconds=30)
 
     webhook_host: str = "127.0.0.1"
     webhook_port: int = Field(default=8080, ge=0, le=65535)

@@ -4,6 +4,12 @@ The message is always rendered from the store's current state (the incident, its
 analysis, its silence), never from the event that triggered the update, so any update can be
 repeated or skipped without harm: a storm of repeats becomes one `chat.update` per interval,
 and whatever Slack refused is simply synced again by the resync loop once Slack is back.
+
+Several replicas share the work through leases in the store (`incidents.leases`): one sync of
+an incident at a time across all of them (so one root post), one coalesced update per interval
+across all of them, and one resync pass per interval. A replica killed between posting and
+recording its post leaves an expired lease; whoever takes it over looks for the post in the
+channel (by the incident id in the message's metadata) before posting again.
 """
 
 from __future__ import annotations
@@ -25,12 +31,17 @@ from blocks.kit import Message
 from blocks.thread import continuation, reanalyzed_note, reopened_note, resolved_note
 from bot.settings import Settings
 from bot.throttle import Throttle
+from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, OutcomeKind, RecordOutcome
 from incidents.models import Incident, IncidentStatus, MessageRef
+from incidents.store import LeaseGrant
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+_GRACE = timedelta(seconds=1)
+METADATA_EVENT = "incident_posted"
+_HISTORY_SEARCHED = 200  # recent top-level messages searched for a post a dead replica made
 _SLACK_FAILURES = (SlackApiError, aiohttp.ClientError, TimeoutError)
 _EXPLAINED = {
     "channel_not_found": "the channel does not exist or the bot cannot see it: check SLACK_CHANNEL",
@@ -47,12 +58,14 @@ class SlackPublisher:
         client: AsyncWebClient,
         service: IncidentService,
         settings: Settings,
+        leases: Leases,
         executor: Executor | None = None,
     ) -> None:
         self.client = client
         self.service = service
         self.store = service.store
         self.settings = settings
+        self.leases = leases
         self._executor = executor
         self._updates: Throttle[str] = Throttle(
             settings.update_interval.total_seconds(), self._throttled_sync
@@ -106,8 +119,18 @@ class SlackPublisher:
         lock, users = self._locks.get(incident_id, (asyncio.Lock(), 0))
         self._locks[incident_id] = (lock, users + 1)
         try:
-            async with lock:
-                return await self._sync(incident_id, shown_by_user)
+            async with (
+                lock,
+                self.leases.holding(
+                    f"slack:{incident_id}", wait=self.leases.duration + _GRACE
+                ) as grant,
+            ):
+                if not grant.granted:
+                    logger.warning("message of %s left to the replica that holds it", incident_id)
+                    return []
+                return await self._sync(
+                    incident_id, shown_by_user, taken_over=grant is LeaseGrant.TAKEN_OVER
+                )
         except _SLACK_FAILURES as exc:
             logger.warning(
                 "Slack message of %s left pending for retry: %s",
@@ -122,7 +145,7 @@ class SlackPublisher:
             else:
                 self._locks[incident_id] = (lock, users - 1)
 
-    async def _sync(self, incident_id: str, shown_by_user: bool) -> list[str]:
+    async def _sync(self, incident_id: str, shown_by_user: bool, *, taken_over: bool) -> list[str]:
         incident = await self._store(self.store.get_incident, incident_id)
         if incident is None:
             return []
@@ -146,11 +169,15 @@ class SlackPublisher:
             alert_message=latest[0].alert.message if latest else None,
             jira_link=(ticket.key, ticket.url) if ticket and ticket.key and ticket.url else None,
         )
+        channel = self.settings.channel_for(incident.severity)
+        if ref is None and taken_over:
+            ref = await self._find_post(incident, channel)
         if ref is None:
             response = await self.client.chat_postMessage(
-                channel=self.settings.channel_for(incident.severity),
+                channel=channel,
                 text=message.text,
                 blocks=message.blocks,
+                metadata=_post_metadata(incident_id),
                 unfurl_links=False,
                 unfurl_media=False,
             )
@@ -173,6 +200,7 @@ class SlackPublisher:
                     channel=ref.channel,
                     text=message.text,
                     blocks=message.blocks,
+                    metadata=_post_metadata(incident_id),
                     unfurl_links=False,
                     unfurl_media=False,
                 )
@@ -181,7 +209,40 @@ class SlackPublisher:
         await self._store(self.store.put_message_ref, ref)
         return message.overflow
 
+    async def _find_post(self, incident: Incident, channel: str) -> MessageRef | None:
+        """The incident's message, if a replica that died before recording it had posted it:
+        Slack has no idempotent post, so the channel's recent history is the only witness."""
+        history = await self.client.conversations_history(
+            channel=channel, limit=_HISTORY_SEARCHED, include_all_metadata=True
+        )
+        for found in history.get("messages") or []:
+            metadata = found.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                metadata.get("event_type") == METADATA_EVENT
+                and payload.get("incident_id") == incident.id
+            ):
+                logger.warning("%s was already posted by a replica that stopped", incident.id)
+                return MessageRef(
+                    incident_id=incident.id, channel=channel, ts=str(found["ts"]), synced_version=0
+                )
+        return None
+
     async def _throttled_sync(self, incident_id: str) -> None:
+        """A coalesced update, at most one per interval across replicas: a replica that finds
+        another's update this interval tries again at the end of its own, and then only if
+        the message is still behind the incident. The first post takes the interval's lease
+        too, so that a repeat on another replica does not update it at once."""
+        ref = await self._store(self.store.message_ref, incident_id)
+        if ref is not None:
+            incident = await self._store(self.store.get_incident, incident_id)
+            if incident is None or ref.synced_version >= incident.version:
+                return
+        interval = self.settings.update_interval
+        granted = (await self.leases.acquire(f"slack-update:{incident_id}", interval)).granted
+        if not granted:
+            await self._updates.offer(incident_id, incident_id)
+            return
         await self.sync(incident_id)
 
     async def thread_note(self, incident_id: str, message: Message) -> None:
@@ -205,10 +266,12 @@ class SlackPublisher:
 
     async def resync_forever(self, interval: timedelta) -> None:
         """Bring every unposted or stale message up to date, again and again: after a Slack
-        outage, a revoked token fixed, or a restart, no incident stays without its message."""
+        outage, a revoked token fixed, or a restart, no incident stays without its message.
+        One replica makes each pass; the lease ends before the next, so any may make that."""
         while True:
             try:
-                await self.resync()
+                if (await self.leases.acquire("job:slack-resync", interval * 0.9)).granted:
+                    await self.resync()
             except Exception:  # the loop is the retry: one failed pass must not end it
                 logger.exception("resync pass failed; the next one follows in %s", interval)
             await asyncio.sleep(interval.total_seconds())
@@ -226,6 +289,11 @@ class SlackPublisher:
 
     async def _store(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+
+
+def _post_metadata(incident_id: str) -> dict[str, Any]:
+    """Slack message metadata naming the incident: what `_find_post` recognises a post by."""
+    return {"event_type": METADATA_EVENT, "event_payload": {"incident_id": incident_id}}
 
 
 def explain_slack_error(exc: BaseException) -> str:

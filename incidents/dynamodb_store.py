@@ -16,6 +16,7 @@ create call. Layout (`ts` is fixed-width UTC text, so that string order is time 
 | occurrence | `OCC#{key}` | `OCCURRENCE` | group `OCCURRENCES#{id}`/ts; kind `ALERT#{sev}`/ts |
 | dead letter | `DEAD#{id}` | `LETTER`, `CHUNK#{n}` | kind `DEAD_LETTER`/ts (header only) |
 | cached analysis | `CACHE#{fingerprint}` | `PROMPT#{version}` | |
+| lease | `LEASE#{name}` | `LEASE` | |
 
 Four sparse global secondary indexes serve every list without a scan: `kind` (one partition per
 item kind, sorted by time: incidents newest first, dead letters, analyses for cost totals),
@@ -67,6 +68,7 @@ from incidents.store import (
     CostTotal,
     DuplicateOccurrenceError,
     IncidentWrite,
+    LeaseGrant,
     StoreError,
 )
 
@@ -759,6 +761,49 @@ class DynamoStore:
                 Key=_dump({"pk": f"INC#{claim.incident_id}", "sk": "TICKET"}),
                 ConditionExpression="attribute_not_exists(ticket_key) AND claimed_at = :c",
                 ExpressionAttributeValues=_dump({":c": _ts(claim.claimed_at)}),
+            )
+        except _ConditionFailed:
+            return
+
+    def acquire_lease(
+        self, name: str, holder: str, now: datetime, duration: timedelta
+    ) -> LeaseGrant:
+        """One conditional put that returns the item it replaced: a previous holder's item
+        still there means its lease expired unreleased. `expires_at` lets TTL sweep leases of
+        names never used again, a day after they end."""
+        until = now + duration
+        try:
+            answer = self._call(
+                "put_item",
+                **self._put_request(
+                    {
+                        "pk": f"LEASE#{name}",
+                        "sk": "LEASE",
+                        "holder": holder,
+                        "until": _ts(until),
+                        "expires_at": int(_utc(until).timestamp()) + 86_400,
+                    },
+                    "attribute_not_exists(pk) OR holder = :h OR #u <= :now",
+                    {":h": holder, ":now": _ts(now)},
+                ),
+                ExpressionAttributeNames={"#u": "until"},
+                ReturnValues="ALL_OLD",
+            )
+        except _ConditionFailed:
+            return LeaseGrant.BUSY
+        previous = _load(answer.get("Attributes", {}))
+        if previous and previous.get("holder") != holder:
+            return LeaseGrant.TAKEN_OVER
+        return LeaseGrant.ACQUIRED
+
+    def release_lease(self, name: str, holder: str) -> None:
+        try:
+            self._call(
+                "delete_item",
+                TableName=self.table,
+                Key=_dump({"pk": f"LEASE#{name}", "sk": "LEASE"}),
+                ConditionExpression="holder = :h",
+                ExpressionAttributeValues=_dump({":h": holder}),
             )
         except _ConditionFailed:
             return

@@ -36,10 +36,11 @@ from incidents.store import (
     CostTotal,
     DuplicateOccurrenceError,
     IncidentWrite,
+    LeaseGrant,
     StoreError,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class SqliteStore:
@@ -445,6 +446,28 @@ class SqliteStore:
                 (claim.incident_id, claim.claimed_at.astimezone(UTC).isoformat()),
             )
 
+    def acquire_lease(
+        self, name: str, holder: str, now: datetime, duration: timedelta
+    ) -> LeaseGrant:
+        now_text = now.astimezone(UTC).isoformat()
+        with self._transaction() as conn:
+            found = conn.execute(
+                "SELECT holder, until FROM leases WHERE name = ?", (name,)
+            ).fetchone()
+            if found is not None and found[0] != holder and str(found[1]) > now_text:
+                return LeaseGrant.BUSY
+            conn.execute(
+                "INSERT OR REPLACE INTO leases (name, holder, until) VALUES (?, ?, ?)",
+                (name, holder, (now + duration).astimezone(UTC).isoformat()),
+            )
+        if found is not None and found[0] != holder:
+            return LeaseGrant.TAKEN_OVER
+        return LeaseGrant.ACQUIRED
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
     def put_silence(self, silence: Silence) -> None:
         with self._transaction() as conn:
             conn.execute(
@@ -620,10 +643,17 @@ def _index_alerts_by_severity(db: sqlite_utils.Database) -> None:
     Table(db, "occurrences").create_index(["severity", "received_at"], if_not_exists=True)
 
 
+def _create_lease_table(db: sqlite_utils.Database) -> None:
+    Table(db, "leases").create(
+        {"name": str, "holder": str, "until": str}, pk="name", if_not_exists=True
+    )
+
+
 _MIGRATIONS = (
     _create_incident_tables,
     _create_analysis_tables,
     _create_chat_tables,
     _create_ticket_table,
     _index_alerts_by_severity,
+    _create_lease_table,
 )

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Protocol
 
 from incidents.models import (
@@ -56,6 +57,20 @@ class IncidentWrite:
     events: Sequence[TimelineEvent] = field(default_factory=tuple)
     claims_head: bool = False
     previous_head: str | None = None
+
+
+class LeaseGrant(StrEnum):
+    """What `acquire_lease` found. TAKEN_OVER is a grant too, with a warning: the previous
+    holder's lease ran out unreleased, so it died (or stalled) in the middle of its work, and
+    whatever that work sends outside the store (a Slack post) may already have been sent."""
+
+    BUSY = "busy"
+    ACQUIRED = "acquired"
+    TAKEN_OVER = "taken_over"
+
+    @property
+    def granted(self) -> bool:
+        return self is not LeaseGrant.BUSY
 
 
 @dataclass(frozen=True)
@@ -174,6 +189,15 @@ class Store(Protocol):
 
     def release_ticket(self, claim: TicketRef) -> None:
         """Withdraw a claim whose creation failed, so that the next click may try again."""
+
+    def acquire_lease(
+        self, name: str, holder: str, now: datetime, duration: timedelta
+    ) -> LeaseGrant:
+        """Hold `name` until `now + duration` if it is free, expired, or already `holder`'s (a
+        renewal): one conditional write, so of replicas racing for it exactly one is granted."""
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Free `name` if `holder` still holds it; someone else's lease is left alone."""
 
     def put_silence(self, silence: Silence) -> None: ...
 

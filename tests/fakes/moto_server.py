@@ -50,13 +50,16 @@ def running_moto_server() -> Iterator[str]:
 
 @contextmanager
 def running_serialized_moto_server() -> Iterator[str]:
-    """A moto server that serves one request at a time: DynamoDB applies each request
-    atomically, moto does not (DESIGN.md), so a test of racing replicas needs this. It shares
+    """A moto server that serves one DynamoDB request at a time: DynamoDB applies each request
+    atomically, moto does not (DESIGN.md), so a test of racing replicas needs this. Other
+    services go straight through, so an SQS long poll never holds DynamoDB up. It shares
     moto's in-process state with every other moto server of the process."""
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 
     def one_at_a_time(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB"):
+            return list(app(environ, start_response))
         with lock:
             return list(app(environ, start_response))
 

@@ -342,6 +342,7 @@ class SlackEmulator(LocalServer):
             "chat.getPermalink": self._chat_get_permalink,
             "views.open": self._views_open,
             "conversations.replies": self._conversations_replies,
+            "conversations.history": self._conversations_history,
             "conversations.info": self._conversations_info,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
@@ -868,6 +869,37 @@ class SlackEmulator(LocalServer):
         cursor = base64.b64encode(str(offset + limit).encode()).decode() if more else ""
         return {
             "messages": [self._render(message) for message in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": cursor},
+        }
+
+    async def _conversations_history(self, params: JSON) -> JSON:
+        """A channel's top-level messages, newest first, from `oldest` on; message metadata
+        only with `include_all_metadata`, as Slack does."""
+        channel = self._channel(params)
+        try:
+            limit = int(params.get("limit", 100))
+            oldest = float(params.get("oldest", 0))
+            offset = int(base64.b64decode(params["cursor"])) if params.get("cursor") else 0
+        except ValueError:
+            raise _ApiError("invalid_arguments") from None
+        metadata = str(params.get("include_all_metadata", "")).lower() in ("true", "1")
+        found = [
+            m
+            for m in reversed(self._messages.get(channel, []))
+            if m.thread_ts is None and not m.deleted and float(m.ts) >= oldest
+        ]
+        page = found[offset : offset + limit]
+        more = offset + limit < len(found)
+        cursor = base64.b64encode(str(offset + limit).encode()).decode() if more else ""
+        rendered = []
+        for message in page:
+            out = self._render(message)
+            if not metadata:
+                out.pop("metadata", None)
+            rendered.append(out)
+        return {
+            "messages": rendered,
             "has_more": more,
             "response_metadata": {"next_cursor": cursor},
         }

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,9 +18,11 @@ from analysis.breaker import BreakerState, CircuitBreaker
 from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
 from analysis.models import AnalyzerKind, ThreadMessage
+from incidents.leases import Leases
 from incidents.lifecycle import IncidentService
 from incidents.models import Alert, Incident, Severity
 from incidents.sqlite_store import SqliteStore
+from incidents.store import LeaseGrant
 from ingest.normalize import parse_body
 from tests.conftest import BRIEF_ALERT, FIXTURES, ManualClock
 from tests.fakes.anthropic_server import Delay, Error, FakeAnthropic, Refusal, Text, ToolUse
@@ -187,6 +189,38 @@ async def test_concurrent_alerts_of_one_problem_make_one_call(rig: Rig):
     assert len(rig.fake.requests) == 1
     assert sum(not r.cached for r in results) == 1
     assert {r.root_cause for r in results} == {GOOD_ANALYSIS["root_cause"]}
+
+
+async def test_two_replicas_analysing_one_problem_make_one_call(rig: Rig, store: SqliteStore):
+    """Two engines (two replicas) on one store, each with its own incident of the same problem
+    at the same moment: the lease lets one ask Claude, the other waits and takes the cache."""
+    rig.fake.enqueue(Delay(0.5, then=ToolUse(GOOD_ANALYSIS)))
+    minute = timedelta(minutes=1)
+    first_leases = Leases(store, minute, holder="replica-1")
+    second_leases = Leases(store, minute, holder="replica-2")
+    rig.engine.leases = first_leases
+    client = AsyncAnthropic(api_key="sk-ant-test", base_url=rig.fake.url, max_retries=0)
+    other = AnalysisEngine(store, rig.engine.config, claude=ClaudeAnalyzer(client),
+                           clock=rig.clock, leases=second_leases)  # fmt: skip
+    incident, alert = rig.record(BRIEF_ALERT)
+    rig.service.resolve(incident.id, "U1")
+    rig.clock.advance(hours=2)  # past the reopen window: a new incident of the same problem
+    again, again_alert = rig.record(BRIEF_ALERT)
+    assert again.id != incident.id and again.fingerprint == incident.fingerprint
+
+    results = await asyncio.gather(
+        rig.engine.analyze(incident, alert), other.analyze(again, again_alert)
+    )
+    await other.close()
+
+    assert len(rig.fake.requests) == 1
+    assert sorted(r.cached for r in results) == [False, True]
+    assert {r.root_cause for r in results} == {GOOD_ANALYSIS["root_cause"]}
+    lease = f"analysis:{incident.fingerprint}:{prompting.prompt_version()}"
+    grant = store.acquire_lease(lease, "replica-3", datetime.now(UTC), minute)
+    assert grant is LeaseGrant.ACQUIRED, "the lease was released, not left to expire"
+    for held in (incident, again):
+        assert store.latest_analysis(held.id) is not None
 
 
 SECRETS = {

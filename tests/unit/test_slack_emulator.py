@@ -229,7 +229,7 @@ async def test_refusals_slack_would_give(emulator: SlackEmulator, client: AsyncW
         await error_of(client.chat_postMessage(channel="C1", text="x", blocks=[too_long_header]))
         == "invalid_blocks"
     )
-    assert await error_of(client.conversations_history(channel="C1")) == "unknown_method"
+    assert await error_of(client.conversations_kick(channel="C1", user="U1")) == "unknown_method"
     assert await error_of(make_client(emulator, "xoxb-wrong").auth_test()) == "invalid_auth"
     assert await error_of(make_client(emulator, "xapp-test").auth_test()) == (
         "not_allowed_token_type"
@@ -362,3 +362,21 @@ async def test_an_unhandled_interaction_is_never_acked(
             await emulator.wait_ack(sent.envelope_id, timeout=0.5)
 
     assert emulator.pending_acks == [sent.envelope_id]
+
+
+async def test_history_lists_top_level_messages_newest_first_with_metadata_on_request():
+    async with SlackEmulator(channels=("C1",)) as emulator:
+        client = AsyncWebClient(token="xoxb-test", base_url=emulator.api_url)
+        metadata = {"event_type": "incident_posted", "event_payload": {"incident_id": "INC-1"}}
+        first = await client.chat_postMessage(channel="C1", text="one", metadata=metadata)
+        await client.chat_postMessage(channel="C1", text="reply", thread_ts=first["ts"])
+        await client.chat_postMessage(channel="C1", text="two")
+
+        plain = await client.conversations_history(channel="C1")
+        full = await client.conversations_history(channel="C1", include_all_metadata=True)
+
+        assert [m["text"] for m in plain["messages"]] == ["two", "one"]
+        assert all("metadata" not in m for m in plain["messages"])
+        assert full["messages"][1]["metadata"] == metadata
+        paged = await client.conversations_history(channel="C1", limit=1)
+        assert paged["has_more"] is True and [m["text"] for m in paged["messages"]] == ["two"]
