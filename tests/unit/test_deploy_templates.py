@@ -1,6 +1,6 @@
 """The deployment files, checked without AWS: both CloudFormation templates lint clean, the
-bot's IAM policy grants exactly the AWS calls the code makes, and the queue policy and the ECS
-task definition agree with the bot's settings.
+bot's IAM policy grants exactly the AWS calls the code makes, and the Dockerfile, the queue
+policy and the ECS task definition agree with the bot's settings.
 
 What moto cannot deploy (the queue policy, the subscription) is checked here by its content;
 tests/integration/test_deploy_stack.py deploys the rest and runs the bot on it."""
@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,28 @@ def test_the_task_definition_sets_only_settings_the_bot_reads():
     assert {"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "ANTHROPIC_API_KEY"} <= _named(
         container["Secrets"]
     )
+
+
+def _dockerfile() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+
+def test_the_image_runs_the_bot_as_a_non_root_user():
+    lines = _dockerfile()
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+    assert lines[-1] == 'CMD ["incident-bot", "run"]'
+    # Only the runtime stage's USER counts: it must come after the last FROM.
+    last_from = max(n for n, line in enumerate(lines) if line.startswith("FROM "))
+    assert any(line.startswith("USER ") for line in lines[last_from:])
+
+
+def test_the_image_health_check_is_the_task_definitions():
+    """ECS ignores the image's HEALTHCHECK and runs the task definition's: keep them one."""
+    (check,) = [line for line in _dockerfile() if line.startswith("HEALTHCHECK ")]
+    options, command = check.split(" CMD ", 1)
+    assert "--interval=30s" in shlex.split(options)
+    assert ["CMD", *json.loads(command)] == _container()["HealthCheck"]["Command"]
+    assert "/healthz" in command
