@@ -49,6 +49,7 @@ from notify.jira import JiraTickets
 __all__ = ["Ingestor", "build_engine", "build_ingestor", "run"]
 
 MAX_CONNECT_DELAY = 300.0
+STORE_THREADS = 8
 # Any of these means the environment configures AWS; without them, no AWS call is made.
 _AWS_SIGNALS = (
     "AWS_REGION",
@@ -211,8 +212,15 @@ async def connect_slack(
 
 async def run(settings: Settings, console: Console | None = None) -> None:
     ingestor = build_ingestor(settings)
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-    leases = Leases(ingestor.store, settings.replica_lease, executor)
+    # DynamoDB answers many requests at once; SQLite serializes on its connection anyway.
+    executor = ThreadPoolExecutor(
+        max_workers=STORE_THREADS if settings.store == "dynamodb" else 1,
+        thread_name_prefix="store",
+    )
+    # Leases have threads of their own, so that a renewal is never queued behind a storm's
+    # writes until the lease has run out and another replica has taken the work over.
+    lease_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="leases")
+    leases = Leases(ingestor.store, settings.replica_lease, lease_executor)
     engine = build_engine(settings, ingestor.store, executor, leases)
     background: set[asyncio.Task[None]] = set()
     socket_mode: AsyncSocketModeHandler | None = None
@@ -319,5 +327,6 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         await engine.close()
         await publisher.close()
         executor.shutdown(wait=True)
+        lease_executor.shutdown(wait=True)
         ingestor.store.close()
         logger.info("stopped")

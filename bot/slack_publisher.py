@@ -173,6 +173,9 @@ class SlackPublisher:
         if ref is None and taken_over:
             ref = await self._find_post(incident, channel)
         if ref is None:
+            if await self.leases.acquire(f"slack:{incident_id}") is not LeaseGrant.ACQUIRED:
+                logger.warning("lost the lease on %s before posting it; not posting", incident_id)
+                return []
             response = await self.client.chat_postMessage(
                 channel=channel,
                 text=message.text,

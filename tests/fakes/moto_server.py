@@ -16,6 +16,7 @@ requests.
 
 from __future__ import annotations
 
+import logging
 import threading
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -24,12 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.core.utils import unix_time
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+from moto.sqs.models import SQSBackend
 from werkzeug.serving import make_server
 
 REGION = "us-east-1"
@@ -53,9 +58,19 @@ def running_serialized_moto_server() -> Iterator[str]:
     """A moto server that serves one DynamoDB request at a time: DynamoDB applies each request
     atomically, moto does not (DESIGN.md), so a test of racing replicas needs this. Other
     services go straight through, so an SQS long poll never holds DynamoDB up. It shares
-    moto's in-process state with every other moto server of the process."""
+    moto's in-process state with every other moto server of the process.
+
+    While it runs, two of moto's costs that grow with the data are cut, because a storm of
+    1,000 alerts would otherwise take minutes: transactions skip their whole-table backups
+    (see `_transact_without_backup`: with requests serialized the backup buys nothing), and
+    SQS reads a queue's retention period directly instead of computing every attribute of the
+    queue, message counts included, for each message it hands out. Request logging is off."""
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
+    original = DynamoDBBackend.transact_write_items
+    retained = SQSBackend.is_message_valid_based_on_retention_period
+    werkzeug_log = logging.getLogger("werkzeug")
+    log_level = werkzeug_log.level
 
     def one_at_a_time(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB"):
@@ -67,12 +82,68 @@ def running_serialized_moto_server() -> Iterator[str]:
         "127.0.0.1", 0, one_at_a_time, threaded=True, request_handler=MotoRequestHandler
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
+    DynamoDBBackend.transact_write_items = _transact_without_backup(original)  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign,assignment]
+    werkzeug_log.setLevel(logging.WARNING)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
         thread.join()
+        DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
+        SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
+        werkzeug_log.setLevel(log_level)
+
+
+def _within_retention(backend: SQSBackend, queue_name: str, message: Any) -> bool:
+    period = int(backend.get_queue(queue_name).message_retention_period)  # type: ignore[attr-defined]
+    return bool(period + message.sent_timestamp / 1000 > unix_time())
+
+
+def _transact_without_backup(original: Any) -> Any:
+    """DynamoDB's all-or-nothing, the cheap way: check every condition against the state
+    before the transaction, and when all hold, apply the writes in order with nothing to roll
+    back. Anything else (a failed condition, two actions on one item) takes moto's own path,
+    so a cancellation carries moto's reasons exactly."""
+
+    def transact(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        actions = [next(iter(item.items())) for item in transact_items]
+        keys: set[str] = set()
+        for _kind, action in actions:
+            table = backend.get_table(action["TableName"])
+            key = action.get("Key") or {
+                name: action["Item"][name]
+                for name in (table.hash_key_attr, table.range_key_attr)
+                if name is not None
+            }
+            keys.add(f"{action['TableName']}|{sorted(key.items())}")
+            condition = action.get("ConditionExpression")
+            if condition is not None and not get_filter_expression(
+                condition,
+                action.get("ExpressionAttributeNames"),
+                action.get("ExpressionAttributeValues"),
+            ).expr(backend.get_item(action["TableName"], key)):
+                return original(backend, transact_items)  # type: ignore[no-any-return]
+        if len(keys) < len(actions) or len(actions) > 100:
+            return original(backend, transact_items)  # type: ignore[no-any-return]
+        for kind, action in actions:
+            names = action.get("ExpressionAttributeNames")
+            values = action.get("ExpressionAttributeValues")
+            if kind == "Put":
+                backend.put_item(action["TableName"], action["Item"],
+                                 expression_attribute_names=names,
+                                 expression_attribute_values=values)  # fmt: skip
+            elif kind == "Update":
+                backend.update_item(action["TableName"], action["Key"],
+                                    update_expression=action["UpdateExpression"],
+                                    expression_attribute_names=names,
+                                    expression_attribute_values=values)  # fmt: skip
+            elif kind == "Delete":
+                backend.delete_item(action["TableName"], action["Key"])
+        return None
+
+    return transact
 
 
 def reset(endpoint: str) -> None:
