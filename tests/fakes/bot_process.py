@@ -81,7 +81,13 @@ class BotProcess:
         await self.session.close()
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
-        code = await asyncio.wait_for(self.process.wait(), 30)
+        try:
+            code = await asyncio.wait_for(self.process.wait(), 30)
+        except TimeoutError:
+            self.process.kill()  # a hung shutdown fails its test, and leaves no orphan behind
+            await self.process.wait()
+            raise AssertionError("the bot did not stop within 30 s of SIGTERM:\n" + "\n".join(
+                self.lines[-40:])) from None  # fmt: skip
         await self._reader
         return code
 
