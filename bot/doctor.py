@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 from anthropic import AsyncAnthropic
 
-from bot.app import build_store, describe_store, jira_tickets, slack_client
+from bot.app import build_store, jira_tickets, slack_client
 from bot.settings import Settings
 from bot.slack_publisher import explain_slack_error
 from incidents.models import Severity
@@ -62,10 +62,9 @@ async def _store(settings: Settings) -> str:
     def check() -> str:
         store = build_store(settings)
         try:
-            store.ping()
+            return store.check()
         finally:
             store.close()
-        return describe_store(settings)
 
     return await asyncio.to_thread(check)
 

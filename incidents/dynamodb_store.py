@@ -831,6 +831,28 @@ class DynamoStore:
     def ping(self) -> None:
         self._call("describe_table", TableName=self.table)
 
+    def check(self) -> str:
+        """The table, keyed as this release writes it, with every index it reads, and TTL on
+        `expires_at`. TTL off is said, not failed: nothing is lost, old items are just kept."""
+        table = self._call("describe_table", TableName=self.table)["Table"]
+        keys = {key["AttributeName"]: key["KeyType"] for key in table["KeySchema"]}
+        if keys != {"pk": "HASH", "sk": "RANGE"}:
+            raise StoreError(f"{self.table} is keyed {keys}, not pk/sk: it is not this bot's table")
+        present = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+        missing = [index for index in INDEXES if index not in present]
+        if missing:
+            raise StoreError(f"{self.table} lacks the index(es) {', '.join(missing)}")
+        ttl = self._call("describe_time_to_live", TableName=self.table)["TimeToLiveDescription"]
+        if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") and (
+            ttl.get("AttributeName") == "expires_at"
+        ):
+            expiry = "TTL on expires_at"
+        else:
+            expiry = "TTL off (enable it on expires_at, or old items are kept for ever)"
+        return (
+            f"DynamoDB table {self.table}: {table['TableStatus']}, {len(INDEXES)} indexes, {expiry}"
+        )
+
     def close(self) -> None:
         self._client.close()
 

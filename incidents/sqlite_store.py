@@ -482,6 +482,13 @@ class SqliteStore:
     def ping(self) -> None:
         self._query("SELECT 1")
 
+    def check(self) -> str:
+        """Opening the file migrated it, so its schema is this release's."""
+        incidents = self._query("SELECT count(*) FROM incidents")[0][0]
+        return (
+            f"SQLite at {Path(self.path).resolve()}: schema {SCHEMA_VERSION}, {incidents} incidents"
+        )
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -206,4 +206,8 @@ class Store(Protocol):
     def ping(self) -> None:
         """Raise StoreError when the store cannot serve requests."""
 
+    def check(self) -> str:
+        """What `incident-bot doctor` says of the store: where it is and that its schema is
+        what this release needs. Raise StoreError with the reason when it is not usable."""
+
     def close(self) -> None: ...

@@ -276,5 +276,6 @@ async def test_the_bot_records_alerts_from_every_source_the_stacks_wire(
     # The deployment check the README asks for passes on the stack: table, queue and its DLQ.
     doctor = _cli(env, "doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
-    assert f"ok    store      DynamoDB tables {outputs['TablePrefix']}-*" in doctor.stdout
+    table = f"DynamoDB table {outputs['TablePrefix']}-store: ACTIVE, 4 indexes"
+    assert f"ok    store      {table}, TTL off" in doctor.stdout, "moto's stacks ignore TTL"
     assert "DLQ configured" in doctor.stdout

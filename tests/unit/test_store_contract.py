@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 
 from incidents.dynamodb_store import DynamoStore
@@ -46,6 +47,7 @@ from incidents.store import (
     IncidentWrite,
     LeaseGrant,
     Store,
+    StoreError,
 )
 from tests.conftest import T0, ManualClock, make_alert
 from tests.fakes.moto_server import aws, moto_server, serialized_aws  # noqa: F401
@@ -495,6 +497,35 @@ def test_an_expired_lease_is_taken_over_with_a_warning(any_store):
 
 def test_ping_answers(any_store):
     any_store.ping()
+
+
+def test_check_names_the_store_and_its_expiry(any_store):
+    said = any_store.check()
+    assert "SQLite at" in said or ("DynamoDB table" in said and "TTL on expires_at" in said)
+
+
+def test_check_refuses_a_table_that_is_not_the_bots(aws):  # noqa: F811
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName="other-store",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )  # fmt: skip
+    store = DynamoStore(table_prefix="other")
+    with pytest.raises(StoreError, match="lacks the index"):
+        store.check()
+    bare = DynamoStore(table_prefix=f"bare-{uuid.uuid4().hex[:6]}")
+    bare.create_tables()
+    bare._client.update_time_to_live(
+        TableName=bare.table,
+        TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"},
+    )
+    assert "TTL off" in bare.check()
+    store.close()
+    bare.close()
 
 
 # -- the lifecycle through IncidentService ------------------------------------------------
