@@ -60,4 +60,5 @@ def test_init_store_then_alerts_land_in_dynamodb(tmp_path: Path):
 
     doctor = _cli("doctor")
     assert doctor.returncode == 0, doctor.stdout
-    assert "ok    store      DynamoDB tables cli-test-*" in doctor.stdout.decode()
+    said = "ok    store      DynamoDB table cli-test-store: ACTIVE, 4 indexes, TTL on expires_at"
+    assert said in doctor.stdout.decode()
