@@ -53,16 +53,27 @@ def running_serialized_moto_server() -> Iterator[str]:
     """A moto server that serves one request at a time: DynamoDB applies each request
     atomically, moto does not (DESIGN.md), so a test of racing replicas needs this. It shares
     moto's in-process state with every other moto server of the process."""
-    app = DomainDispatcherApplication(create_backend_app)
+    app = moto_app()
     lock = threading.Lock()
 
     def one_at_a_time(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         with lock:
             return list(app(environ, start_response))
 
-    server = make_server(
-        "127.0.0.1", 0, one_at_a_time, threaded=True, request_handler=MotoRequestHandler
-    )
+    with serving(one_at_a_time) as endpoint:
+        yield endpoint
+
+
+def moto_app() -> Any:
+    """moto's WSGI application, every service on one endpoint, as its server mode runs it."""
+    return DomainDispatcherApplication(create_backend_app)
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """A WSGI application (moto's, or one wrapping it) on 127.0.0.1 on a free port, one thread
+    per request, with moto's request handler; yields its endpoint URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -106,8 +117,15 @@ def serialized_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
 
 
 def _point_boto3_at(endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    missing = tmp_path / "no-aws-config"
-    for name, value in {
+    for name, value in boto3_env(endpoint, tmp_path / "no-aws-config").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def boto3_env(endpoint: str, missing: Path) -> dict[str, str]:
+    """The variables that send every boto3 client to `endpoint` with fake credentials, with
+    `missing` (a path that does not exist) standing for the developer's AWS config files."""
+    return {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -116,6 +134,4 @@ def _point_boto3_at(endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         "AWS_DEFAULT_REGION": REGION,
         "AWS_CONFIG_FILE": str(missing),
         "AWS_SHARED_CREDENTIALS_FILE": str(missing),
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    }
