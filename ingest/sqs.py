@@ -52,6 +52,9 @@ class SqsConsumer:
         self._store_executor = store_executor
         self._on_report = on_report
         self._working: set[asyncio.Task[None]] = set()
+        self._reserved = 0
+        """Slots held by receives on their way: two pollers must not both fill the last ones."""
+        self._room_changed = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, then finish what is in flight; the rest stays in the
@@ -68,27 +71,38 @@ class SqsConsumer:
 
     async def _poll(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await self._wait_for_room()
+            room = await self._wait_for_room()
+            self._reserved += room
             try:
-                room = min(BATCH_SIZE, self.config.max_in_flight - len(self._working))
                 messages = await asyncio.to_thread(self._receive, room)
             except Exception as exc:  # the queue unreachable: say so, wait, poll again
                 logger.error("SQS receive failed: %s; retrying in 5s", exc)
                 await asyncio.sleep(5)
                 continue
+            finally:
+                self._reserved -= room
+                self._room_changed.set()
             for message in messages:
                 task = asyncio.create_task(self._handle(message))
                 self._working.add(task)
                 task.add_done_callback(self._done)
 
-    async def _wait_for_room(self) -> None:
+    async def _wait_for_room(self) -> int:
         """Backpressure: receive only what fits under the limit, so that a busy process
-        leaves messages in the queue instead of buffering them."""
-        while len(self._working) >= self.config.max_in_flight:
-            await asyncio.wait(set(self._working), return_when=asyncio.FIRST_COMPLETED)
+        leaves messages in the queue instead of buffering them; and only once a whole batch
+        fits (the whole limit, when that is smaller), so that a busy process receives ten
+        messages a request rather than one each time a slot frees up. Returns the room."""
+        batch = min(BATCH_SIZE, self.config.max_in_flight)
+        while True:
+            room = self.config.max_in_flight - len(self._working) - self._reserved
+            if room >= batch:
+                return min(BATCH_SIZE, room)
+            self._room_changed.clear()
+            await self._room_changed.wait()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._working.discard(task)
+        self._room_changed.set()
         if not task.cancelled() and task.exception() is not None:
             logger.error("SQS message handling failed", exc_info=task.exception())
 

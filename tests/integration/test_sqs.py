@@ -208,6 +208,44 @@ async def test_a_busy_process_stops_receiving(tmp_path: Path, queue: Queue):
         await harness.close()
 
 
+async def test_a_busy_process_receives_whole_batches(tmp_path: Path, queue: Queue):
+    """Room for one message is not worth a request: it receives again when ten fit."""
+    harness = Harness(tmp_path, queue, max_in_flight=10, pollers=1, visibility_timeout=30)
+    gates: list[asyncio.Event] = []
+
+    async def held(report: IngestReport) -> None:
+        gate = asyncio.Event()
+        gates.append(gate)
+        await gate.wait()
+
+    harness.on_report = held
+    for n in range(20):
+        queue.sqs.send_message(
+            QueueUrl=queue.url, MessageBody=json.dumps({**BRIEF_ALERT, "title": f"Disk {n}x"})
+        )
+    harness.start()
+    try:
+        await harness.until(lambda: len(gates) == 10)
+        for gate in gates[:5]:
+            gate.set()
+        await asyncio.sleep(1)
+        assert len(gates) == 10
+        attributes = queue.sqs.get_queue_attributes(
+            QueueUrl=queue.url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        assert int(attributes["ApproximateNumberOfMessages"]) == 10, "no receive for 5 slots"
+        for gate in gates:
+            gate.set()
+        await harness.until(lambda: len(gates) == 20)
+        for gate in gates:
+            gate.set()
+        await harness.until(lambda: queue.depth() == 0)
+    finally:
+        for gate in gates:
+            gate.set()
+        await harness.close()
+
+
 async def test_stopping_finishes_the_message_in_hand(tmp_path: Path, queue: Queue):
     harness = Harness(tmp_path, queue, visibility_timeout=30)
     working = asyncio.Event()
