@@ -5,7 +5,8 @@ has been kept as a dead letter: nothing is lost and nothing loops. A transient f
 store unreachable) leaves the message for redelivery, and the queue's redrive policy moves a
 poison message to its DLQ. A redelivered message (same SNS or SQS MessageId) counts once,
 because that id is the idempotency key of its alerts. Work in progress keeps the message
-invisible, and a full process stops receiving rather than buffering without bound.
+invisible, and a full process stops receiving rather than buffering without bound. A busy
+process receives and deletes ten messages a request.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class SqsConsumer:
         self._reserved = 0
         """Slots held by receives on their way: two pollers must not both fill the last ones."""
         self._room_changed = asyncio.Event()
+        self._to_delete: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._deleting: asyncio.Task[None] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, then finish what is in flight; the rest stays in the
@@ -125,13 +128,55 @@ class SqsConsumer:
             heartbeat.cancel()
         if report is None:
             return
-        await asyncio.to_thread(
-            self.sqs.delete_message,
-            QueueUrl=self.config.queue_url,
-            ReceiptHandle=message["ReceiptHandle"],
-        )
+        await self._delete(message)
         if report.outcomes:
             await self._on_report(report)
+
+    async def _delete(self, message: dict[str, Any]) -> None:
+        """Delete a handled message, in one request with up to nine others handled while the
+        previous request was on its way: a lone message goes at once, and a busy process
+        makes one request per ten messages. Raises if SQS did not delete it."""
+        deleted = asyncio.get_running_loop().create_future()
+        self._to_delete.append((message, deleted))
+        if self._deleting is None:
+            self._deleting = asyncio.create_task(self._delete_batches())
+        await deleted
+
+    async def _delete_batches(self) -> None:
+        try:
+            while self._to_delete:
+                batch = self._to_delete[:BATCH_SIZE]
+                del self._to_delete[:BATCH_SIZE]
+                try:
+                    answer = await asyncio.to_thread(
+                        self.sqs.delete_message_batch,
+                        QueueUrl=self.config.queue_url,
+                        Entries=[
+                            {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]}
+                            for n, (message, _) in enumerate(batch)
+                        ],
+                    )
+                except Exception as exc:  # each waiting handler reports it as its own failure
+                    for _, deleted in batch:
+                        if not deleted.done():
+                            deleted.set_exception(exc)
+                    continue
+                failed = {str(entry["Id"]): entry for entry in answer.get("Failed", [])}
+                for n, (message, deleted) in enumerate(batch):
+                    refusal = failed.get(str(n))
+                    if deleted.done():  # its handler was cancelled
+                        continue
+                    if refusal is None:
+                        deleted.set_result(None)
+                    else:
+                        deleted.set_exception(
+                            RuntimeError(
+                                f"SQS did not delete {message['MessageId']}: "
+                                f"{refusal.get('Code')} {refusal.get('Message', '')}".rstrip()
+                            )
+                        )
+        finally:
+            self._deleting = None
 
     async def _record(self, message: dict[str, Any]) -> IngestReport | None:
         """The report to publish, an empty one for a kept dead letter, or None to leave the

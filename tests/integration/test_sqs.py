@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -243,6 +244,46 @@ async def test_a_busy_process_receives_whole_batches(tmp_path: Path, queue: Queu
     finally:
         for gate in gates:
             gate.set()
+        await harness.close()
+
+
+class _SlowFirstDelete:
+    """The real client, whose first delete_message_batch waits for `release`: the batch
+    sizes show what was deleted together."""
+
+    def __init__(self, sqs: Any) -> None:
+        self.sqs = sqs
+        self.release = threading.Event()
+        self.batches: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sqs, name)
+
+    def delete_message_batch(self, **request: Any) -> Any:
+        self.batches.append(len(request["Entries"]))
+        if len(self.batches) == 1:
+            self.release.wait(30)
+        return self.sqs.delete_message_batch(**request)
+
+
+async def test_messages_handled_meanwhile_are_deleted_in_one_request(tmp_path: Path, queue: Queue):
+    harness = Harness(tmp_path, queue, pollers=1, visibility_timeout=30)
+    sqs = _SlowFirstDelete(queue.sqs)
+    harness.consumer.sqs = sqs
+    for _ in range(10):
+        queue.sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(BRIEF_ALERT))
+    harness.start()
+    try:
+        await harness.until(
+            lambda: sum(i.occurrences for i in harness.store.list_incidents()) == 10
+        )
+        await asyncio.sleep(0.2)
+        sqs.release.set()
+        await harness.until(lambda: queue.depth() == 0)
+        assert sqs.batches == [1, 9]
+        assert len(harness.reports) == 10
+    finally:
+        sqs.release.set()
         await harness.close()
 
 
