@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 LONG_POLL_SECONDS = 20
 BATCH_SIZE = 10
+DELETE_LINGER_SECONDS = 0.1
+"""How long a handled message may wait for others to be deleted in the same request."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,10 @@ class SqsConsumer:
         self._reserved = 0
         """Slots held by receives on their way: two pollers must not both fill the last ones."""
         self._room_changed = asyncio.Event()
-        self._to_delete: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._to_delete: list[dict[str, Any]] = []
+        self._batch_full = asyncio.Event()
         self._deleting: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, then finish what is in flight; the rest stays in the
@@ -71,6 +75,10 @@ class SqsConsumer:
         await asyncio.gather(*pollers, return_exceptions=True)
         while self._working:
             await asyncio.gather(*list(self._working), return_exceptions=True)
+        self._stopping = True
+        self._batch_full.set()
+        while self._deleting is not None:
+            await self._deleting
 
     async def _poll(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -128,55 +136,62 @@ class SqsConsumer:
             heartbeat.cancel()
         if report is None:
             return
-        await self._delete(message)
+        self._delete_soon(message)
         if report.outcomes:
             await self._on_report(report)
 
-    async def _delete(self, message: dict[str, Any]) -> None:
-        """Delete a handled message, in one request with up to nine others handled while the
-        previous request was on its way: a lone message goes at once, and a busy process
-        makes one request per ten messages. Raises if SQS did not delete it."""
-        deleted = asyncio.get_running_loop().create_future()
-        self._to_delete.append((message, deleted))
+    def _delete_soon(self, message: dict[str, Any]) -> None:
+        """A handled message is deleted in one request with up to nine others: at once when
+        ten are waiting, else after DELETE_LINGER_SECONDS, and at the latest when the consumer
+        stops. One that is not deleted (the process killed meanwhile, SQS refusing) comes back
+        after its visibility timeout and counts once, as any redelivery."""
+        self._to_delete.append(message)
+        if len(self._to_delete) >= BATCH_SIZE:
+            self._batch_full.set()
         if self._deleting is None:
             self._deleting = asyncio.create_task(self._delete_batches())
-        await deleted
 
     async def _delete_batches(self) -> None:
         try:
             while self._to_delete:
+                if len(self._to_delete) < BATCH_SIZE and not self._stopping:
+                    self._batch_full.clear()
+                    try:
+                        await asyncio.wait_for(self._batch_full.wait(), DELETE_LINGER_SECONDS)
+                    except TimeoutError:
+                        pass
                 batch = self._to_delete[:BATCH_SIZE]
                 del self._to_delete[:BATCH_SIZE]
-                try:
-                    answer = await asyncio.to_thread(
-                        self.sqs.delete_message_batch,
-                        QueueUrl=self.config.queue_url,
-                        Entries=[
-                            {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]}
-                            for n, (message, _) in enumerate(batch)
-                        ],
-                    )
-                except Exception as exc:  # each waiting handler reports it as its own failure
-                    for _, deleted in batch:
-                        if not deleted.done():
-                            deleted.set_exception(exc)
-                    continue
-                failed = {str(entry["Id"]): entry for entry in answer.get("Failed", [])}
-                for n, (message, deleted) in enumerate(batch):
-                    refusal = failed.get(str(n))
-                    if deleted.done():  # its handler was cancelled
-                        continue
-                    if refusal is None:
-                        deleted.set_result(None)
-                    else:
-                        deleted.set_exception(
-                            RuntimeError(
-                                f"SQS did not delete {message['MessageId']}: "
-                                f"{refusal.get('Code')} {refusal.get('Message', '')}".rstrip()
-                            )
-                        )
+                await self._delete_batch(batch)
         finally:
             self._deleting = None
+
+    async def _delete_batch(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            answer = await asyncio.to_thread(
+                self.sqs.delete_message_batch,
+                QueueUrl=self.config.queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]}
+                    for n, message in enumerate(batch)
+                ],
+            )
+        except Exception as exc:  # SQS unreachable: the messages come back, and count once
+            logger.warning(
+                "could not delete %d handled SQS messages (%s); they will be redelivered "
+                "and counted once",
+                len(batch),
+                exc,
+            )
+            return
+        for refusal in answer.get("Failed", []):
+            logger.warning(
+                "SQS did not delete handled message %s (%s %s); it will be redelivered and "
+                "counted once",
+                batch[int(refusal["Id"])]["MessageId"],
+                refusal.get("Code"),
+                refusal.get("Message", ""),
+            )
 
     async def _record(self, message: dict[str, Any]) -> IngestReport | None:
         """The report to publish, an empty one for a kept dead letter, or None to leave the

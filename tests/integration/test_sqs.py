@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -247,13 +246,11 @@ async def test_a_busy_process_receives_whole_batches(tmp_path: Path, queue: Queu
         await harness.close()
 
 
-class _SlowFirstDelete:
-    """The real client, whose first delete_message_batch waits for `release`: the batch
-    sizes show what was deleted together."""
+class _CountedDeletes:
+    """The real client, noting how many messages each delete_message_batch carried."""
 
     def __init__(self, sqs: Any) -> None:
         self.sqs = sqs
-        self.release = threading.Event()
         self.batches: list[int] = []
 
     def __getattr__(self, name: str) -> Any:
@@ -261,30 +258,26 @@ class _SlowFirstDelete:
 
     def delete_message_batch(self, **request: Any) -> Any:
         self.batches.append(len(request["Entries"]))
-        if len(self.batches) == 1:
-            self.release.wait(30)
         return self.sqs.delete_message_batch(**request)
 
 
-async def test_messages_handled_meanwhile_are_deleted_in_one_request(tmp_path: Path, queue: Queue):
-    harness = Harness(tmp_path, queue, pollers=1, visibility_timeout=30)
-    sqs = _SlowFirstDelete(queue.sqs)
+async def test_handled_messages_are_deleted_ten_a_request_and_the_rest_on_stop(
+    tmp_path: Path, queue: Queue, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr("ingest.sqs.DELETE_LINGER_SECONDS", 60)
+    harness = Harness(tmp_path, queue, pollers=1, visibility_timeout=60)
+    sqs = _CountedDeletes(queue.sqs)
     harness.consumer.sqs = sqs
-    for _ in range(10):
+    for _ in range(12):
         queue.sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(BRIEF_ALERT))
     harness.start()
     try:
-        await harness.until(
-            lambda: sum(i.occurrences for i in harness.store.list_incidents()) == 10
-        )
-        await asyncio.sleep(0.2)
-        sqs.release.set()
-        await harness.until(lambda: queue.depth() == 0)
-        assert sqs.batches == [1, 9]
-        assert len(harness.reports) == 10
+        await harness.until(lambda: len(harness.reports) == 12 and queue.depth() == 2)
+        assert sqs.batches == [10], "a full batch goes at once; the other two wait"
     finally:
-        sqs.release.set()
         await harness.close()
+    assert sqs.batches == [10, 2], "stopping deletes what was handled"
+    assert queue.depth() == 0
 
 
 async def test_stopping_finishes_the_message_in_hand(tmp_path: Path, queue: Queue):
