@@ -45,6 +45,19 @@ class Queue:
             attributes["ApproximateNumberOfMessagesNotVisible"]
         )
 
+    def visible(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def send_alerts(self, count: int) -> None:
+        """`count` of the brief's alerts, each with a title of its own."""
+        for n in range(count):
+            self.sqs.send_message(
+                QueueUrl=self.url, MessageBody=json.dumps({**BRIEF_ALERT, "title": f"Disk {n}x"})
+            )
+
 
 def _queue(max_receive_count: int = 2) -> Queue:
     sqs = boto3.client("sqs")
@@ -187,19 +200,13 @@ async def test_a_busy_process_stops_receiving(tmp_path: Path, queue: Queue):
         await release.wait()
 
     harness.on_report = slow
-    for n in range(6):
-        queue.sqs.send_message(
-            QueueUrl=queue.url, MessageBody=json.dumps({**BRIEF_ALERT, "title": f"Disk {n}x"})
-        )
+    queue.send_alerts(6)
     harness.start()
     try:
         await harness.until(lambda: len(blocked) == 2)
         await asyncio.sleep(1)
         assert len(blocked) == 2
-        attributes = queue.sqs.get_queue_attributes(
-            QueueUrl=queue.url, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        assert int(attributes["ApproximateNumberOfMessages"]) == 4, "left in the queue"
+        assert queue.visible() == 4, "left in the queue"
         release.set()
         await harness.until(lambda: len(blocked) == 6)
         await harness.until(lambda: queue.depth() == 0)
@@ -219,10 +226,7 @@ async def test_a_busy_process_receives_whole_batches(tmp_path: Path, queue: Queu
         await gate.wait()
 
     harness.on_report = held
-    for n in range(20):
-        queue.sqs.send_message(
-            QueueUrl=queue.url, MessageBody=json.dumps({**BRIEF_ALERT, "title": f"Disk {n}x"})
-        )
+    queue.send_alerts(20)
     harness.start()
     try:
         await harness.until(lambda: len(gates) == 10)
@@ -230,10 +234,7 @@ async def test_a_busy_process_receives_whole_batches(tmp_path: Path, queue: Queu
             gate.set()
         await asyncio.sleep(1)
         assert len(gates) == 10
-        attributes = queue.sqs.get_queue_attributes(
-            QueueUrl=queue.url, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        assert int(attributes["ApproximateNumberOfMessages"]) == 10, "no receive for 5 slots"
+        assert queue.visible() == 10, "no receive for 5 slots"
         for gate in gates:
             gate.set()
         await harness.until(lambda: len(gates) == 20)
