@@ -5,7 +5,8 @@ has been kept as a dead letter: nothing is lost and nothing loops. A transient f
 store unreachable) leaves the message for redelivery, and the queue's redrive policy moves a
 poison message to its DLQ. A redelivered message (same SNS or SQS MessageId) counts once,
 because that id is the idempotency key of its alerts. Work in progress keeps the message
-invisible, and a full process stops receiving rather than buffering without bound.
+invisible, and a full process stops receiving rather than buffering without bound. A busy
+process receives and deletes ten messages a request.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 LONG_POLL_SECONDS = 20
 BATCH_SIZE = 10
+DELETE_LINGER_SECONDS = 0.1
+"""How long a handled message may wait for others to be deleted in the same request."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,13 @@ class SqsConsumer:
         self._store_executor = store_executor
         self._on_report = on_report
         self._working: set[asyncio.Task[None]] = set()
+        self._reserved = 0
+        """Slots held by receives on their way: two pollers must not both fill the last ones."""
+        self._room_changed = asyncio.Event()
+        self._to_delete: list[dict[str, Any]] = []
+        self._batch_full = asyncio.Event()
+        self._deleting: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set, then finish what is in flight; the rest stays in the
@@ -65,30 +75,45 @@ class SqsConsumer:
         await asyncio.gather(*pollers, return_exceptions=True)
         while self._working:
             await asyncio.gather(*list(self._working), return_exceptions=True)
+        self._stopping = True
+        self._batch_full.set()
+        while self._deleting is not None:
+            await self._deleting
 
     async def _poll(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await self._wait_for_room()
+            room = await self._wait_for_room()
+            self._reserved += room
             try:
-                room = min(BATCH_SIZE, self.config.max_in_flight - len(self._working))
                 messages = await asyncio.to_thread(self._receive, room)
             except Exception as exc:  # the queue unreachable: say so, wait, poll again
                 logger.error("SQS receive failed: %s; retrying in 5s", exc)
                 await asyncio.sleep(5)
                 continue
+            finally:
+                self._reserved -= room
+                self._room_changed.set()
             for message in messages:
                 task = asyncio.create_task(self._handle(message))
                 self._working.add(task)
                 task.add_done_callback(self._done)
 
-    async def _wait_for_room(self) -> None:
+    async def _wait_for_room(self) -> int:
         """Backpressure: receive only what fits under the limit, so that a busy process
-        leaves messages in the queue instead of buffering them."""
-        while len(self._working) >= self.config.max_in_flight:
-            await asyncio.wait(set(self._working), return_when=asyncio.FIRST_COMPLETED)
+        leaves messages in the queue instead of buffering them; and only once a whole batch
+        fits (the whole limit, when that is smaller), so that a busy process receives ten
+        messages a request rather than one each time a slot frees up. Returns the room."""
+        batch = min(BATCH_SIZE, self.config.max_in_flight)
+        while True:
+            room = self.config.max_in_flight - len(self._working) - self._reserved
+            if room >= batch:
+                return min(BATCH_SIZE, room)
+            self._room_changed.clear()
+            await self._room_changed.wait()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._working.discard(task)
+        self._room_changed.set()
         if not task.cancelled() and task.exception() is not None:
             logger.error("SQS message handling failed", exc_info=task.exception())
 
@@ -111,13 +136,62 @@ class SqsConsumer:
             heartbeat.cancel()
         if report is None:
             return
-        await asyncio.to_thread(
-            self.sqs.delete_message,
-            QueueUrl=self.config.queue_url,
-            ReceiptHandle=message["ReceiptHandle"],
-        )
+        self._delete_soon(message)
         if report.outcomes:
             await self._on_report(report)
+
+    def _delete_soon(self, message: dict[str, Any]) -> None:
+        """A handled message is deleted in one request with up to nine others: at once when
+        ten are waiting, else after DELETE_LINGER_SECONDS, and at the latest when the consumer
+        stops. One that is not deleted (the process killed meanwhile, SQS refusing) comes back
+        after its visibility timeout and counts once, as any redelivery."""
+        self._to_delete.append(message)
+        if len(self._to_delete) >= BATCH_SIZE:
+            self._batch_full.set()
+        if self._deleting is None:
+            self._deleting = asyncio.create_task(self._delete_batches())
+
+    async def _delete_batches(self) -> None:
+        try:
+            while self._to_delete:
+                if len(self._to_delete) < BATCH_SIZE and not self._stopping:
+                    self._batch_full.clear()
+                    try:
+                        await asyncio.wait_for(self._batch_full.wait(), DELETE_LINGER_SECONDS)
+                    except TimeoutError:
+                        pass
+                batch = self._to_delete[:BATCH_SIZE]
+                del self._to_delete[:BATCH_SIZE]
+                await self._delete_batch(batch)
+        finally:
+            self._deleting = None
+
+    async def _delete_batch(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            answer = await asyncio.to_thread(
+                self.sqs.delete_message_batch,
+                QueueUrl=self.config.queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]}
+                    for n, message in enumerate(batch)
+                ],
+            )
+        except Exception as exc:  # SQS unreachable: the messages come back, and count once
+            logger.warning(
+                "could not delete %d handled SQS messages (%s); they will be redelivered "
+                "and counted once",
+                len(batch),
+                exc,
+            )
+            return
+        for refusal in answer.get("Failed", []):
+            logger.warning(
+                "SQS did not delete handled message %s (%s %s); it will be redelivered and "
+                "counted once",
+                batch[int(refusal["Id"])]["MessageId"],
+                refusal.get("Code"),
+                refusal.get("Message", ""),
+            )
 
     async def _record(self, message: dict[str, Any]) -> IngestReport | None:
         """The report to publish, an empty one for a kept dead letter, or None to leave the

@@ -45,6 +45,19 @@ class Queue:
             attributes["ApproximateNumberOfMessagesNotVisible"]
         )
 
+    def visible(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"])
+
+    def send_alerts(self, count: int) -> None:
+        """`count` of the brief's alerts, each with a title of its own."""
+        for n in range(count):
+            self.sqs.send_message(
+                QueueUrl=self.url, MessageBody=json.dumps({**BRIEF_ALERT, "title": f"Disk {n}x"})
+            )
+
 
 def _queue(max_receive_count: int = 2) -> Queue:
     sqs = boto3.client("sqs")
@@ -187,25 +200,85 @@ async def test_a_busy_process_stops_receiving(tmp_path: Path, queue: Queue):
         await release.wait()
 
     harness.on_report = slow
-    for n in range(6):
-        queue.sqs.send_message(
-            QueueUrl=queue.url, MessageBody=json.dumps({**BRIEF_ALERT, "title": f"Disk {n}x"})
-        )
+    queue.send_alerts(6)
     harness.start()
     try:
         await harness.until(lambda: len(blocked) == 2)
         await asyncio.sleep(1)
         assert len(blocked) == 2
-        attributes = queue.sqs.get_queue_attributes(
-            QueueUrl=queue.url, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        assert int(attributes["ApproximateNumberOfMessages"]) == 4, "left in the queue"
+        assert queue.visible() == 4, "left in the queue"
         release.set()
         await harness.until(lambda: len(blocked) == 6)
         await harness.until(lambda: queue.depth() == 0)
     finally:
         release.set()
         await harness.close()
+
+
+async def test_a_busy_process_receives_whole_batches(tmp_path: Path, queue: Queue):
+    """Room for one message is not worth a request: it receives again when ten fit."""
+    harness = Harness(tmp_path, queue, max_in_flight=10, pollers=1, visibility_timeout=30)
+    gates: list[asyncio.Event] = []
+
+    async def held(report: IngestReport) -> None:
+        gate = asyncio.Event()
+        gates.append(gate)
+        await gate.wait()
+
+    harness.on_report = held
+    queue.send_alerts(20)
+    harness.start()
+    try:
+        await harness.until(lambda: len(gates) == 10)
+        for gate in gates[:5]:
+            gate.set()
+        await asyncio.sleep(1)
+        assert len(gates) == 10
+        assert queue.visible() == 10, "no receive for 5 slots"
+        for gate in gates:
+            gate.set()
+        await harness.until(lambda: len(gates) == 20)
+        for gate in gates:
+            gate.set()
+        await harness.until(lambda: queue.depth() == 0)
+    finally:
+        for gate in gates:
+            gate.set()
+        await harness.close()
+
+
+class _CountedDeletes:
+    """The real client, noting how many messages each delete_message_batch carried."""
+
+    def __init__(self, sqs: Any) -> None:
+        self.sqs = sqs
+        self.batches: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sqs, name)
+
+    def delete_message_batch(self, **request: Any) -> Any:
+        self.batches.append(len(request["Entries"]))
+        return self.sqs.delete_message_batch(**request)
+
+
+async def test_handled_messages_are_deleted_ten_a_request_and_the_rest_on_stop(
+    tmp_path: Path, queue: Queue, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr("ingest.sqs.DELETE_LINGER_SECONDS", 60)
+    harness = Harness(tmp_path, queue, pollers=1, visibility_timeout=60)
+    sqs = _CountedDeletes(queue.sqs)
+    harness.consumer.sqs = sqs
+    for _ in range(12):
+        queue.sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(BRIEF_ALERT))
+    harness.start()
+    try:
+        await harness.until(lambda: len(harness.reports) == 12 and queue.depth() == 2)
+        assert sqs.batches == [10], "a full batch goes at once; the other two wait"
+    finally:
+        await harness.close()
+    assert sqs.batches == [10, 2], "stopping deletes what was handled"
+    assert queue.depth() == 0
 
 
 async def test_stopping_finishes_the_message_in_hand(tmp_path: Path, queue: Queue):
