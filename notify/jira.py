@@ -24,7 +24,7 @@ from jira import JIRA
 from jira.exceptions import JIRAError
 
 from analysis.models import Analysis
-from incidents.models import Incident, Severity
+from incidents.models import Incident, Severity, TimelineEvent
 
 DEFAULT_PRIORITIES: Mapping[Severity, str] = {
     Severity.CRITICAL: "Highest",
@@ -36,6 +36,7 @@ DEFAULT_PRIORITIES: Mapping[Severity, str] = {
 SUMMARY_LIMIT = 255
 # Jira's text fields hold at most 32,767 characters; keep a margin for the truncation note.
 DESCRIPTION_LIMIT = 32_000
+TIMELINE_LIMIT = 50
 # A reason is posted as one Slack line: long server messages are cut, not wrapped.
 _REASON_LIMIT = 300
 _REQUIRED = re.compile(r"^(?P<field>.+?) is required\.?$")
@@ -48,10 +49,12 @@ class Ticket:
 
 
 class TicketError(Exception):
-    """Jira did not create the issue; `reason` says why in one line fit for a Slack message."""
+    """Jira did not do what was asked; `reason` says why in one line fit for a Slack message,
+    and `retryable` whether asking again later can help (an outage can; a 401 cannot)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, retryable: bool = False) -> None:
         self.reason = _cut(_flatten(reason), _REASON_LIMIT)
+        self.retryable = retryable
         super().__init__(self.reason)
 
 
@@ -67,6 +70,7 @@ class JiraTickets:
         issue_type: str = "Task",
         priorities: Mapping[Severity, str] | None = None,
         labels: Sequence[str] = ("incident",),
+        components: Sequence[str] = (),
         timeout: float = 10,
     ) -> None:
         self.url = url.rstrip("/")
@@ -74,6 +78,7 @@ class JiraTickets:
         self.issue_type = issue_type
         self.priorities = dict(DEFAULT_PRIORITIES if priorities is None else priorities)
         self.labels = list(labels)
+        self.components = list(components)
         self.timeout = timeout
         self._credentials = (email, api_token)
         self._client: JIRA | None = None
@@ -81,14 +86,37 @@ class JiraTickets:
         self._lock = threading.Lock()
 
     def create(
-        self, incident: Incident, analysis: Analysis | None, permalink: str | None
+        self,
+        incident: Incident,
+        analysis: Analysis | None,
+        permalink: str | None,
+        timeline: Sequence[TimelineEvent] = (),
     ) -> Ticket:
         """Create the issue and return its key and browser URL. Blocking: run it in a thread."""
-        fields = self.fields(incident, analysis, permalink)
+        fields = self.fields(incident, analysis, permalink, timeline)
         with self._translated_errors():
             issue = self._jira().create_issue(fields=fields, prefetch=False)
         key = str(issue.key)
         return Ticket(key=key, url=f"{self.url}/browse/{key}")
+
+    def comment(self, key: str, body: str) -> None:
+        """Add a comment to issue `key` (one `POST .../comment`). Blocking: run it in a thread."""
+        with self._translated_errors():
+            self._jira().add_comment(key, body)
+
+    def transition(self, key: str, name: str) -> str:
+        """Move issue `key` through the transition called `name` (case-insensitive), as the
+        workflow offers it now; the name of the status it went to. Blocking."""
+        with self._translated_errors():
+            offered = self._jira().transitions(key)
+            match = next((t for t in offered if str(t["name"]).lower() == name.lower()), None)
+            if match is None:
+                names = ", ".join(f"'{t['name']}'" for t in offered) or "none"
+                raise TicketError(
+                    f"Jira issue {key} offers no transition '{name}' now (offered: {names})"
+                )
+            self._jira().transition_issue(key, str(match["id"]))
+        return str((match.get("to") or {}).get("name") or name)
 
     def check(self) -> str:
         """Jira's version, proving the URL and the credentials; TicketError with the reason."""
@@ -101,23 +129,33 @@ class JiraTickets:
         try:
             yield
         except JIRAError as error:
-            raise TicketError(self._reason(error)) from error
+            status = error.status_code
+            retryable = status is not None and (status == 429 or status >= 500)
+            raise TicketError(self._reason(error), retryable=retryable) from error
         except requests.Timeout as error:
-            raise TicketError(f"Jira did not answer within {self.timeout:g} s") from error
+            raise TicketError(
+                f"Jira did not answer within {self.timeout:g} s", retryable=True
+            ) from error
         except requests.RequestException as error:
-            raise TicketError(f"Jira is unreachable at {self.url}") from error
+            raise TicketError(f"Jira is unreachable at {self.url}", retryable=True) from error
 
     def fields(
-        self, incident: Incident, analysis: Analysis | None, permalink: str | None
+        self,
+        incident: Incident,
+        analysis: Analysis | None,
+        permalink: str | None,
+        timeline: Sequence[TimelineEvent] = (),
     ) -> dict[str, Any]:
         """The `fields` of the create request, by key and name so no id lookup is needed."""
         fields: dict[str, Any] = {
             "project": {"key": self.project},
             "issuetype": {"name": self.issue_type},
             "summary": summary(incident),
-            "description": description(incident, analysis, permalink),
+            "description": description(incident, analysis, permalink, timeline),
             "labels": self.labels,
         }
+        if self.components:
+            fields["components"] = [{"name": name} for name in self.components]
         priority = self.priorities.get(incident.severity)
         if priority:
             fields["priority"] = {"name": priority}
@@ -143,7 +181,7 @@ class JiraTickets:
         if status == 401:
             return "Jira refused the credentials (401)"
         if status == 403:
-            return f"Jira denied permission to create issues in {self.project} (403)"
+            return f"Jira denied this account the permission in project {self.project} (403)"
         if status == 429:
             return "Jira is rate limiting requests (429)"
         if status is not None and status >= 500:
@@ -156,6 +194,8 @@ class JiraTickets:
             required = _REQUIRED.match(message)
             if required:
                 return f"Jira needs field '{required['field']}'"
+        if "components" in errors:
+            return f"Jira rejected the components: {errors['components']}"
         details = "; ".join([*messages, *(f"{k}: {v}" for k, v in errors.items())])
         label = f"Jira rejected the issue ({status})" if status else "Jira rejected the issue"
         return f"{label}: {details}" if details else label
@@ -166,7 +206,12 @@ def summary(incident: Incident) -> str:
     return _cut(_flatten(f"[{incident.severity}] {incident.title}"), SUMMARY_LIMIT)
 
 
-def description(incident: Incident, analysis: Analysis | None, permalink: str | None) -> str:
+def description(
+    incident: Incident,
+    analysis: Analysis | None,
+    permalink: str | None,
+    timeline: Sequence[TimelineEvent] = (),
+) -> str:
     """The issue body in Jira wiki markup (the format of API v2 text fields).
 
     Steps are numbered by hand rather than with `#` lists: a `{code}` block ends a wiki list,
@@ -197,6 +242,17 @@ def description(incident: Incident, analysis: Analysis | None, permalink: str | 
         ("Occurrences", str(incident.occurrences)),
     ]
     parts.append("\n".join(f"* *{name}:* {_text(value)}" for name, value in facts))
+    if timeline:
+        parts.append("h3. Timeline")
+        shown = timeline[-TIMELINE_LIMIT:]
+        lines = [
+            f"* {event.at.strftime('%Y-%m-%d %H:%M:%S')} UTC {event.kind.value} by "
+            f"{_text(event.actor)}" + (f": {_text(event.detail)}" if event.detail else "")
+            for event in shown
+        ]
+        if len(timeline) > len(shown):
+            lines.insert(0, f"_{len(timeline) - len(shown)} earlier events not shown._")
+        parts.append("\n".join(lines))
     if permalink:
         parts.append(f"[Slack thread|{permalink}]")
     body = "\n\n".join(parts)

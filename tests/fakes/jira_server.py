@@ -8,12 +8,17 @@ library's request building, Basic auth, retry loop and error parsing all run for
   answers 201 `{"id", "key", "self"}` with keys `OPS-1`, `OPS-2`...
 - `GET /rest/api/2/issue/{key}`: the created issue, as `create_issue(prefetch=True)` reloads it.
 - `GET /rest/api/2/serverInfo`: what `JIRA(get_server_info=True)` fetches at construction.
+- `POST /rest/api/2/issue/{key}/comment`: records the comment in `comments[key]`, answers 201.
+- `GET /rest/api/2/issue/{key}/transitions`: the transitions open from the issue's status
+  (`workflow` maps a status to `{transition name: next status}`), with their ids.
+- `POST /rest/api/2/issue/{key}/transitions`: moves the issue by transition id and answers 204;
+  an id not open from the current status is a 400, as Jira answers it.
 
 Every request needs the Basic credentials given to the fake (else 401, as Jira answers a bad
 API token). `fail_next` and `stall_next` inject faults into the next requests, whatever the
 endpoint. Error bodies use Jira's shape `{"errorMessages": [...], "errors": {field: message}}`.
 Deliberately absent: everything else of the API (404 in Jira's shape), ids for projects and
-issue types (they are matched by key or name only), and workflow, screens and permissions.
+issue types (they are matched by key or name only), screens and permissions.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ from aiohttp import web
 from tests.fakes.local_server import LocalServer
 
 PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
+# Jira's simplified workflow: the transitions open from each status, by name, to the next one.
+WORKFLOW: dict[str, dict[str, str]] = {
+    "To Do": {"Start Progress": "In Progress", "Done": "Done"},
+    "In Progress": {"Stop Progress": "To Do", "Done": "Done"},
+    "Done": {"Reopen": "To Do"},
+}
 _SHUTDOWN_GRACE_SECONDS = 0.5
 
 
@@ -61,6 +72,8 @@ class JiraFake(LocalServer):
         projects: tuple[str, ...] = ("OPS",),
         issue_types: tuple[str, ...] = ("Task", "Bug", "Incident"),
         required: dict[str, str] | None = None,
+        components: tuple[str, ...] = ("api", "database"),
+        workflow: dict[str, dict[str, str]] | None = None,
     ) -> None:
         super().__init__()
         self.email = email
@@ -68,7 +81,11 @@ class JiraFake(LocalServer):
         self.projects = projects
         self.issue_types = issue_types
         self.required = dict(required or {})
+        self.components = components
+        self.workflow = dict(WORKFLOW if workflow is None else workflow)
         self.created: list[dict[str, Any]] = []
+        self.comments: dict[str, list[str]] = {}
+        self.status: dict[str, str] = {}
         self.requests: list[tuple[str, str]] = []
         self._issues: dict[str, dict[str, Any]] = {}
         self._faults: list[_Fault] = []
@@ -88,6 +105,9 @@ class JiraFake(LocalServer):
         app.router.add_post("/rest/api/2/issue", self._create)
         app.router.add_get("/rest/api/2/issue/{key}", self._get)
         app.router.add_get("/rest/api/2/serverInfo", self._server_info)
+        app.router.add_post("/rest/api/2/issue/{key}/comment", self._comment)
+        app.router.add_get("/rest/api/2/issue/{key}/transitions", self._transitions)
+        app.router.add_post("/rest/api/2/issue/{key}/transitions", self._transition)
         return app
 
     def make_runner(self, app: web.Application) -> web.AppRunner:
@@ -154,6 +174,7 @@ class JiraFake(LocalServer):
         key = f"{project}-{sum(k.startswith(project + '-') for k in self._issues) + 1}"
         issue_id = str(10000 + len(self._issues))
         self.created.append(fields)
+        self.status[key] = "To Do"
         self_url = f"{self.url}/rest/api/2/issue/{issue_id}"
         self._issues[key] = {"id": issue_id, "key": key, "self": self_url, "fields": fields}
         return web.json_response({"id": issue_id, "key": key, "self": self_url}, status=201)
@@ -177,10 +198,64 @@ class JiraFake(LocalServer):
         for label in fields.get("labels", []):
             if not isinstance(label, str) or " " in label:
                 errors["labels"] = f"The label '{label}' contains spaces which is invalid."
+        for component in fields.get("components", []):
+            if _name(component, "name") not in self.components:
+                errors["components"] = f"Component name '{_name(component, 'name')}' is not valid."
         for field, display in self.required.items():
             if not fields.get(field):
                 errors[field] = f"{display} is required."
         return errors
+
+    def _transition_ids(self, key: str) -> dict[str, tuple[str, str]]:
+        """Transition id -> (name, next status), numbered as Jira numbers them: stable ids."""
+        names = sorted({name for moves in self.workflow.values() for name in moves})
+        moves = self.workflow.get(self.status[key], {})
+        return {str(11 + names.index(name) * 10): (name, target) for name, target in moves.items()}
+
+    async def _comment(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        if key not in self._issues:
+            return jira_error(
+                404, ["Issue does not exist or you do not have permission to see it."]
+            )
+        body = json.loads(await request.read()).get("body")
+        if not isinstance(body, str) or not body.strip():
+            return jira_error(400, [], {"comment": "Comment body can not be empty!"})
+        self.comments.setdefault(key, []).append(body)
+        comment_id = str(20000 + sum(len(c) for c in self.comments.values()))
+        return web.json_response(
+            {
+                "id": comment_id,
+                "body": body,
+                "self": f"{self.url}/rest/api/2/issue/{key}/comment/{comment_id}",
+            },
+            status=201,
+        )
+
+    async def _transitions(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        if key not in self._issues:
+            return jira_error(
+                404, ["Issue does not exist or you do not have permission to see it."]
+            )
+        listed = [
+            {"id": tid, "name": name, "to": {"name": target}}
+            for tid, (name, target) in self._transition_ids(key).items()
+        ]
+        return web.json_response({"expand": "transitions", "transitions": listed})
+
+    async def _transition(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        if key not in self._issues:
+            return jira_error(
+                404, ["Issue does not exist or you do not have permission to see it."]
+            )
+        wanted = str((json.loads(await request.read()).get("transition") or {}).get("id"))
+        move = self._transition_ids(key).get(wanted)
+        if move is None:
+            return jira_error(400, [f"Transition id '{wanted}' is not valid for this issue."])
+        self.status[key] = move[1]
+        return web.Response(status=204)
 
 
 def _name(value: Any, attribute: str) -> Any:

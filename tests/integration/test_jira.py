@@ -12,7 +12,7 @@ import pytest
 from jira import JIRA
 
 from analysis.models import Analysis, AnalyzerKind, RemediationStep
-from incidents.models import Incident, Severity
+from incidents.models import Incident, Severity, TimelineEvent, TimelineKind
 from notify.jira import JiraTickets, Ticket, TicketError
 from tests.conftest import T0
 from tests.fakes.jira_server import JiraFake
@@ -244,3 +244,57 @@ async def test_the_fake_serves_what_the_library_fetches_with_its_defaults() -> N
         ("GET", "/rest/api/2/issue/OPS-1"),
         ("GET", "/rest/api/2/serverInfo"),
     ]
+
+
+async def test_timeline_and_components_go_into_the_issue() -> None:
+    timeline = [
+        TimelineEvent(incident_id="INC-7K2M9", at=T0, actor="system", kind=TimelineKind.OPENED),
+        TimelineEvent(
+            incident_id="INC-7K2M9", at=T0 + timedelta(minutes=3), actor="U0ANN",
+            kind=TimelineKind.ACKNOWLEDGED, detail="looking {code}",
+        ),
+    ]  # fmt: skip
+    async with JiraFake() as jira:
+        tickets = JiraTickets(jira.url, jira.email, jira.token, "OPS", components=["database"])
+        await asyncio.to_thread(tickets.create, make_incident(), ANALYSIS, PERMALINK, timeline)
+
+    [fields] = jira.created
+    assert fields["components"] == [{"name": "database"}]
+    body = fields["description"]
+    assert "h3. Timeline" in body and "opened by system" in body
+    assert "acknowledged by U0ANN: looking \\{code\\}" in body
+
+
+async def test_unknown_component_is_named() -> None:
+    async with JiraFake() as jira:
+        tickets = JiraTickets(jira.url, jira.email, jira.token, "OPS", components=["billing"])
+        assert "Component name 'billing' is not valid" in await reason_of(tickets)
+
+
+async def test_comment_and_transition_on_the_created_issue() -> None:
+    async with JiraFake() as jira:
+        tickets = JiraTickets(jira.url, jira.email, jira.token, "OPS")
+        ticket = await asyncio.to_thread(tickets.create, make_incident(), ANALYSIS, PERMALINK)
+        await asyncio.to_thread(tickets.comment, ticket.key, "Resolved by U0ANN after 7m.")
+        status = await asyncio.to_thread(tickets.transition, ticket.key, "done")
+
+        assert jira.comments[ticket.key] == ["Resolved by U0ANN after 7m."]
+        assert status == "Done" and jira.status[ticket.key] == "Done"
+        with pytest.raises(TicketError) as again:
+            await asyncio.to_thread(tickets.transition, ticket.key, "Done")
+    assert (
+        again.value.reason == "Jira issue OPS-1 offers no transition 'Done' now (offered: 'Reopen')"
+    )
+    assert not again.value.retryable
+
+
+async def test_comment_failures_say_whether_a_retry_can_help() -> None:
+    async with JiraFake() as jira:
+        tickets = JiraTickets(jira.url, jira.email, jira.token, "OPS")
+        with pytest.raises(TicketError) as missing:
+            await asyncio.to_thread(tickets.comment, "OPS-404", "hello")
+        jira.fail_next(500, count=5)
+        with pytest.raises(TicketError) as down:
+            await asyncio.to_thread(tickets.comment, "OPS-404", "hello")
+    assert not missing.value.retryable
+    assert down.value.retryable and down.value.reason == "Jira is unavailable (500)"
