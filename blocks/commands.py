@@ -26,7 +26,14 @@ from blocks.kit import EMPTY, Block, Message, context, fields, header, section
 from blocks.limits import SECTION_TEXT_MAX
 from blocks.text import code, escape, mention_or_text, split_for_sections, truncate
 from incidents.lifecycle import short_duration
-from incidents.models import Incident, Severity, TimelineEvent, TimelineKind
+from incidents.models import (
+    Delivery,
+    DeliveryStatus,
+    Incident,
+    Severity,
+    TimelineEvent,
+    TimelineKind,
+)
 
 LIST_SHOWN = 30
 LIST_TITLE_MAX = 120
@@ -93,9 +100,13 @@ def incident_list(incidents: Sequence[Incident]) -> Message:
 
 
 def incident_detail(
-    incident: Incident, analysis: Analysis | None, timeline: Sequence[TimelineEvent]
+    incident: Incident,
+    analysis: Analysis | None,
+    timeline: Sequence[TimelineEvent],
+    deliveries: Sequence[Delivery] = (),
 ) -> Message:
-    """One incident: its facts, the gist of its analysis, and its latest timeline events."""
+    """One incident: its facts, the gist of its analysis, its latest timeline events, and
+    what was sent where (Jira, email, PagerDuty, Teams) with how it went."""
     blocks = [incident_header(incident), incident_badges(incident), incident_facts(incident)]
     if analysis is not None:
         gist = f"*Root cause* · confidence {analysis.confidence:.0%}\n{escape(analysis.root_cause)}"
@@ -107,7 +118,24 @@ def incident_detail(
         lines.insert(0, f"_{len(events) - TIMELINE_SHOWN} earlier events not shown._")
     history = "*Timeline*\n" + ("\n".join(lines) or "_No events recorded._")
     blocks += [section(part) for part in split_for_sections(history, SECTION_TEXT_MAX)]
+    if deliveries:
+        sent = "*Sent*\n" + "\n".join(_delivery_line(d) for d in deliveries[-TIMELINE_SHOWN:])
+        blocks += [section(part) for part in split_for_sections(sent, SECTION_TEXT_MAX)]
     return Message(text=fallback_text(incident), blocks=blocks)
+
+
+def _delivery_line(delivery: Delivery) -> str:
+    """`10:02 pagerduty trigger by @ann: sent (attempt 1)`, or the last error when not."""
+    line = (
+        f"{format_time(delivery.requested_at)} {escape(delivery.target)} "
+        f"{escape(delivery.action)} by {mention_or_text(delivery.requested_by)}: "
+        f"{delivery.status.value}"
+    )
+    if delivery.status is DeliveryStatus.SENT and delivery.result:
+        line += f" {code(delivery.result)}"
+    if delivery.status is not DeliveryStatus.SENT and delivery.last_error:
+        line += f" ({truncate(escape(delivery.last_error), EVENT_DETAIL_MAX)})"
+    return line + f" · {delivery.attempts} attempt{'s' if delivery.attempts != 1 else ''}"
 
 
 def stats_message(stats: IncidentStats) -> Message:

@@ -255,8 +255,9 @@ class _Handlers:
             incident = await self._incident(rest.split()[0].upper())
             record = await deps.store(store.latest_analysis, incident.id)
             timeline = await deps.store(store.timeline, incident.id)
+            sent = await deps.store(store.deliveries, incident.id)
             analysis = Analysis.model_validate_json(record.body) if record else None
-            await _reply(respond, incident_detail(incident, analysis, timeline))
+            await _reply(respond, incident_detail(incident, analysis, timeline, sent))
         elif verb in ("ack", "resolve") and rest:
             change = deps.service.acknowledge if verb == "ack" else deps.service.resolve
             incident = await self._transition(change, rest.split()[0].upper(), user)

@@ -17,6 +17,7 @@ create call. Layout (`ts` is fixed-width UTC text, so that string order is time 
 | dead letter | `DEAD#{id}` | `LETTER`, `CHUNK#{n}` | kind `DEAD_LETTER`/ts (header only) |
 | cached analysis | `CACHE#{fingerprint}` | `PROMPT#{version}` | |
 | lease | `LEASE#{name}` | `LEASE` | |
+| delivery | `DLV#{key}` | `DELIVERY` | group `DELIVERIES#{id}`/ts; kind `DELIVERY_DUE`/due |
 
 Four sparse global secondary indexes serve every list without a scan: `kind` (one partition per
 item kind, sorted by time: incidents newest first, dead letters, analyses for cost totals),
@@ -53,6 +54,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from incidents.models import (
     Alert,
     DeadLetter,
+    Delivery,
+    DeliveryStatus,
     Incident,
     IncidentStatus,
     MessageRef,
@@ -807,6 +810,51 @@ class DynamoStore:
             )
         except _ConditionFailed:
             return
+
+    # -- deliveries --------------------------------------------------------------------------
+
+    def _delivery_item(self, delivery: Delivery) -> dict[str, Any]:
+        """Listed per incident in the group index; in the kind index only while pending, so
+        that the due list reads nothing but what is waiting."""
+        item: dict[str, Any] = {
+            "pk": f"DLV#{delivery.key}",
+            "sk": "DELIVERY",
+            "data": delivery.model_dump_json(),
+            "group_pk": f"DELIVERIES#{delivery.incident_id}",
+            "group_sk": f"{_ts(delivery.requested_at)}#{delivery.key}",
+        }
+        if delivery.status is DeliveryStatus.PENDING:
+            item["kind_pk"] = "DELIVERY_DUE"
+            item["kind_sk"] = f"{_ts(delivery.next_attempt_at)}#{delivery.key}"
+        return item
+
+    def add_delivery(self, delivery: Delivery) -> bool:
+        try:
+            self._put(self._delivery_item(delivery), "attribute_not_exists(pk)")
+        except _ConditionFailed:
+            return False
+        return True
+
+    def put_delivery(self, delivery: Delivery) -> None:
+        self._call("put_item", TableName=self.table, Item=_dump(self._delivery_item(delivery)))
+
+    def delivery(self, key: str) -> Delivery | None:
+        item = self._get(f"DLV#{key}", "DELIVERY")
+        return Delivery.model_validate_json(item["data"]) if item else None
+
+    def deliveries(self, incident_id: str) -> list[Delivery]:
+        items = self._index("group", f"DELIVERIES#{incident_id}", newest_first=False, limit=None)
+        return [Delivery.model_validate_json(item["data"]) for item in items]
+
+    def due_deliveries(self, now: datetime, limit: int = 50) -> list[Delivery]:
+        """The index is read up to `now`; its lag behind a write only delays an attempt."""
+        items = self._items(
+            limit,
+            IndexName="kind",
+            KeyConditionExpression="kind_pk = :p AND kind_sk <= :now",
+            ExpressionAttributeValues=_dump({":p": "DELIVERY_DUE", ":now": f"{_ts(now)}#~"}),
+        )
+        return [Delivery.model_validate_json(item["data"]) for item in items]
 
     def put_silence(self, silence: Silence) -> None:
         """Unconditional, like SQLite's replace: a person's latest silence is the one that

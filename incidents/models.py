@@ -169,3 +169,31 @@ class TicketRef(BaseModel):
     claimed_at: datetime
     key: str | None = None
     url: str | None = None
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Delivery(BaseModel):
+    """One outbound notification (a Jira ticket or comment, an email, a page, a Teams card),
+    kept until it is sent or given up, so that a restart or a replica's death retries it
+    rather than loses it, and `/incident show` can say what went where.
+
+    `key` is its idempotency key (`<incident>:<target>:<action>[:<nonce>]`): asking twice for
+    the same delivery records it once. `request` is what the sender needs to do it again."""
+
+    key: str
+    incident_id: str
+    target: str
+    action: str
+    requested_by: str
+    requested_at: datetime
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime
+    last_error: str | None = None
+    result: str | None = None
+    request: dict[str, Any] = Field(default_factory=dict)

@@ -21,6 +21,8 @@ from sqlite_utils.db import Table
 
 from incidents.models import (
     DeadLetter,
+    Delivery,
+    DeliveryStatus,
     Incident,
     IncidentStatus,
     MessageRef,
@@ -40,7 +42,7 @@ from incidents.store import (
     StoreError,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class SqliteStore:
@@ -468,6 +470,42 @@ class SqliteStore:
         with self._transaction() as conn:
             conn.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
+    def add_delivery(self, delivery: Delivery) -> bool:
+        with self._transaction() as conn:
+            added = conn.execute(
+                "INSERT OR IGNORE INTO deliveries (key, incident_id, status, requested_at, "
+                "next_attempt_at, data) VALUES (?, ?, ?, ?, ?, ?)",
+                _delivery_row(delivery),
+            ).rowcount
+        return added == 1
+
+    def put_delivery(self, delivery: Delivery) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO deliveries (key, incident_id, status, requested_at, "
+                "next_attempt_at, data) VALUES (?, ?, ?, ?, ?, ?)",
+                _delivery_row(delivery),
+            )
+
+    def delivery(self, key: str) -> Delivery | None:
+        rows = self._query("SELECT data FROM deliveries WHERE key = ?", (key,))
+        return Delivery.model_validate_json(str(rows[0][0])) if rows else None
+
+    def deliveries(self, incident_id: str) -> list[Delivery]:
+        rows = self._query(
+            "SELECT data FROM deliveries WHERE incident_id = ? ORDER BY requested_at, key",
+            (incident_id,),
+        )
+        return [Delivery.model_validate_json(str(row[0])) for row in rows]
+
+    def due_deliveries(self, now: datetime, limit: int = 50) -> list[Delivery]:
+        rows = self._query(
+            "SELECT data FROM deliveries WHERE status = ? AND next_attempt_at <= ? "
+            "ORDER BY next_attempt_at, key LIMIT ?",
+            (DeliveryStatus.PENDING.value, _utc_text(now), limit),
+        )
+        return [Delivery.model_validate_json(str(row[0])) for row in rows]
+
     def put_silence(self, silence: Silence) -> None:
         with self._transaction() as conn:
             conn.execute(
@@ -656,6 +694,40 @@ def _create_lease_table(db: sqlite_utils.Database) -> None:
     )
 
 
+def _create_delivery_table(db: sqlite_utils.Database) -> None:
+    Table(db, "deliveries").create(
+        {
+            "key": str,
+            "incident_id": str,
+            "status": str,
+            "requested_at": str,
+            "next_attempt_at": str,
+            "data": str,
+        },
+        pk="key",
+        if_not_exists=True,
+    )
+    Table(db, "deliveries").create_index(["incident_id", "requested_at"], if_not_exists=True)
+    Table(db, "deliveries").create_index(["status", "next_attempt_at"], if_not_exists=True)
+
+
+def _utc_text(moment: datetime) -> str:
+    """Fixed-width UTC text, so that string order is time order (isoformat drops zero
+    microseconds)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _delivery_row(delivery: Delivery) -> tuple[str, str, str, str, str, str]:
+    return (
+        delivery.key,
+        delivery.incident_id,
+        delivery.status.value,
+        _utc_text(delivery.requested_at),
+        _utc_text(delivery.next_attempt_at),
+        delivery.model_dump_json(),
+    )
+
+
 _MIGRATIONS = (
     _create_incident_tables,
     _create_analysis_tables,
@@ -663,4 +735,5 @@ _MIGRATIONS = (
     _create_ticket_table,
     _index_alerts_by_severity,
     _create_lease_table,
+    _create_delivery_table,
 )

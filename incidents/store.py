@@ -19,6 +19,7 @@ from typing import Protocol
 
 from incidents.models import (
     DeadLetter,
+    Delivery,
     Incident,
     IncidentStatus,
     MessageRef,
@@ -198,6 +199,22 @@ class Store(Protocol):
 
     def release_lease(self, name: str, holder: str) -> None:
         """Free `name` if `holder` still holds it; someone else's lease is left alone."""
+
+    def add_delivery(self, delivery: Delivery) -> bool:
+        """Record a requested delivery unless one with its key exists: False when it does, so
+        that asking twice (a double click, two replicas) sends once."""
+
+    def put_delivery(self, delivery: Delivery) -> None:
+        """The delivery's state after an attempt, over the stored one."""
+
+    def delivery(self, key: str) -> Delivery | None:
+        """One delivery's current state, read consistently: what an attempt starts from."""
+
+    def deliveries(self, incident_id: str) -> list[Delivery]:
+        """An incident's deliveries, oldest first: what was sent where."""
+
+    def due_deliveries(self, now: datetime, limit: int = 50) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due at `now`, the longest waiting first."""
 
     def put_silence(self, silence: Silence) -> None: ...
 

@@ -29,7 +29,15 @@ from blocks.thread import (
     resolved_note,
     silenced_note,
 )
-from incidents.models import IncidentStatus, Severity, Silence, TimelineEvent, TimelineKind
+from incidents.models import (
+    Delivery,
+    DeliveryStatus,
+    IncidentStatus,
+    Severity,
+    Silence,
+    TimelineEvent,
+    TimelineKind,
+)
 from tests.unit.test_blocks import (
     ACK_USER,
     HOSTILE,
@@ -256,3 +264,27 @@ def test_email_modal_keeps_recipients_whole() -> None:
     assert_view_within_slack_limits(view)
     unfilled = email_modal(make_incident(), recipients=[])
     assert "initial_value" not in unfilled["blocks"][1]["element"]
+
+
+def test_incident_detail_lists_what_was_sent_where_with_errors_escaped() -> None:
+    def delivery(target: str, action: str, **changes: object) -> Delivery:
+        return Delivery(
+            key=f"INC-7K2M9:{target}:{action}", incident_id="INC-7K2M9", target=target,
+            action=action, requested_by=ACK_USER, requested_at=T0, next_attempt_at=T0,
+        ).model_copy(update=changes)  # fmt: skip
+
+    sent = [
+        delivery("jira", "create", status=DeliveryStatus.SENT, attempts=1, result="OPS-12"),
+        delivery("pagerduty", "trigger", attempts=2, last_error=f"HTTP 503 {HOSTILE_TEXT}"),
+        delivery("email", "send", status=DeliveryStatus.FAILED, attempts=1,
+                 last_error="recipient refused"),
+    ]  # fmt: skip
+
+    reply = incident_detail(make_incident(), None, [], sent)
+
+    text = block_texts(reply)
+    assert f"jira create by <@{ACK_USER}>: sent `OPS-12` · 1 attempt" in text
+    assert "pagerduty trigger" in text and ": pending (HTTP 503" in text and "2 attempts" in text
+    assert ": failed (recipient refused) · 1 attempt" in text
+    assert_safe(reply, allowed=(f"<@{ACK_USER}>",))
+    assert "*Sent*" not in block_texts(incident_detail(make_incident(), None, []))
