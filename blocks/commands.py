@@ -53,9 +53,10 @@ _TIMELINE_MARKER = {
 _HELP = (
     ("analyze <text>", "analyze pasted alert text as a new alert"),
     ("list", "open incidents, newest first"),
-    ("show <id>", "one incident with its timeline"),
+    ("show <id>", "one incident with its timeline and what was sent where"),
     ("ack <id>", "acknowledge it: you own it now"),
     ("resolve <id>", "resolve it"),
+    ("jira <id>", "create its Jira ticket (one per incident)"),
     ("silence <id> <duration>", "mute its alerts for a while, e.g. `30m`, `4h`, `1d`"),
     ("stats [period]", "counts, MTTA, MTTR, cache hit rate and Claude cost, e.g. `7d`"),
     ("help", "this list"),

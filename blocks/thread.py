@@ -14,7 +14,7 @@ from blocks.incident import analysis_credit, format_time, status_text
 from blocks.kit import EMPTY, Message, context, section
 from blocks.limits import SECTION_TEXT_MAX
 from blocks.text import escape, link, mention_or_text, split_for_sections, truncate
-from incidents.models import Incident, IncidentStatus, Silence
+from incidents.models import Delivery, DeliveryStatus, Incident, IncidentStatus, Silence
 
 # A long answer reads as a few posts of about 12,000 characters rather than one wall.
 SECTIONS_PER_MESSAGE = 4
@@ -93,3 +93,52 @@ def _paged(parts: list[str], text: str) -> list[Message]:
         Message(text=text, blocks=[section(part) for part in parts[i : i + SECTIONS_PER_MESSAGE]])
         for i in range(0, len(parts), SECTIONS_PER_MESSAGE)
     ]
+
+
+_CHANNEL_NAMES = {"pagerduty": "PagerDuty", "teams": "Teams", "email": "Email", "jira": "Jira"}
+
+
+def delivery_sent_note(delivery: Delivery) -> Message | None:
+    """What the thread should know was sent: an email (who to whom), a page, a Jira move.
+    Mirrored acknowledgements, Teams cards and comments go unsaid: they add noise, not news;
+    `/incident show` lists them all."""
+    if delivery.target == "email":
+        recipients = ", ".join(str(r) for r in delivery.request.get("to") or [])
+        who = "The bot" if delivery.action == "auto" else mention_or_text(delivery.requested_by)
+        text = f":email: {who} emailed this incident to {escape(recipients)}."
+        note = str(delivery.request.get("note") or "").strip()
+        if note:
+            text += f"\n>{truncate(escape(' '.join(note.split())), PREVIEW_MAX)}"
+    elif delivery.target == "pagerduty" and delivery.action == "trigger":
+        text = ":rotating_light: Paged on-call through PagerDuty."
+    elif delivery.target == "jira" and delivery.action == "transition" and delivery.result:
+        text = f":ticket: Jira {escape(delivery.result)}."
+    else:
+        return None
+    return Message(text=text, blocks=[section(text)])
+
+
+def delivery_failed_note(delivery: Delivery) -> Message:
+    """A notification given up for good, with Jira's, the mail server's or PagerDuty's reason:
+    a silent failure would leave people believing someone was paged or mailed."""
+    channel = _CHANNEL_NAMES.get(delivery.target, delivery.target)
+    tries = f"{delivery.attempts} attempt{'s' if delivery.attempts != 1 else ''}"
+    text = (
+        f":warning: {channel} {escape(delivery.action)} was not delivered after {tries}: "
+        f"{escape(delivery.last_error or 'no reason given')}"
+    )
+    return Message(text=text, blocks=[section(truncate(text, SECTION_TEXT_MAX))])
+
+
+def email_outcome(incident_id: str, delivery: Delivery) -> str:
+    """What the sender is told at once: sent, on its way after a passing failure, or not sent
+    and why; the thread records the mail itself when it goes out."""
+    recipients = ", ".join(str(r) for r in delivery.request.get("to") or [])
+    if delivery.status is DeliveryStatus.SENT:
+        return f"Emailed {incident_id} to {recipients}."
+    if delivery.status is DeliveryStatus.PENDING:
+        return (
+            f"The email about {incident_id} is not sent yet ({delivery.last_error}); it is "
+            "retried automatically, and the incident's thread will say when it goes out."
+        )
+    return f"No email about {incident_id} was sent: {delivery.last_error}."

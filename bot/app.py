@@ -31,6 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
 from analysis.gather import ContextGatherer
+from blocks.thread import delivery_failed_note, delivery_sent_note
 from bot.console import ConsolePublisher
 from bot.settings import Settings
 from bot.slack_app import SlackDeps, register
@@ -38,17 +39,23 @@ from bot.slack_publisher import SlackPublisher, explain_slack_error
 from incidents.dynamodb_store import DynamoStore
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind
-from incidents.models import Alert, Incident
+from incidents.models import Alert, Delivery, Incident
 from incidents.sqlite_store import SqliteStore
 from incidents.store import Store
 from ingest.pipeline import Ingestor, IngestReport
 from ingest.sqs import ConsumerConfig, SqsConsumer
 from ingest.webhook import Receiver
+from notify.dispatch import Channels, EmailTransport, Notifier
+from notify.email import SesTransport, SmtpTransport
 from notify.jira import JiraTickets
+from notify.outbox import Listener
+from notify.pagerduty import PagerDutyEvents
+from notify.teams import TeamsWebhook
 
 __all__ = ["Ingestor", "build_engine", "build_ingestor", "run"]
 
 MAX_CONNECT_DELAY = 300.0
+_NOTIFIED = (OutcomeKind.OPENED, OutcomeKind.REOPENED, OutcomeKind.RESOLVED)
 STORE_THREADS = 8
 # Any of these means the environment configures AWS; without them, no AWS call is made.
 _AWS_SIGNALS = (
@@ -139,7 +146,87 @@ def jira_tickets(settings: Settings) -> JiraTickets | None:
         settings.jira_api_token.get_secret_value(),
         settings.jira_project,
         issue_type=settings.jira_issue_type,
+        priorities=settings.jira_priorities,
+        labels=settings.jira_labels,
+        components=settings.jira_components,
     )
+
+
+def email_transport(settings: Settings) -> EmailTransport | None:
+    """SMTP with STARTTLS and login, or SES through boto3 (region and credentials from the
+    environment, as for SQS); None when email is off."""
+    if not settings.email_enabled:
+        return None
+    if settings.email_transport == "ses":
+        import boto3
+
+        return SesTransport(boto3.client("ses"))
+    assert settings.smtp_host is not None
+    return SmtpTransport(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_user,
+        settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        starttls=settings.smtp_starttls,
+    )
+
+
+def build_channels(settings: Settings) -> Channels:
+    """Each channel that its settings turn on; the rest stay None, and nothing connects yet."""
+    channels = Channels(
+        jira=jira_tickets(settings),
+        jira_resolve_transition=settings.jira_resolve_transition,
+        email=email_transport(settings),
+        email_from=settings.email_from or "",
+        email_to=settings.email_recipients,
+        email_on_critical=settings.email_on_critical,
+        teams_route=settings.teams_webhook_for,
+    )
+    if settings.pagerduty_routing_key is not None:
+        channels.pagerduty = PagerDutyEvents(
+            settings.pagerduty_routing_key.get_secret_value(), settings.pagerduty_events_url
+        )
+        channels.closers.append(channels.pagerduty.close)
+    if settings.teams_enabled:
+        channels.teams = TeamsWebhook()
+        channels.closers.append(channels.teams.close)
+    return channels
+
+
+def build_notifier(
+    settings: Settings,
+    store: Store,
+    leases: Leases,
+    executor: Executor,
+    slack: SlackPublisher | None,
+) -> Notifier:
+    """The outbound channels, with what was sent (and what failed for good) told in the
+    incident's thread when Slack is on, and logged when it is not."""
+
+    async def tell_sent(delivery: Delivery) -> None:
+        note = delivery_sent_note(delivery)
+        if slack is not None and note is not None:
+            await slack.thread_note(delivery.incident_id, note)
+
+    async def tell_failed(delivery: Delivery) -> None:
+        if slack is not None:
+            await slack.thread_note(delivery.incident_id, delivery_failed_note(delivery))
+
+    sent: Listener = tell_sent
+    failed: Listener = tell_failed
+    return Notifier(
+        store,
+        leases,
+        build_channels(settings),
+        permalink=slack.permalink if slack is not None else _no_permalink,
+        on_sent=sent,
+        on_failed=failed,
+        executor=executor,
+    )
+
+
+async def _no_permalink(incident_id: str) -> str | None:
+    return None
 
 
 def sqs_consumer(
@@ -225,12 +312,16 @@ async def run(settings: Settings, console: Console | None = None) -> None:
     background: set[asyncio.Task[None]] = set()
     socket_mode: AsyncSocketModeHandler | None = None
     publisher: ConsolePublisher | SlackPublisher
+    slack: SlackPublisher | None = None
     if settings.console_mode:
         publisher = ConsolePublisher(console or Console(), settings.update_interval)
     else:
-        client = slack_client(settings)
-        slack = SlackPublisher(client, ingestor.service, settings, leases, executor)
+        slack = SlackPublisher(slack_client(settings), ingestor.service, settings, leases, executor)
         publisher = slack
+    notifier = build_notifier(settings, ingestor.store, leases, executor, slack)
+    background.add(asyncio.create_task(notifier.forever(settings.delivery_interval)))
+    if slack is not None:
+        client = slack.client
         bolt = AsyncApp(client=client, logger=logging.getLogger("slack_bolt"))
         deps = SlackDeps(
             settings=settings,
@@ -239,7 +330,8 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             engine=engine,
             publisher=slack,
             executor=executor,
-            tickets=jira_tickets(settings),
+            notifier=notifier,
+            tickets=notifier.channels.jira,
         )
         register(bolt, deps)
         assert settings.slack_app_token is not None
@@ -264,6 +356,7 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             await publisher.publish_analysis_failure(incident)
             return
         await publisher.publish_analysis(incident, analysis)
+        await notifier.analysed(incident, analysis)
 
     async def publish(report: IngestReport) -> None:
         """Analyses are scheduled before anything is published, so a publishing failure
@@ -278,6 +371,22 @@ async def run(settings: Settings, console: Console | None = None) -> None:
                 task.add_done_callback(analyses.discard)
         for outcome in report.outcomes:
             await publisher.publish(outcome)
+        for outcome in report.outcomes:
+            if outcome.incident is not None and outcome.kind in _NOTIFIED:
+                task = asyncio.create_task(notify(outcome.kind, outcome.incident))
+                analyses.add(task)
+                task.add_done_callback(analyses.discard)
+
+    async def notify(kind: OutcomeKind, incident: Incident) -> None:
+        """Pages and mails run beside the ingest path, so that a slow PagerDuty never holds
+        an SQS slot or a receiver request; what fails is retried by the outbox."""
+        try:
+            if kind is OutcomeKind.RESOLVED:
+                await notifier.resolved(incident, incident.resolved_by or "")
+            else:
+                await notifier.opened(incident)
+        except Exception:  # the task's last stop: nothing above it would report the failure
+            logger.exception("notifications for %s failed", incident.id)
 
     receiver = Receiver(
         ingestor,
@@ -326,6 +435,7 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         await asyncio.gather(*background, return_exceptions=True)
         await engine.close()
         await publisher.close()
+        await notifier.close()
         executor.shutdown(wait=True)
         lease_executor.shutdown(wait=True)
         ingestor.store.close()

@@ -7,16 +7,18 @@ line naming the variable, rather than failing later in the middle of an incident
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from analysis.cost import DEFAULT_PRICES, Price
 from incidents.models import Severity
+from notify.jira import DEFAULT_PRIORITIES
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -35,6 +37,24 @@ def parse_duration(value: object) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def parse_names(value: object) -> list[str]:
+    """`incident,aws` or a JSON list: the comma form is what people write in an env file."""
+    if isinstance(value, list | tuple):
+        return [str(item).strip() for item in value if str(item).strip()]
+    text = str(value).strip()
+    if text.startswith("["):
+        return parse_names(json.loads(text))
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+Names = Annotated[list[str], NoDecode, BeforeValidator(parse_names)]
+
+
+def split_addresses(raw: str) -> list[str]:
+    """Email addresses as people type them: separated by commas, semicolons or spaces."""
+    return [part.strip() for part in re.split(r"[,;\s]+", raw) if part.strip()]
 
 
 def is_loopback(host: str) -> bool:
@@ -66,8 +86,32 @@ class Settings(BaseSettings):
     jira_api_token: SecretStr | None = None
     jira_project: str | None = None
     jira_issue_type: str = "Task"
+    jira_resolve_transition: str | None = None
+    # JSON, e.g. {"CRITICAL": "Highest", "LOW": "Lowest"}: the severities named override
+    # the defaults; an empty name sends no priority for that severity.
+    jira_priorities: dict[Severity, str] = Field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
+    jira_labels: Names = Field(default_factory=lambda: ["incident"])
+    jira_components: Names = Field(default_factory=list)
+
     email_from: str | None = None
     email_to: str | None = None
+    email_transport: Literal["smtp", "ses"] = "smtp"
+    email_on_critical: bool = False
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+
+    pagerduty_routing_key: SecretStr | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    teams_webhook_url: SecretStr | None = None
+    teams_webhook_url_critical: SecretStr | None = None
+    teams_webhook_url_high: SecretStr | None = None
+    teams_webhook_url_medium: SecretStr | None = None
+    teams_webhook_url_low: SecretStr | None = None
+    # How often pending deliveries (Jira, email, PagerDuty, Teams) are looked for and retried.
+    delivery_interval: Duration = timedelta(seconds=15)
 
     store: Literal["sqlite", "dynamodb"] = "sqlite"
     sqlite_path: Path = Path("./incidents.db")
@@ -113,6 +157,22 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _priorities_cover_defaults(self) -> Settings:
+        self.jira_priorities = {**DEFAULT_PRIORITIES, **self.jira_priorities}
+        return self
+
+    @model_validator(mode="after")
+    def _email_has_a_transport(self) -> Settings:
+        if self.email_from and self.email_transport == "smtp" and not self.smtp_host:
+            raise ValueError("EMAIL_TRANSPORT=smtp needs SMTP_HOST (or set EMAIL_TRANSPORT=ses)")
+        if self.smtp_user and not self.smtp_starttls:
+            raise ValueError(
+                "SMTP_USER is set with SMTP_STARTTLS=false: the password would cross the "
+                "network in clear; enable STARTTLS"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _receiver_is_protected(self) -> Settings:
         if self.webhook_api_key is None and not is_loopback(self.webhook_host):
             raise ValueError(
@@ -148,7 +208,31 @@ class Settings(BaseSettings):
 
     @property
     def email_enabled(self) -> bool:
+        """`EMAIL_TO` prefills the modal and receives automatic mail, so both are needed."""
         return bool(self.email_from and self.email_to)
+
+    @property
+    def email_recipients(self) -> list[str]:
+        return split_addresses(self.email_to or "")
+
+    @property
+    def pagerduty_enabled(self) -> bool:
+        return self.pagerduty_routing_key is not None
+
+    def teams_webhook_for(self, severity: Severity) -> str | None:
+        """`TEAMS_WEBHOOK_URL_<SEVERITY>` when set, else `TEAMS_WEBHOOK_URL`; None when off."""
+        routed = {
+            Severity.CRITICAL: self.teams_webhook_url_critical,
+            Severity.HIGH: self.teams_webhook_url_high,
+            Severity.MEDIUM: self.teams_webhook_url_medium,
+            Severity.LOW: self.teams_webhook_url_low,
+        }[severity]
+        chosen = routed or self.teams_webhook_url
+        return chosen.get_secret_value() if chosen else None
+
+    @property
+    def teams_enabled(self) -> bool:
+        return any(self.teams_webhook_for(severity) for severity in Severity)
 
 
 class SettingsError(Exception):

@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from analysis.claude import ClaudeError
@@ -30,8 +29,8 @@ from blocks.ids import ActionId, ActionValue, BlockId, CallbackId, ModalMetadata
 from blocks.incident import render_incident
 from blocks.kit import Message
 from blocks.modals import email_modal
-from blocks.thread import followup_messages, silenced_note, ticket_note
-from bot.settings import Settings, parse_duration
+from blocks.thread import email_outcome, followup_messages, silenced_note, ticket_note
+from bot.settings import Settings, parse_duration, split_addresses
 from bot.slack_publisher import SlackPublisher
 from bot.stats import compute_stats
 from incidents.lifecycle import (
@@ -42,7 +41,9 @@ from incidents.lifecycle import (
 )
 from incidents.models import Incident, IncidentStatus, TicketRef
 from ingest.pipeline import Ingestor, UnreadablePayloadError
+from notify.dispatch import Notifier
 from notify.jira import JiraTickets, TicketError
+from notify.outbox import DeliveryError
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class SlackDeps:
     engine: AnalysisEngine
     publisher: SlackPublisher
     executor: Executor | None
+    notifier: Notifier
     tickets: JiraTickets | None = None
     bot_user_id: str = ""
 
@@ -127,10 +129,10 @@ class _Handlers:
             incident = await self._incident(incident_id)
             await client.views_open(
                 trigger_id=body["trigger_id"],
-                view=email_modal(incident, recipients=_addresses(deps.settings.email_to or "")),
+                view=email_modal(incident, recipients=deps.settings.email_recipients),
             )
         elif action is ActionId.CREATE_JIRA:
-            await self.create_ticket(incident_id, user, client)
+            await self.create_ticket(incident_id, user)
 
     async def _transition(self, change: Callable[[str, str], Incident], incident_id: str,
                           user: str) -> Incident:  # fmt: skip
@@ -141,6 +143,10 @@ class _Handlers:
         except InvalidTransitionError as exc:
             raise UserFacingError(f"Nothing done: {exc}.") from exc
         await self.deps.publisher.sync(incident_id, shown_by_user=True)
+        if incident.status is IncidentStatus.ACKNOWLEDGED:
+            await self.deps.notifier.acknowledged(incident, user)
+        elif incident.status is IncidentStatus.RESOLVED:
+            await self.deps.notifier.resolved(incident, user)
         return incident
 
     async def reanalyze(self, incident_id: str, user: str) -> Analysis:
@@ -152,9 +158,10 @@ class _Handlers:
         await self.deps.publisher.publish_analysis(incident, analysis, reanalyzed_by=user)
         return analysis
 
-    async def create_ticket(self, incident_id: str, user: str, client: AsyncWebClient) -> None:
+    async def create_ticket(self, incident_id: str, user: str) -> str:
         """One ticket per incident however many clicks: the click whose claim goes in
-        creates it; every other click is told where it is, or that it is on its way."""
+        creates it; every other click is told where it is, or that it is on its way.
+        The ticket's key, for the one who asked."""
         deps = self.deps
         store = deps.service.store
         incident = await self._incident(incident_id)
@@ -170,28 +177,23 @@ class _Handlers:
             raise UserFacingError(f"A Jira ticket for {incident_id} is being created right now.")
         record = await deps.store(store.latest_analysis, incident_id)
         analysis = Analysis.model_validate_json(record.body) if record else None
-        permalink = await self._permalink(incident_id, client)
+        timeline = await deps.store(store.timeline, incident_id)
+        permalink = await deps.publisher.permalink(incident_id)
         try:
-            ticket = await asyncio.to_thread(deps.tickets.create, incident, analysis, permalink)
+            ticket = await asyncio.to_thread(
+                deps.tickets.create, incident, analysis, permalink, timeline
+            )
         except TicketError as exc:
             await deps.store(store.release_ticket, claim)
+            await deps.notifier.record_ticket(incident_id, user, key=None, error=exc.reason)
             raise UserFacingError(f"No Jira ticket was created: {exc.reason}") from exc
         await deps.store(
             store.put_ticket, claim.model_copy(update={"key": ticket.key, "url": ticket.url})
         )
+        await deps.notifier.record_ticket(incident_id, user, key=ticket.key, error=None)
         await deps.publisher.sync(incident_id, shown_by_user=True)
         await deps.publisher.thread_note(incident_id, ticket_note(ticket.key, ticket.url, user))
-
-    async def _permalink(self, incident_id: str, client: AsyncWebClient) -> str | None:
-        """The message's link for the ticket; a ticket without it beats no ticket."""
-        ref = await self.deps.store(self.deps.service.store.message_ref, incident_id)
-        if ref is None:
-            return None
-        try:
-            answer = await client.chat_getPermalink(channel=ref.channel, message_ts=ref.ts)
-        except SlackApiError:
-            return None
-        return str(answer.get("permalink") or "") or None
+        return ticket.key
 
     async def silence(self, incident_id: str, duration: timedelta, user: str) -> None:
         try:
@@ -213,7 +215,7 @@ class _Handlers:
         values = view["state"]["values"]
         field = values[BlockId.EMAIL_RECIPIENTS.value][ActionId.EMAIL_RECIPIENTS.value]
         raw = field.get("value") or ""
-        recipients = _addresses(raw)
+        recipients = split_addresses(raw)
         invalid = [r for r in recipients if not _EMAIL.match(r)]
         if not recipients or invalid:
             problem = (
@@ -224,11 +226,23 @@ class _Handlers:
             )
             return
         await ack()
-        incident_id = ModalMetadata.parse(view["private_metadata"]).incident_id
-        await client.chat_postMessage(
-            channel=body["user"]["id"],
-            text=f"No email about {incident_id} was sent: this release cannot send email yet.",
-        )
+        user = body["user"]["id"]
+        note_field = values.get(BlockId.EMAIL_NOTE.value, {}).get(ActionId.EMAIL_NOTE.value, {})
+        note = str(note_field.get("value") or "").strip()
+        incident = await self._incident(ModalMetadata.parse(view["private_metadata"]).incident_id)
+        try:
+            delivery = await self.deps.notifier.email(incident, recipients, note, user)
+        except DeliveryError as exc:
+            text = f"No email about {incident.id} was sent: {exc.reason}."
+        else:
+            text = email_outcome(incident.id, delivery)
+        # A modal has no channel: the person is told beside the incident's message, where
+        # they clicked, or in a direct message while the incident has none.
+        ref = await self.deps.store(self.deps.service.store.message_ref, incident.id)
+        if ref is not None:
+            await _ephemeral(client, ref.channel, user, text)
+        else:
+            await client.chat_postMessage(channel=user, text=text)
 
     async def command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
@@ -281,6 +295,9 @@ class _Handlers:
                 compute_stats, store, datetime.now(UTC) - period, f"last {rest or '24h'}"
             )
             await _reply(respond, stats_message(stats))
+        elif verb == "jira" and rest:
+            key = await self.create_ticket(rest.split()[0].upper(), user)
+            await respond(text=f"Created Jira ticket {key}.", response_type="ephemeral")
         elif verb == "analyze" and rest:
             await self.analyze_text(rest, user, respond)
         else:
@@ -378,7 +395,3 @@ async def _ephemeral(client: AsyncWebClient, channel: str, user: str, text: str)
 
 async def _reply(respond: AsyncRespond, message: Message, response_type: str = "ephemeral") -> None:
     await respond(text=message.text, blocks=message.blocks, response_type=response_type)
-
-
-def _addresses(raw: str) -> list[str]:
-    return [part.strip() for part in re.split(r"[,;\s]+", raw) if part.strip()]

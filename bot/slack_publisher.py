@@ -248,6 +248,20 @@ class SlackPublisher:
             return
         await self.sync(incident_id)
 
+    async def permalink(self, incident_id: str) -> str | None:
+        """The link to the incident's message, for tickets, mails, pages and cards; None
+        while it is unposted or Slack will not say, since a notification without the link
+        beats no notification."""
+        ref = await self._store(self.store.message_ref, incident_id)
+        if ref is None:
+            return None
+        try:
+            answer = await self.client.chat_getPermalink(channel=ref.channel, message_ts=ref.ts)
+        except _SLACK_FAILURES as exc:
+            logger.warning("no permalink for %s: %s", incident_id, explain_slack_error(exc))
+            return None
+        return str(answer.get("permalink") or "") or None
+
     async def thread_note(self, incident_id: str, message: Message) -> None:
         """A reply under the incident's message; skipped while the message itself is pending."""
         ref = await self._store(self.store.message_ref, incident_id)

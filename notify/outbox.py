@@ -43,7 +43,7 @@ class DeliveryError(Exception):
 
 # Sends one delivery; returns what to remember of it (a ticket key, a message id) or None.
 Sender = Callable[[Delivery], Awaitable[str | None]]
-# Told of a delivery that ended: sent, or failed for good.
+# Told of a delivery that ended: sent (`on_sent`), or failed for good (`on_failed`).
 Listener = Callable[[Delivery], Awaitable[None]]
 
 
@@ -69,6 +69,7 @@ class Outbox:
         senders: Mapping[str, Sender],
         *,
         on_failed: Listener = _ignore,
+        on_sent: Listener = _ignore,
         executor: Executor | None = None,
         clock: Callable[[], datetime] = _utcnow,
         max_attempts: int = MAX_ATTEMPTS,
@@ -77,6 +78,7 @@ class Outbox:
         self.leases = leases
         self.senders = dict(senders)
         self.on_failed = on_failed
+        self.on_sent = on_sent
         self.max_attempts = max_attempts
         self._executor = executor
         self._clock = clock
@@ -87,7 +89,7 @@ class Outbox:
         target: str,
         action: str,
         requested_by: str,
-        request: dict[str, object] | None = None,
+        request: Mapping[str, object] | None = None,
         *,
         nonce: str | None = None,
     ) -> Delivery:
@@ -165,6 +167,7 @@ class Outbox:
         )
         await self._store(self.store.put_delivery, sent)
         logger.info("%s sent%s", sent.key, f": {result}" if result else "")
+        await self.on_sent(sent)
         return sent
 
     async def run_due(self) -> int:

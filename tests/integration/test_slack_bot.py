@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from tests.conftest import BRIEF_ALERT
 from tests.fakes.bot_process import BotProcess, slack_env
 from tests.fakes.jira_server import JiraFake
 from tests.fakes.slack_emulator import Message, SlackEmulator
+from tests.fakes.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.integration
 
@@ -26,14 +27,28 @@ CRITICAL_CHANNEL = "C2"
 USER = "U7"
 
 
-def _env(tmp_path: Path, emulator: SlackEmulator) -> dict[str, str]:
+def _env(tmp_path: Path, emulator: SlackEmulator, sink: SmtpSink | None = None) -> dict[str, str]:
+    """The bot on the emulator; with `sink`, email through it (STARTTLS, login, and the
+    sink's certificate trusted through SSL_CERT_FILE, as a private CA would be)."""
+    email = (
+        {
+            "EMAIL_FROM": "bot@example.com",
+            "EMAIL_TO": "oncall@example.com",
+            "SMTP_HOST": sink.host,
+            "SMTP_PORT": str(sink.port),
+            "SMTP_USER": sink.user,
+            "SMTP_PASSWORD": sink.password,
+            "SSL_CERT_FILE": sink.ca_file,
+        }
+        if sink is not None
+        else {}
+    )
     return slack_env(
         tmp_path,
         emulator.api_url,
         SLACK_CHANNEL=CHANNEL,
         SLACK_CHANNEL_CRITICAL=CRITICAL_CHANNEL,
-        EMAIL_FROM="bot@example.com",
-        EMAIL_TO="oncall@example.com",
+        **email,
     )
 
 
@@ -44,8 +59,14 @@ async def emulator() -> AsyncIterator[SlackEmulator]:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, emulator: SlackEmulator) -> AsyncIterator[BotProcess]:
-    process = BotProcess(_env(tmp_path, emulator), tmp_path / "bot.db")
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as started:
+        yield started
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, emulator: SlackEmulator, sink: SmtpSink) -> AsyncIterator[BotProcess]:
+    process = BotProcess(_env(tmp_path, emulator, sink), tmp_path / "bot.db")
     await process.start()
     yield process
     assert await process.stop() == 0
@@ -197,8 +218,8 @@ async def test_buttons_acknowledge_silence_reanalyze_and_resolve(
     assert silence is not None and silence.by == USER
 
 
-async def test_the_email_button_opens_a_prefilled_modal_that_validates(
-    bot: BotProcess, emulator: SlackEmulator
+async def test_the_email_modal_validates_then_mails_both_parts_and_says_so(
+    bot: BotProcess, emulator: SlackEmulator, sink: SmtpSink
 ):
     answer = await bot.alert(BRIEF_ALERT)
     root = await _root_with_analysis(emulator)
@@ -218,6 +239,32 @@ async def test_the_email_button_opens_a_prefilled_modal_that_validates(
     assert bad.ack is not None and bad.ack.payload is not None
     assert bad.ack.payload["response_action"] == "errors"
     assert "not-an-address" in bad.ack.payload["errors"][BlockId.EMAIL_RECIPIENTS]
+
+    good = {"type": "plain_text_input", "value": "ann@example.com, lead@example.com"}
+    note = {"type": "plain_text_input", "value": "Customers affected <!here>"}
+    await emulator.view_submission(
+        CallbackId.EMAIL,
+        values={
+            BlockId.EMAIL_RECIPIENTS: {ActionId.EMAIL_RECIPIENTS: good},
+            BlockId.EMAIL_NOTE: {ActionId.EMAIL_NOTE: note},
+        },
+        private_metadata=metadata,
+        user_id=USER,
+    )
+    [mail] = await emulator.wait_for(lambda: list(sink.messages), timeout=15)
+    assert mail.tls and mail.user == sink.user
+    assert mail.recipients == ["ann@example.com", "lead@example.com"]
+    assert answer["incidents"][0] in str(mail.message["Subject"])
+    html_part = mail.message.get_body(("html",))
+    assert html_part is not None and "Customers affected &lt;!here&gt;" in html_part.get_content()
+    told = await emulator.wait_for(
+        lambda: [e for e in emulator.ephemerals if "Emailed" in e.text and e.user == USER]
+    )
+    assert "ann@example.com, lead@example.com" in told[0].text
+    notes = await emulator.wait_for(
+        lambda: [m for m in _replies(emulator, root) if "emailed this incident" in m.text]
+    )
+    assert f"<@{USER}>" in notes[0].text and "&lt;!here&gt;" in notes[0].text
 
 
 async def test_an_interaction_that_fails_is_told_to_the_person(

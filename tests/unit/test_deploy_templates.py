@@ -28,7 +28,13 @@ TEMPLATES = ("template.yaml", "cloudwatch-integration.yaml")
 # The packages that ship in the image (pyproject's [tool.setuptools] packages).
 SOURCES = ("ingest", "incidents", "analysis", "blocks", "notify", "bot")
 # The AWS services the code has clients for.
-SERVICES = ("sqs", "dynamodb", "cloudwatch", "logs")
+SERVICES = ("sqs", "dynamodb", "cloudwatch", "logs", "ses")
+# IAM has no actions of their own for SQS batch calls: each needs its single call's action.
+BATCH_ACTIONS = {
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility",
+    "sqs:SendMessageBatch": "sqs:SendMessage",
+}
 # DynamoStore.create_tables runs only from `incident-bot init-store`, for local use: in AWS the
 # stack owns the table, so the bot's role may not create or reconfigure it.
 LOCAL_ONLY = "create_tables"
@@ -40,7 +46,7 @@ TRANSACT_ITEM_ACTIONS = {
     "ConditionCheck": "dynamodb:ConditionCheckItem",
 }
 # Actions that have no resource-level permission, so AWS requires "*".
-WILDCARD_ONLY = {"cloudwatch:GetMetricData"}
+WILDCARD_ONLY = {"cloudwatch:GetMetricData", "ses:GetSendQuota"}
 LINT = ManualArgs(include_checks=["I"])
 
 
@@ -114,7 +120,8 @@ def code_actions() -> set[str]:
                     assert kinds and kinds <= set(TRANSACT_ITEM_ACTIONS), (path, kinds)
                     actions |= {TRANSACT_ITEM_ACTIONS[kind] for kind in kinds}
                 elif name in operations:
-                    actions.add(operations[name])
+                    action = operations[name]
+                    actions.add(BATCH_ACTIONS.get(action, action))
     return actions
 
 
