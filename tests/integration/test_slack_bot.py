@@ -17,6 +17,7 @@ from incidents.models import IncidentStatus, MessageRef
 from tests.conftest import BRIEF_ALERT
 from tests.fakes.bot_process import BotProcess, slack_env
 from tests.fakes.jira_server import JiraFake
+from tests.fakes.pagerduty_server import ROUTING_KEY, PagerDutyFake
 from tests.fakes.slack_emulator import Message, SlackEmulator
 from tests.fakes.smtp_sink import SmtpSink
 
@@ -466,3 +467,47 @@ async def test_a_message_deleted_in_slack_is_posted_anew(bot: BotProcess, emulat
 
     await emulator.wait_for(lambda: len(_roots(emulator)) == 2)
     await bot.wait_line("was deleted in Slack; posting it anew")
+
+
+async def test_pagerduty_and_jira_follow_the_buttons(tmp_path: Path, emulator: SlackEmulator):
+    """A CRITICAL alert pages; Acknowledge and Resolve in Slack reach PagerDuty with the
+    incident id as dedup key; resolving comments on the Jira ticket and moves it to Done."""
+    async with PagerDutyFake() as pagerduty, JiraFake(email="bot@example.com") as jira:
+        env = _env(tmp_path, emulator)
+        env.update(
+            PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
+            PAGERDUTY_EVENTS_URL=pagerduty.events_url,
+            JIRA_URL=jira.url,
+            JIRA_EMAIL="bot@example.com",
+            JIRA_API_TOKEN=jira.token,
+            JIRA_PROJECT="OPS",
+            JIRA_RESOLVE_TRANSITION="Done",
+        )
+        bot = BotProcess(env, tmp_path / "bot.db")
+        await bot.start()
+        try:
+            answer = await bot.alert({**BRIEF_ALERT, "severity": "CRITICAL"})
+            incident_id = answer["incidents"][0]
+            await emulator.wait_for(lambda: pagerduty.events, timeout=15)
+            root = await _root_with_analysis(emulator, CRITICAL_CHANNEL)
+            await emulator.wait_for(
+                lambda: [m for m in _replies(emulator, root) if "PagerDuty" in m.text]
+            )
+            await emulator.block_action(ActionId.CREATE_JIRA, message_ts=root.ts, user_id=USER)
+            await emulator.wait_for(lambda: jira.created)
+            await emulator.block_action(ActionId.ACKNOWLEDGE, message_ts=root.ts, user_id=USER)
+            await emulator.wait_for(lambda: len(pagerduty.events) == 2)
+            await emulator.block_action(ActionId.RESOLVE, message_ts=root.ts, user_id=USER)
+            await emulator.wait_for(lambda: len(pagerduty.events) == 3)
+            await emulator.wait_for(lambda: jira.status.get("OPS-1") == "Done")
+            await emulator.wait_for(
+                lambda: [m for m in _replies(emulator, root) if "OPS-1 → Done" in m.text]
+            )
+        finally:
+            assert await bot.stop() == 0
+    actions = [(e["event_action"], e["dedup_key"]) for e in pagerduty.events]
+    assert actions == [("trigger", incident_id), ("acknowledge", incident_id),
+                       ("resolve", incident_id)]  # fmt: skip
+    assert pagerduty.events[0]["payload"]["severity"] == "critical"
+    [comment] = jira.comments["OPS-1"]
+    assert f"Incident {incident_id} was resolved by {USER}" in comment
