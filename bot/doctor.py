@@ -15,11 +15,14 @@ from typing import Any
 import boto3
 from anthropic import AsyncAnthropic
 
-from bot.app import build_store, jira_tickets, slack_client
+from bot.app import build_store, email_transport, jira_tickets, slack_client
 from bot.settings import Settings
 from bot.slack_publisher import explain_slack_error
 from incidents.models import Severity
 from notify.jira import TicketError
+from notify.outbox import DeliveryError
+from notify.pagerduty import PagerDutyEvents
+from notify.teams import TeamsWebhook
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,12 @@ async def diagnose(settings: Settings) -> list[Finding]:
          "not configured: no queue is consumed"),
         ("jira", (lambda: _jira(settings)) if settings.jira_enabled else None,
          "not configured: the Jira button is hidden"),
+        ("email", (lambda: _email(settings)) if settings.email_enabled else None,
+         "not configured: the Email button is hidden"),
+        ("pagerduty", (lambda: _pagerduty(settings)) if settings.pagerduty_enabled else None,
+         "not configured: nobody is paged"),
+        ("teams", (lambda: _teams(settings)) if settings.teams_enabled else None,
+         "not configured: no Teams cards"),
     ]  # fmt: skip
     findings = []
     for service, check, unconfigured in checks:
@@ -120,8 +129,35 @@ async def _jira(settings: Settings) -> str:
     return await asyncio.to_thread(tickets.check)
 
 
+async def _email(settings: Settings) -> str:
+    transport = email_transport(settings)
+    assert transport is not None
+    return await asyncio.to_thread(transport.check)
+
+
+async def _pagerduty(settings: Settings) -> str:
+    assert settings.pagerduty_routing_key is not None
+    events = PagerDutyEvents(
+        settings.pagerduty_routing_key.get_secret_value(), settings.pagerduty_events_url
+    )
+    try:
+        return await events.check()
+    finally:
+        await events.close()
+
+
+async def _teams(settings: Settings) -> str:
+    """Each distinct webhook the severities route to."""
+    urls = {url for severity in Severity if (url := settings.teams_webhook_for(severity))}
+    teams = TeamsWebhook()
+    try:
+        return "; ".join([await teams.check(url) for url in sorted(urls)])
+    finally:
+        await teams.close()
+
+
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, TicketError):
+    if isinstance(exc, TicketError | DeliveryError):
         return exc.reason
     if type(exc).__module__.startswith("slack_sdk"):
         return explain_slack_error(exc)

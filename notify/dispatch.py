@@ -55,6 +55,10 @@ class EmailTransport(Protocol):
 
     def send(self, message: EmailMessage) -> str: ...
 
+    def check(self) -> str:
+        """Everything short of sending: for `incident-bot doctor`."""
+        ...
+
 
 async def _no_permalink(incident_id: str) -> str | None:
     return None

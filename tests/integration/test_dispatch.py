@@ -15,10 +15,12 @@ from incidents.models import Delivery, DeliveryStatus, Incident, Severity
 from incidents.sqlite_store import SqliteStore
 from incidents.store import AnalysisRecord
 from notify.dispatch import Channels, Notifier
+from notify.email import SmtpTransport
 from notify.pagerduty import PagerDutyEvents
 from notify.teams import TeamsWebhook
 from tests.conftest import ManualClock, make_alert
 from tests.fakes.pagerduty_server import ROUTING_KEY, PagerDutyFake
+from tests.fakes.smtp_sink import SmtpSink
 from tests.fakes.teams_server import TeamsFake
 from tests.integration.test_jira import ANALYSIS
 
@@ -146,3 +148,27 @@ async def test_an_outage_is_retried_by_the_outbox_and_a_refusal_is_told(
     [refused] = rig.failed
     assert refused.target == "teams" and refused.status is DeliveryStatus.FAILED
     assert "400" in (refused.last_error or "")
+
+
+async def test_a_critical_incident_is_mailed_once_when_email_on_critical_is_set(
+    store: SqliteStore, service: IncidentService, clock: ManualClock
+):
+    with SmtpSink() as sink:
+        smtp = SmtpTransport(sink.host, sink.port, sink.user, sink.password,
+                             ssl_context=sink.ssl_context(), timeout=5)  # fmt: skip
+        channels = Channels(email=smtp, email_from="bot@example.com",
+                            email_to=["oncall@example.com"], email_on_critical=True)  # fmt: skip
+        notifier = Notifier(store, Leases(store, timedelta(minutes=1), clock=clock), channels,
+                            clock=clock)  # fmt: skip
+        critical = _open(service, Severity.CRITICAL)
+        await notifier.analysed(critical, ANALYSIS)
+        await notifier.analysed(critical, ANALYSIS)
+        high = service.record(make_alert("Disk full", severity=Severity.HIGH, problem="disk"))
+        assert high.incident is not None
+        await notifier.analysed(high.incident, ANALYSIS)
+
+    [mail] = sink.messages
+    assert mail.recipients == ["oncall@example.com"]
+    assert critical.id in str(mail.message["Subject"])
+    [delivery] = store.deliveries(critical.id)
+    assert (delivery.action, delivery.status) == ("auto", DeliveryStatus.SENT)

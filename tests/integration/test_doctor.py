@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -14,7 +15,10 @@ import pytest
 from tests.fakes.anthropic_server import FakeAnthropic, Text
 from tests.fakes.jira_server import JiraFake
 from tests.fakes.moto_server import aws, moto_server  # noqa: F401
+from tests.fakes.pagerduty_server import ROUTING_KEY, PagerDutyFake
 from tests.fakes.slack_emulator import SlackEmulator
+from tests.fakes.smtp_sink import SmtpSink
+from tests.fakes.teams_server import TeamsFake
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
 
@@ -27,6 +31,12 @@ async def _doctor(env: dict[str, str]) -> tuple[int, list[str]]:
     stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None, stderr
     return process.returncode, stdout.decode().splitlines()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _queue_with_dlq() -> str:
@@ -45,7 +55,11 @@ async def test_every_configured_service_is_checked(tmp_path: Path):
         SlackEmulator(channels=("C1", "C2"), not_member=("C2",)) as slack,
         FakeAnthropic(api_key="sk-ant-good") as claude,
         JiraFake(email="bot@example.com", token="jira-token") as jira,
+        PagerDutyFake() as pagerduty,
+        TeamsFake() as teams,
     ):
+        sink = SmtpSink()
+        sink.start()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ANTHROPIC_"))}
         env.update(
             SQLITE_PATH=str(tmp_path / "doctor.db"),
@@ -60,6 +74,16 @@ async def test_every_configured_service_is_checked(tmp_path: Path):
             JIRA_EMAIL="bot@example.com",
             JIRA_API_TOKEN="jira-token",
             JIRA_PROJECT="OPS",
+            EMAIL_FROM="bot@example.com",
+            EMAIL_TO="oncall@example.com",
+            SMTP_HOST=sink.host,
+            SMTP_PORT=str(sink.port),
+            SMTP_USER=sink.user,
+            SMTP_PASSWORD=sink.password,
+            SSL_CERT_FILE=sink.ca_file,
+            PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
+            PAGERDUTY_EVENTS_URL=pagerduty.events_url,
+            TEAMS_WEBHOOK_URL=teams.url_for("ops"),
         )
         claude.enqueue(Text("pong"))
         code, lines = await _doctor(env)
@@ -71,7 +95,12 @@ async def test_every_configured_service_is_checked(tmp_path: Path):
             ["ok", "claude"],
             ["ok", "sqs"],
             ["ok", "jira"],
+            ["ok", "email"],
+            ["ok", "pagerduty"],
+            ["ok", "teams"],
         ]
+        assert pagerduty.events == [] and teams.posts == {}, "a check pages and posts nothing"
+        assert sink.messages == [], "a check sends no mail"
         assert claude.requests[0].body is not None
         assert claude.requests[0].body["max_tokens"] == 1
 
@@ -80,12 +109,22 @@ async def test_every_configured_service_is_checked(tmp_path: Path):
             ANTHROPIC_API_KEY="sk-ant-wrong",
             ALERT_QUEUE_URL=boto3.client("sqs").create_queue(QueueName="bare")["QueueUrl"],
             JIRA_API_TOKEN="wrong",
+            SMTP_PASSWORD="wrong",
+            PAGERDUTY_EVENTS_URL=f"{teams.url}/v2/enqueue",
+            TEAMS_WEBHOOK_URL=f"http://127.0.0.1:{_closed_port()}/workflows/x?sig=s3cr3t",
         )
         code, lines = await _doctor(env)
+        sink.stop()
 
     assert code == 1
     failures = {line.split()[1]: line for line in lines if line.startswith("FAIL")}
-    assert set(failures) == {"slack", "claude", "sqs", "jira"}
+    assert set(failures) == {"slack", "claude", "sqs", "jira", "email", "pagerduty", "teams"}
+    assert "refused the login for bot" in failures["email"]
+    assert (
+        "PagerDuty Events v2 is not at" in failures["pagerduty"]
+        and "(404)" in failures["pagerduty"]
+    )
+    assert "unreachable" in failures["teams"] and "s3cr3t" not in failures["teams"]
     assert "not in C2" in failures["slack"]
     assert "AuthenticationError" in failures["claude"]
     assert "no redrive policy" in failures["sqs"]
