@@ -92,7 +92,7 @@ def escape_markdown(text: str, *, links: bool = True) -> str:
     text = text.replace("{{", "{" + _ZWSP + "{")
     if links:
         text = _WWW.sub(lambda m: f"{m[1]}{_ZWSP}.", text.replace("://", ":" + _ZWSP + "//"))
-    return re.sub(r"\n\s*\n*", "\n\n", text)
+    return re.sub(r"\n\s*", "\n\n", text)
 
 
 def adaptive_card(
@@ -194,7 +194,7 @@ class TeamsWebhook:
         data = encode(card)
         if len(data) > MESSAGE_LIMIT:
             raise DeliveryError(
-                f"the Teams card is {len(data):,} bytes, over Teams' {MESSAGE_LIMIT:,}",
+                f"the Teams card is {len(data):,} bytes, over Teams' {MESSAGE_LIMIT:,}-byte limit",
                 retryable=False,
             )
         status, text, run_id = await self._post(url, data, where)
@@ -229,10 +229,11 @@ class TeamsWebhook:
 
         It opens a TCP connection and, for https, completes a TLS handshake that verifies
         the certificate: DNS, routing, egress firewall and TLS are what fail in practice.
-        It sends no HTTP request, not even a HEAD or GET: a Workflows trigger configured
-        without a method runs its flow for any method, which would leave failed runs (or a
-        blank card) behind. So the workflow and its signature are not proven: only a real
-        card would prove them.
+        It sends no HTTP request, not even a HEAD or GET: which methods start a flow is the
+        flow owner's setting, not ours, so any request might start a run (a failed run in
+        its history, or a blank card), and an answer to a GET would prove little more than
+        the handshake does. So the workflow and its signature are not proven: only a real
+        card would prove them, and the result says so.
         """
         parts = urlsplit(url)
         where = _origin(url)
@@ -409,11 +410,10 @@ def _scrub(text: str, url: str) -> str:
     values and its long path segments (a legacy connector URL carries its token in the path)."""
     parts = urlsplit(url)
     secrets = [url, parts.query]
-    secrets += [
-        value
-        for name, value in parse_qsl(parts.query)
-        if name == "sig" or len(value) >= _SECRET_MIN
-    ]
+    raw = [tuple(pair.partition("=")[::2]) for pair in parts.query.split("&")]
+    for name, value in [*raw, *parse_qsl(parts.query)]:  # as sent, and percent-decoded
+        if name == "sig" or len(value) >= _SECRET_MIN:
+            secrets.append(value)
     secrets += [segment for segment in parts.path.split("/") if len(segment) >= _SECRET_MIN]
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, "<secret>")

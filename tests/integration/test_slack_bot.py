@@ -445,12 +445,18 @@ async def test_two_clicks_make_one_jira_ticket_and_a_refusal_is_told(
             assert len(notes) == 1
             assert "OPS-1" in told[0].text or "being created" in told[0].text
 
+            jira.fail_next(status=503)
+            await emulator.block_action(ActionId.CREATE_JIRA, message_ts=other.ts, user_id=USER)
+            down = await emulator.wait_for(
+                lambda: [e for e in emulator.ephemerals if "Jira is unavailable (503)" in e.text]
+            )
+            assert "No Jira ticket was created" in down[0].text
             jira.fail_next(status=401)
             await emulator.block_action(ActionId.CREATE_JIRA, message_ts=other.ts, user_id=USER)
             refusal = await emulator.wait_for(
-                lambda: [e for e in emulator.ephemerals if "No Jira ticket was created" in e.text]
+                lambda: [e for e in emulator.ephemerals if "credentials (401)" in e.text]
             )
-            assert "401" in refusal[0].text or "credentials" in refusal[0].text
+            assert "No Jira ticket was created" in refusal[0].text
             await emulator.block_action(ActionId.CREATE_JIRA, message_ts=other.ts, user_id=USER)
             await emulator.wait_for(lambda: "OPS-2" in _all_text(emulator.message(other.ts).blocks))
             assert refused["incidents"]
