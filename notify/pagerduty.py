@@ -21,13 +21,13 @@ import logging
 import random
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from analysis.models import Analysis
 from incidents.models import Incident, Severity
 from notify.outbox import DeliveryError
+from notify.urls import is_https, origin
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def trigger_event(
         },
         "client": CLIENT,
     }
-    if _is_https(permalink):
+    if is_https(permalink):
         event["client_url"] = permalink
         event["links"] = [{"href": permalink, "text": "Incident in Slack"}]
     return event
@@ -122,7 +122,7 @@ class PagerDutyEvents:
         self._routing_key = routing_key
         self._session = session
         self._owns_session = session is None
-        self._where = _origin(url)
+        self._where = origin(url)
 
     async def trigger(
         self, incident: Incident, analysis: Analysis | None, permalink: str | None
@@ -233,19 +233,6 @@ class PagerDutyEvents:
     def _scrub(self, text: str) -> str:
         """PagerDuty's words without the routing key, should it ever echo it back."""
         return text.replace(self._routing_key, "<routing key>") if self._routing_key else text
-
-
-def _is_https(url: str | None) -> bool:
-    if not url:
-        return False
-    parts = urlsplit(url)
-    return parts.scheme == "https" and bool(parts.netloc)
-
-
-def _origin(url: str) -> str:
-    """Scheme, host and port: what an error may name of a URL (never credentials in it)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
 
 
 def _excerpt(text: str) -> str:

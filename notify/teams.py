@@ -47,6 +47,7 @@ from analysis.models import Analysis
 from incidents.lifecycle import short_duration
 from incidents.models import Incident, Severity
 from notify.outbox import DeliveryError
+from notify.urls import is_https, origin
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -190,7 +191,7 @@ class TeamsWebhook:
         Workflows answers 202; the older Office 365 connectors answer 200 with the body "1",
         and report a failure as a 200 whose body names the HTTP error: that is a failure too.
         """
-        where = _origin(url)
+        where = origin(url)
         data = encode(card)
         if len(data) > MESSAGE_LIMIT:
             raise DeliveryError(
@@ -236,7 +237,7 @@ class TeamsWebhook:
         card would prove them, and the result says so.
         """
         parts = urlsplit(url)
-        where = _origin(url)
+        where = origin(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise DeliveryError("the Teams webhook is not an http(s) URL", retryable=False)
         secure = parts.scheme == "https"
@@ -353,7 +354,7 @@ def _message(body: list[dict[str, Any]], permalink: str | None) -> dict[str, Any
         "body": body,
         "msteams": {"width": "Full"},
     }
-    if _is_https(permalink):
+    if is_https(permalink):
         content["actions"] = [
             {"type": "Action.OpenUrl", "title": "Open in Slack", "url": permalink}
         ]
@@ -418,23 +419,6 @@ def _scrub(text: str, url: str) -> str:
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, "<secret>")
     return text
-
-
-def _is_https(url: str | None) -> bool:
-    if not url:
-        return False
-    parts = urlsplit(url)
-    return parts.scheme == "https" and bool(parts.netloc)
-
-
-def _origin(url: str) -> str:
-    """Scheme, host and port: all an error may name of a webhook URL."""
-    parts = urlsplit(url)
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:  # a malformed port: the host alone still says where
-        port = ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}"
 
 
 def _excerpt(text: str) -> str:
