@@ -23,7 +23,8 @@ from tests.fakes.moto_server import aws, moto_server  # noqa: F401
 from tests.fakes.pagerduty_server import ROUTING_KEY, PagerDutyFake
 from tests.fakes.smtp_sink import SmtpSink
 from tests.fakes.teams_server import SIGNATURE, TeamsFake
-from tests.integration.test_jira import ANALYSIS, PERMALINK, make_incident
+from tests.integration.test_jira import ANALYSIS
+from tests.samples import PERMALINK, make_incident
 
 pytestmark = pytest.mark.integration
 

@@ -25,9 +25,9 @@ from notify.email import SesTransport, build_message, compose
 from notify.outbox import DeliveryError
 from tests.fakes.local_server import LocalServer
 from tests.fakes.moto_server import aws, moto_server  # noqa: F401
+from tests.samples import PERMALINK
 from tests.unit.test_email_compose import (
     HOSTILE,
-    PERMALINK,
     make_analysis,
     make_incident,
     make_timeline,

@@ -16,9 +16,9 @@ import pytest
 from notify.email import SmtpTransport, build_message, compose
 from notify.outbox import DeliveryError
 from tests.fakes.smtp_sink import SmtpSink, Stage
+from tests.samples import PERMALINK
 from tests.unit.test_email_compose import (
     HOSTILE,
-    PERMALINK,
     make_analysis,
     make_incident,
     make_timeline,

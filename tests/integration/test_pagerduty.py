@@ -15,7 +15,8 @@ from notify.outbox import DeliveryError
 from notify.pagerduty import PagerDutyEvents
 from tests.fakes.pagerduty_server import ROUTING_KEY, PagerDutyFake
 from tests.fakes.teams_server import TeamsFake
-from tests.integration.test_jira import ANALYSIS, PERMALINK, make_incident
+from tests.integration.test_jira import ANALYSIS
+from tests.samples import PERMALINK, make_incident
 
 pytestmark = pytest.mark.integration
 

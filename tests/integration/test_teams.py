@@ -21,7 +21,8 @@ from notify.teams import MESSAGE_LIMIT, TeamsWebhook, adaptive_card, resolved_ca
 from tests.conftest import T0
 from tests.fakes.smtp_sink import _write_certificate
 from tests.fakes.teams_server import SIGNATURE, TeamsFake
-from tests.integration.test_jira import ANALYSIS, PERMALINK, make_incident
+from tests.integration.test_jira import ANALYSIS
+from tests.samples import PERMALINK, make_incident
 
 pytestmark = pytest.mark.integration
 

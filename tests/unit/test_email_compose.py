@@ -8,12 +8,13 @@ from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
-from analysis.models import Analysis, AnalyzerKind, RemediationStep
+from analysis.models import Analysis, RemediationStep
 from incidents.models import Incident, IncidentStatus, Severity, TimelineEvent, TimelineKind
 from notify.email import SUBJECT_LIMIT, TIMELINE_LIMIT, EmailContent, build_message, compose
+from tests import samples
 from tests.conftest import T0
+from tests.samples import PERMALINK
 
-PERMALINK = "https://example.slack.com/archives/C0123/p1732435200000100"
 HOSTILE = '<!channel> <script>alert(1)</script> <a href="http://evil">x</a>'
 # What the HTML may contain: the layout, and nothing an alert could have brought.
 LAYOUT_TAGS = {
@@ -23,44 +24,12 @@ LAYOUT_TAGS = {
 
 
 def make_incident(**changes: Any) -> Incident:
-    incident = Incident(
-        id="INC-7K2M9",
-        fingerprint="fp",
-        title="Database connection failed",
-        source="cloudwatch",
-        resource="db-prod-1",
-        severity=Severity.CRITICAL,
-        status=IncidentStatus.ACKNOWLEDGED,
-        opened_at=T0,
-        last_seen_at=T0 + timedelta(minutes=7),
-        occurrences=51,
-    )
-    return incident.model_copy(update=changes)
+    defaults = {"severity": Severity.CRITICAL, "status": IncidentStatus.ACKNOWLEDGED}
+    return samples.make_incident(**{**defaults, **changes})
 
 
 def make_analysis(**changes: Any) -> Analysis:
-    analysis = Analysis(
-        root_cause="The orders database hit max_connections: app_user leaks connections.",
-        severity=Severity.CRITICAL,
-        severity_justification="Checkout fails for every user.",
-        impact="All checkouts fail; the orders API answers 500.",
-        remediation_steps=[
-            RemediationStep(
-                action="List the sessions held by app_user.",
-                command="psql -c 'select count(*) from pg_stat_activity'",
-            ),
-            RemediationStep(action="Restart the leaking orders-api pods."),
-            RemediationStep(
-                action="Roll the deployment.", command="kubectl rollout restart deploy/orders-api"
-            ),
-        ],
-        confidence=0.8,
-        analyzer=AnalyzerKind.OFFLINE,
-        prompt_version="v1",
-        fingerprint="fp",
-        created_at=T0,
-    )
-    return analysis.model_copy(update=changes)
+    return samples.make_analysis(**{"severity": Severity.CRITICAL, **changes})
 
 
 def make_timeline(count: int = 2, **changes: Any) -> list[TimelineEvent]:

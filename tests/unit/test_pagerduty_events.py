@@ -11,24 +11,13 @@ import pytest
 from analysis.models import Analysis, AnalyzerKind, RemediationStep
 from incidents.models import Incident, Severity
 from notify.pagerduty import SEVERITIES, SUMMARY_LIMIT, follow_up_event, trigger_event
+from tests import samples
 from tests.conftest import T0
-
-PERMALINK = "https://example.slack.com/archives/C0123/p1732435200000100"
+from tests.samples import PERMALINK
 
 
 def make_incident(**changes: Any) -> Incident:
-    incident = Incident(
-        id="INC-7K2M9QXA",
-        fingerprint="fp",
-        title="Database connection failed",
-        source="cloudwatch",
-        resource="db-prod-1",
-        severity=Severity.CRITICAL,
-        opened_at=T0,
-        last_seen_at=T0 + timedelta(minutes=7),
-        occurrences=51,
-    )
-    return incident.model_copy(update=changes)
+    return samples.make_incident(**{"id": "INC-7K2M9QXA", "severity": Severity.CRITICAL, **changes})
 
 
 def make_analysis(steps: int = 4) -> Analysis:

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analysis.models import TEXT_LIMIT, Analysis, AnalyzerKind, RemediationStep
-from incidents.models import Incident, IncidentStatus, Severity
+from analysis.models import TEXT_LIMIT, Analysis, RemediationStep
+from incidents.models import Incident, IncidentStatus
 from notify.teams import (
     CARD_BUDGET,
     CARD_CONTENT_TYPE,
@@ -23,49 +23,23 @@ from notify.teams import (
     escape_markdown,
     resolved_card,
 )
+from tests import samples
 from tests.conftest import T0
 from tests.fakes.teams_server import MAX_BODY, message_problem
+from tests.samples import PERMALINK
 
-PERMALINK = "https://example.slack.com/archives/C0123/p1732435200000100"
 HOSTILE = "<!channel> [click](http://evil.example) **bold** <a href=x>"
 MARKDOWN = set("\\`*_[]()#<>~")
 
 
 def make_incident(**changes: Any) -> Incident:
-    incident = Incident(
-        id="INC-7K2M9QXA",
-        fingerprint="fp",
-        title="Database connection failed",
-        source="cloudwatch",
-        resource="db-prod-1",
-        severity=Severity.HIGH,
-        opened_at=T0,
-        last_seen_at=T0 + timedelta(minutes=7),
-        occurrences=51,
-    )
-    return incident.model_copy(update=changes)
+    return samples.make_incident(**{"id": "INC-7K2M9QXA", **changes})
 
 
 def make_analysis(**changes: Any) -> Analysis:
-    analysis = Analysis(
-        root_cause="The orders database hit max_connections: app_user leaks connections.",
-        severity=Severity.HIGH,
-        severity_justification="Checkout fails for every user.",
-        impact="All checkouts fail; the orders API answers 500.",
-        remediation_steps=[
-            RemediationStep(
-                action="List the sessions held by app_user.",
-                command="psql -c 'select count(*) from pg_stat_activity'",
-            ),
-            RemediationStep(action="Restart the leaking orders-api pods."),
-        ],
-        confidence=0.8,
-        analyzer=AnalyzerKind.OFFLINE,
-        prompt_version="v1",
-        fingerprint="fp",
-        created_at=T0,
-    )
-    return analysis.model_copy(update=changes)
+    """Two steps, so that the cuts and drops below are counted on a short list."""
+    steps = samples.make_analysis().remediation_steps[:2]
+    return samples.make_analysis(**{"remediation_steps": steps, **changes})
 
 
 def content(card: dict[str, Any]) -> dict[str, Any]:
