@@ -45,10 +45,9 @@ from incidents.store import Store
 from ingest.pipeline import Ingestor, IngestReport
 from ingest.sqs import ConsumerConfig, SqsConsumer
 from ingest.webhook import Receiver
-from notify.dispatch import Channels, EmailTransport, Notifier
+from notify.dispatch import Channels, EmailTransport, Notifier, no_permalink
 from notify.email import SesTransport, SmtpTransport
 from notify.jira import JiraTickets
-from notify.outbox import Listener
 from notify.pagerduty import PagerDutyEvents
 from notify.teams import TeamsWebhook
 
@@ -182,7 +181,7 @@ def build_channels(settings: Settings) -> Channels:
         email_on_critical=settings.email_on_critical,
         teams_route=settings.teams_webhook_for,
     )
-    if settings.pagerduty_routing_key is not None:
+    if settings.pagerduty_routing_key is not None:  # pagerduty_enabled, narrowed for mypy
         channels.pagerduty = PagerDutyEvents(
             settings.pagerduty_routing_key.get_secret_value(), settings.pagerduty_events_url
         )
@@ -201,7 +200,7 @@ def build_notifier(
     slack: SlackPublisher | None,
 ) -> Notifier:
     """The outbound channels, with what was sent (and what failed for good) told in the
-    incident's thread when Slack is on, and logged when it is not."""
+    incident's thread when Slack is on; the outbox logs both either way."""
 
     async def tell_sent(delivery: Delivery) -> None:
         note = delivery_sent_note(delivery)
@@ -212,21 +211,15 @@ def build_notifier(
         if slack is not None:
             await slack.thread_note(delivery.incident_id, delivery_failed_note(delivery))
 
-    sent: Listener = tell_sent
-    failed: Listener = tell_failed
     return Notifier(
         store,
         leases,
         build_channels(settings),
-        permalink=slack.permalink if slack is not None else _no_permalink,
-        on_sent=sent,
-        on_failed=failed,
+        permalink=slack.permalink if slack is not None else no_permalink,
+        on_sent=tell_sent,
+        on_failed=tell_failed,
         executor=executor,
     )
-
-
-async def _no_permalink(incident_id: str) -> str | None:
-    return None
 
 
 def sqs_consumer(

@@ -28,7 +28,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from analysis.models import Analysis
 from incidents.leases import Leases
@@ -37,7 +37,7 @@ from incidents.models import Delivery, DeliveryStatus, Incident, Severity
 from incidents.store import Store
 from notify.email import build_message, compose
 from notify.jira import JiraTickets, TicketError
-from notify.outbox import DeliveryError, Listener, Outbox, Sender
+from notify.outbox import DeliveryError, Listener, Outbox, Sender, ignore, utcnow
 from notify.pagerduty import PagerDutyEvents
 from notify.teams import TeamsWebhook, adaptive_card, resolved_card
 
@@ -60,11 +60,8 @@ class EmailTransport(Protocol):
         ...
 
 
-async def _no_permalink(incident_id: str) -> str | None:
-    return None
-
-
-async def _ignore(delivery: Delivery) -> None:
+async def no_permalink(incident_id: str) -> str | None:
+    """Without Slack there is no message to link to."""
     return None
 
 
@@ -91,11 +88,11 @@ class Notifier:
         leases: Leases,
         channels: Channels,
         *,
-        permalink: Callable[[str], Awaitable[str | None]] = _no_permalink,
-        on_sent: Listener = _ignore,
-        on_failed: Listener = _ignore,
+        permalink: Callable[[str], Awaitable[str | None]] = no_permalink,
+        on_sent: Listener = ignore,
+        on_failed: Listener = ignore,
         executor: Executor | None = None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
         self.channels = channels
@@ -110,7 +107,6 @@ class Notifier:
             senders[EMAIL] = self._send_email
         if channels.jira is not None:
             senders[JIRA] = self._send_jira
-        extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
         self.outbox = Outbox(
             store,
             leases,
@@ -118,12 +114,8 @@ class Notifier:
             on_sent=on_sent,
             on_failed=on_failed,
             executor=executor,
-            **extra,
+            clock=clock,
         )
-
-    @property
-    def email_enabled(self) -> bool:
-        return self.channels.email is not None
 
     # -- incident events --------------------------------------------------------------------
 

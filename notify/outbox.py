@@ -47,11 +47,12 @@ Sender = Callable[[Delivery], Awaitable[str | None]]
 Listener = Callable[[Delivery], Awaitable[None]]
 
 
-def _utcnow() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def _ignore(delivery: Delivery) -> None:
+async def ignore(delivery: Delivery) -> None:
+    """The listener of whoever needs to hear of nothing."""
     return None
 
 
@@ -68,10 +69,10 @@ class Outbox:
         leases: Leases,
         senders: Mapping[str, Sender],
         *,
-        on_failed: Listener = _ignore,
-        on_sent: Listener = _ignore,
+        on_failed: Listener = ignore,
+        on_sent: Listener = ignore,
         executor: Executor | None = None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
         self.store = store
