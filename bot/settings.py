@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from analysis.cost import DEFAULT_PRICES, Price
 from incidents.models import Severity
 from notify.jira import DEFAULT_PRIORITIES
+from notify.pagerduty import DEFAULT_URL as PAGERDUTY_URL
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -104,7 +105,7 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
 
     pagerduty_routing_key: SecretStr | None = None
-    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    pagerduty_events_url: str = PAGERDUTY_URL
     teams_webhook_url: SecretStr | None = None
     teams_webhook_url_critical: SecretStr | None = None
     teams_webhook_url_high: SecretStr | None = None

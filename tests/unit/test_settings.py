@@ -23,6 +23,16 @@ CONTRACT_NAMES = (
     "WEBHOOK_API_KEY",
     "LOG_LEVEL",
     "LOG_FORMAT",
+    "JIRA_LABELS",
+    "JIRA_PRIORITIES",
+    "EMAIL_FROM",
+    "EMAIL_TO",
+    "EMAIL_TRANSPORT",
+    "SMTP_HOST",
+    "SMTP_USER",
+    "SMTP_STARTTLS",
+    "TEAMS_WEBHOOK_URL",
+    "TEAMS_WEBHOOK_URL_CRITICAL",
 )
 
 
@@ -112,3 +122,36 @@ def test_slack_needs_a_channel_and_routes_by_severity(monkeypatch: pytest.Monkey
     assert settings.channel_for(Severity.CRITICAL) == "C0PAGE"
     assert settings.channel_for(Severity.LOW) == "C0ALL"
     assert settings.slack_api_url == "https://slack.com/api/"
+
+
+def test_channel_settings_read_as_people_write_them(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("JIRA_LABELS", "incident, aws")
+    monkeypatch.setenv("JIRA_PRIORITIES", '{"LOW": "Lowest"}')
+    monkeypatch.setenv("EMAIL_FROM", "bot@example.com")
+    monkeypatch.setenv("EMAIL_TO", "ann@example.com; lead@example.com")
+    monkeypatch.setenv("SMTP_HOST", "smtp.example.com")
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL", "https://teams.example/all")
+    monkeypatch.setenv("TEAMS_WEBHOOK_URL_CRITICAL", "https://teams.example/critical")
+
+    settings = load_settings()
+
+    assert settings.jira_labels == ["incident", "aws"]
+    assert settings.jira_priorities[Severity.LOW] == "Lowest"
+    assert settings.jira_priorities[Severity.CRITICAL] == "Highest", "the rest keep defaults"
+    assert settings.email_recipients == ["ann@example.com", "lead@example.com"]
+    assert settings.teams_webhook_for(Severity.CRITICAL) == "https://teams.example/critical"
+    assert settings.teams_webhook_for(Severity.LOW) == "https://teams.example/all"
+    assert load_settings(jira_labels='["a", "b"]').jira_labels == ["a", "b"]
+
+
+def test_email_without_a_way_to_send_stops_start_up(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("EMAIL_FROM", "bot@example.com")
+    with pytest.raises(SettingsError, match="EMAIL_TRANSPORT=smtp needs SMTP_HOST"):
+        load_settings()
+    assert load_settings(email_transport="ses").email_transport == "ses"
+
+    monkeypatch.setenv("SMTP_HOST", "smtp.example.com")
+    monkeypatch.setenv("SMTP_USER", "bot")
+    monkeypatch.setenv("SMTP_STARTTLS", "false")
+    with pytest.raises(SettingsError, match="password would cross the network in clear"):
+        load_settings()
