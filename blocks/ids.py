@@ -22,6 +22,7 @@ class ActionId(StrEnum):
     ACKNOWLEDGE = "incident.acknowledge"
     CREATE_JIRA = "incident.create_jira"
     EMAIL = "incident.email"
+    POSTMORTEM = "incident.postmortem"
     REANALYZE = "incident.reanalyze"
     RESOLVE = "incident.resolve"
     SILENCE_1H = "incident.silence_1h"

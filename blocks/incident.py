@@ -53,6 +53,7 @@ FALLBACK_TITLE_MAX = 200
 FACT_VALUE_MAX = 300
 ALERT_EXCERPT_MAX = 1000
 NOTE_MAX = 300
+RUNBOOK_NAME_MAX = 150
 SHOWN_NOTES = 3
 SHOWN_RELATED = 3
 PROMPT_VERSION_SHOWN = 12
@@ -93,14 +94,19 @@ def render_incident(
     silenced_until: datetime | None = None,
     analyzing: bool = False,
     alert_message: str | None = None,
+    runbook: tuple[str, str] | None = None,
 ) -> IncidentMessage:
     """The incident message. `jira_link` is (issue key, URL) once a ticket exists;
-    `alert_message` is the latest alert's text, shown as an excerpt."""
+    `alert_message` is the latest alert's text, shown as an excerpt; `runbook` is the
+    (name, URL) of the runbook that matches the alert."""
     blocks = [
         incident_header(incident),
         incident_badges(incident, jira_link=jira_link, silenced_until=silenced_until),
         incident_facts(incident),
     ]
+    if runbook is not None:
+        name, url = runbook
+        blocks.append(context([f":book: Runbook: {link(url, truncate(name, RUNBOOK_NAME_MAX))}"]))
     if alert_message and alert_message.strip():
         blocks.append(section("*Alert*\n" + truncate(code(alert_message), ALERT_EXCERPT_MAX)))
     overflow: list[str] = []
@@ -340,6 +346,8 @@ def _actions(
         buttons.append(button("Email", ActionId.EMAIL, value))
     if not analyzing:
         buttons.append(button("Re-analyze", ActionId.REANALYZE, value))
+    if incident.status is IncidentStatus.RESOLVED:
+        buttons.append(button("Draft post-mortem", ActionId.POSTMORTEM, value))
     buttons.append(button("Silence 1h", ActionId.SILENCE_1H, value))
     buttons.append(button("Silence 24h", ActionId.SILENCE_24H, value))
     return actions(BlockId.INCIDENT_ACTIONS.value, buttons)

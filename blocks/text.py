@@ -25,6 +25,7 @@ _OPEN_FENCE = FENCE + "\n"
 # C0 and C1 controls other than tab and newline: invisible at best, refused at worst.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{1,32}")
+_SLACK_GROUP = re.compile(r"S[A-Z0-9]{2,32}")
 # The longest entity `escape` writes is `&amp;`: a cut can fall at most 4 characters into one.
 _ENTITY_REACH = 4
 # Room for a closing fence and at least one character of text.
@@ -70,6 +71,16 @@ def mention_or_text(actor: str) -> str:
     if _SLACK_USER.fullmatch(actor):
         return f"<@{actor}>"
     return escape(actor)
+
+
+def oncall_mention(slack_id: str) -> str:
+    """A user (`U…`/`W…`) or user group (`S…`) id as the mention that notifies them; Slack
+    writes a group mention `<!subteam^S…>`. Anything else is shown as text, never as markup."""
+    if _SLACK_USER.fullmatch(slack_id):
+        return f"<@{slack_id}>"
+    if _SLACK_GROUP.fullmatch(slack_id):
+        return f"<!subteam^{slack_id}>"
+    return escape(slack_id)
 
 
 def link(url: str, label: str) -> str:

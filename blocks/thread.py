@@ -8,17 +8,27 @@ did it, in one line each; the incident message itself is updated in place by the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from analysis.models import Analysis
 from blocks.incident import analysis_credit, format_time, status_text
 from blocks.kit import EMPTY, Message, context, section
 from blocks.limits import SECTION_TEXT_MAX
-from blocks.text import escape, link, mention_or_text, split_for_sections, truncate
+from blocks.text import (
+    escape,
+    link,
+    mention_or_text,
+    oncall_mention,
+    split_for_sections,
+    truncate,
+)
+from incidents.lifecycle import short_duration
 from incidents.models import Delivery, DeliveryStatus, Incident, IncidentStatus, Silence
 
 # A long answer reads as a few posts of about 12,000 characters rather than one wall.
 SECTIONS_PER_MESSAGE = 4
 PREVIEW_MAX = 300
+TITLE_MAX = 200
 
 
 def continuation(incident: Incident, overflow: Sequence[str]) -> list[Message]:
@@ -95,7 +105,13 @@ def _paged(parts: list[str], text: str) -> list[Message]:
     ]
 
 
-_CHANNEL_NAMES = {"pagerduty": "PagerDuty", "teams": "Teams", "email": "Email", "jira": "Jira"}
+_CHANNEL_NAMES = {
+    "pagerduty": "PagerDuty",
+    "teams": "Teams",
+    "email": "Email",
+    "jira": "Jira",
+    "slack": "Slack",
+}
 
 
 def delivery_sent_note(delivery: Delivery) -> Message | None:
@@ -115,6 +131,22 @@ def delivery_sent_note(delivery: Delivery) -> Message | None:
         text = f":ticket: Jira {escape(delivery.result)}."
     else:
         return None
+    return Message(text=text, blocks=[section(text)])
+
+
+def escalation_reminder(
+    incident: Incident, round_number: int, repeats: int, waited: timedelta, mention: str | None
+) -> Message:
+    """The nudge in the thread of an incident nobody owns yet: who is on call (when a mention
+    is configured), how long it has waited, and how to stop the reminders."""
+    who = f"{oncall_mention(mention)} " if mention else ""
+    last = " This is the last reminder." if round_number >= repeats else ""
+    text = (
+        f":alarm_clock: {who}*{escape(incident.id)}* is still unacknowledged after "
+        f"{short_duration(waited)}: {truncate(escape(incident.title), TITLE_MAX)}. "
+        f"*Acknowledge* it on the message above to own it and stop the reminders "
+        f"(reminder {round_number} of {repeats}).{last}"
+    )
     return Message(text=text, blocks=[section(text)])
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from analysis.models import Analysis
+from blocks.kit import Message
 from bot.throttle import Throttle
 from incidents.lifecycle import OutcomeKind, RecordOutcome, short_duration
 from incidents.models import Incident, Severity
@@ -76,6 +77,20 @@ class ConsolePublisher:
             f"[yellow]ANALYSIS[/] {incident.id} failed; see the log", highlight=False
         )
 
+    async def post_in_thread(self, incident_id: str, message: Message) -> str:
+        """A thread reply (an escalation reminder) as one line under the incident's id."""
+        text = " ".join(message_lines(message))
+        self.console.print(
+            f"[bold yellow]NOTE    [/] {incident_id} {escape(text)}", highlight=False
+        )
+        return "console"
+
+    async def post_to_channel(self, message: Message) -> str:
+        """A message of the bot's own (the daily digest), block by block."""
+        for line in message_lines(message):
+            self.console.print(escape(line), highlight=False)
+        return "console"
+
     async def close(self) -> None:
         await self._repeats.flush()
 
@@ -96,6 +111,17 @@ class ConsolePublisher:
             f"{incident.last_seen_at:%H:%M:%S} UTC",
             highlight=False,
         )
+
+
+def message_lines(message: Message) -> list[str]:
+    """The text of a Block Kit message's header, sections, fields and context, in order: the
+    console reads what Slack would show, without the markup."""
+    lines: list[str] = []
+    for block in message.blocks:
+        parts = [block.get("text")] + list(block.get("fields") or [])
+        parts += list(block.get("elements") or []) if block.get("type") == "context" else []
+        lines += [str(part["text"]) for part in parts if isinstance(part, dict) and "text" in part]
+    return lines or [message.text]
 
 
 def analysis_lines(incident: Incident, analysis: Analysis) -> list[str]:

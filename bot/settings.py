@@ -9,19 +9,23 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from analysis.cost import DEFAULT_PRICES, Price
+from analysis.runbooks import RunbookError, load_runbooks
 from incidents.models import Severity
 from notify.jira import DEFAULT_PRIORITIES
 from notify.pagerduty import DEFAULT_URL as PAGERDUTY_URL
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
+_MENTION = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -38,6 +42,33 @@ def parse_duration(value: object) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def parse_optional_duration(value: object) -> timedelta | None:
+    """A duration, or `off` (also `none`, `0`, empty) for "never": how an escalation delay
+    is switched off for a severity."""
+    if value is None or str(value).strip().lower() in ("off", "none", "never", "0", ""):
+        return None
+    return parse_duration(value)
+
+
+OptionalDuration = Annotated[timedelta | None, BeforeValidator(parse_optional_duration)]
+
+
+def parse_clock(value: object) -> time | None:
+    """`09:00` or `9:30`: the local time of day the digest is posted at."""
+    if value is None or isinstance(value, time):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    match = _CLOCK.match(text)
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError("not a time of day such as 09:00")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+ClockTime = Annotated[time | None, BeforeValidator(parse_clock)]
 
 
 def parse_names(value: object) -> list[str]:
@@ -114,6 +145,21 @@ class Settings(BaseSettings):
     # How often pending deliveries (Jira, email, PagerDuty, Teams) are looked for and retried.
     delivery_interval: Duration = timedelta(seconds=15)
 
+    # How long an incident may stay unacknowledged before its thread gets a reminder (and
+    # PagerDuty a page); the reminder repeats every such interval, at most
+    # ESCALATION_REPEATS times. `off` for a severity never reminds.
+    escalate_after_critical: OptionalDuration = timedelta(minutes=5)
+    escalate_after_high: OptionalDuration = timedelta(minutes=15)
+    escalate_after_medium: OptionalDuration = None
+    escalate_after_low: OptionalDuration = None
+    escalation_repeats: int = Field(default=3, ge=1, le=20)
+    # How often the store is searched for incidents due a reminder.
+    escalation_interval: Duration = timedelta(seconds=30)
+    oncall_mention: str | None = None
+    digest_at: ClockTime = None
+    digest_tz: str = "UTC"
+    runbooks_file: Path | None = None
+
     store: Literal["sqlite", "dynamodb"] = "sqlite"
     sqlite_path: Path = Path("./incidents.db")
     dynamodb_table_prefix: str = "incident-responder"
@@ -174,6 +220,39 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _oncall_is_a_slack_id(self) -> Settings:
+        """A user (`U…`, `W…`) or user group (`S…`) id, as Slack's profile menus copy it;
+        a display name would render as plain text and page nobody."""
+        if self.oncall_mention is not None:
+            mention = self.oncall_mention.strip()
+            if not _MENTION.match(mention):
+                raise ValueError(
+                    f"ONCALL_MENTION={mention!r} is not a Slack user id (U…) or user group "
+                    "id (S…): copy it from the profile or the group's menu"
+                )
+            self.oncall_mention = mention
+        return self
+
+    @model_validator(mode="after")
+    def _digest_zone_exists(self) -> Settings:
+        try:
+            ZoneInfo(self.digest_tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"DIGEST_TZ={self.digest_tz!r} is not a timezone such as UTC or Europe/Paris"
+            ) from None
+        return self
+
+    @model_validator(mode="after")
+    def _runbooks_load(self) -> Settings:
+        """Read once here so that a typo in the file stops start-up, not the first alert."""
+        try:
+            load_runbooks(self.runbooks_file)
+        except RunbookError as exc:
+            raise ValueError(f"RUNBOOKS_FILE: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
     def _receiver_is_protected(self) -> Settings:
         if self.webhook_api_key is None and not is_loopback(self.webhook_host):
             raise ValueError(
@@ -202,6 +281,15 @@ class Settings(BaseSettings):
             Severity.LOW: self.slack_channel_low,
         }[severity]
         return routed or self.slack_channel or ""
+
+    def escalate_after(self, severity: Severity) -> timedelta | None:
+        """`ESCALATE_AFTER_<SEVERITY>`; None when that severity never escalates."""
+        return {
+            Severity.CRITICAL: self.escalate_after_critical,
+            Severity.HIGH: self.escalate_after_high,
+            Severity.MEDIUM: self.escalate_after_medium,
+            Severity.LOW: self.escalate_after_low,
+        }[severity]
 
     @property
     def jira_enabled(self) -> bool:

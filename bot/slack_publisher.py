@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from analysis.models import Analysis
+from analysis.runbooks import Runbooks
 from blocks.incident import render_incident
 from blocks.kit import Message
 from blocks.thread import continuation, reanalyzed_note, reopened_note, resolved_note
@@ -35,6 +36,7 @@ from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, OutcomeKind, RecordOutcome
 from incidents.models import Incident, IncidentStatus, MessageRef
 from incidents.store import LeaseGrant
+from notify.outbox import DeliveryError
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ _GRACE = timedelta(seconds=1)
 METADATA_EVENT = "incident_posted"
 _HISTORY_SEARCHED = 200  # recent top-level messages searched for a post a dead replica made
 _SLACK_FAILURES = (SlackApiError, aiohttp.ClientError, TimeoutError)
+# Refusals that trying again will not change; anything else (an outage, a 429) may pass later.
+_PERMANENT_ERRORS = ("channel_not_found", "is_archived", "invalid_blocks", "msg_too_long")
 _EXPLAINED = {
     "channel_not_found": "the channel does not exist or the bot cannot see it: check SLACK_CHANNEL",
     "not_in_channel": "the bot is not in the channel: invite it with /invite @incident-responder",
@@ -60,8 +64,10 @@ class SlackPublisher:
         settings: Settings,
         leases: Leases,
         executor: Executor | None = None,
+        runbooks: Runbooks | None = None,
     ) -> None:
         self.client = client
+        self.runbooks = runbooks or Runbooks()
         self.service = service
         self.store = service.store
         self.settings = settings
@@ -159,6 +165,7 @@ class SlackPublisher:
         analysis = Analysis.model_validate_json(record.body) if record else None
         latest = await self._store(self.store.occurrences, incident_id, 1)
         ticket = await self._store(self.store.ticket, incident_id)
+        runbook = self.runbooks.find(latest[0].alert) if latest else None
         message = render_incident(
             incident,
             analysis,
@@ -168,6 +175,7 @@ class SlackPublisher:
             analyzing=analysis is None and incident.id in self._analyzing,
             alert_message=latest[0].alert.message if latest else None,
             jira_link=(ticket.key, ticket.url) if ticket and ticket.key and ticket.url else None,
+            runbook=(runbook.name, runbook.url) if runbook else None,
         )
         channel = self.settings.channel_for(incident.severity)
         if ref is None and taken_over:
@@ -280,6 +288,81 @@ class SlackPublisher:
             logger.warning(
                 "thread note on %s not delivered: %s", incident_id, explain_slack_error(exc)
             )
+
+    async def post_in_thread(self, incident_id: str, message: Message) -> str:
+        """A reply under the incident's message that must not be lost (a reminder): its ts,
+        or `DeliveryError` for the outbox to retry while Slack or the message is not there."""
+        ref = await self._store(self.store.message_ref, incident_id)
+        if ref is None:
+            raise DeliveryError(f"the message of {incident_id} is not posted yet")
+        return await self._post(ref.channel, message, thread_ts=ref.ts)
+
+    async def post_to_channel(self, message: Message) -> str:
+        """A message of the bot's own in `SLACK_CHANNEL` (the daily digest): its ts, or
+        `DeliveryError` for the outbox to retry."""
+        return await self._post(self.settings.slack_channel or "", message)
+
+    async def upload_to_thread(
+        self, incident_id: str, filename: str, content: bytes | str, *, title: str, comment: str
+    ) -> bool:
+        """A file (a graph, a post-mortem draft) under the incident's message, with files
+        upload v2 (getUploadURLExternal, the upload, completeUploadExternal, which slack_sdk
+        chains). False, logged, while the message is unposted or Slack refuses."""
+        ref = await self._store(self.store.message_ref, incident_id)
+        if ref is None:
+            logger.warning(
+                "%s of %s not uploaded: its message is not posted", filename, incident_id
+            )
+            return False
+        try:
+            await self.client.files_upload_v2(
+                channel=ref.channel,
+                thread_ts=ref.ts,
+                filename=filename,
+                content=content,
+                title=title,
+                initial_comment=comment,
+            )
+        except _SLACK_FAILURES as exc:
+            logger.warning(
+                "%s of %s not uploaded: %s", filename, incident_id, explain_slack_error(exc)
+            )
+            return False
+        return True
+
+    async def thread_messages(self, incident_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The incident's thread as Slack returns it, oldest first (the root included);
+        empty while the message is unposted or Slack will not say."""
+        ref = await self._store(self.store.message_ref, incident_id)
+        if ref is None:
+            return []
+        try:
+            answer = await self.client.conversations_replies(
+                channel=ref.channel, ts=ref.ts, limit=limit
+            )
+        except _SLACK_FAILURES as exc:
+            logger.warning("thread of %s unreadable: %s", incident_id, explain_slack_error(exc))
+            return []
+        return list(answer.get("messages") or [])
+
+    async def _post(self, channel: str, message: Message, thread_ts: str | None = None) -> str:
+        try:
+            response = await self.client.chat_postMessage(
+                channel=channel,
+                text=message.text,
+                blocks=message.blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+                thread_ts=thread_ts,
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            raise DeliveryError(
+                explain_slack_error(exc), retryable=error not in _PERMANENT_ERRORS
+            ) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(explain_slack_error(exc)) from exc
+        return str(response["ts"])
 
     async def resync_forever(self, interval: timedelta) -> None:
         """Bring every unposted or stale message up to date, again and again: after a Slack

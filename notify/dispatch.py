@@ -9,8 +9,11 @@ analysis, the timeline, the Slack link) is read from the store when the attempt 
 that a retry an hour later sends what is true then, and no webhook secret is ever stored.
 
 The policy:
-- PagerDuty: a trigger when an incident is (or becomes) CRITICAL; acknowledge and resolve
-  mirrored only for incidents PagerDuty was told of.
+- PagerDuty: a trigger when an incident is (or becomes) CRITICAL, or when an incident of any
+  severity is escalated for want of an acknowledgement; acknowledge and resolve mirrored
+  only for incidents PagerDuty was told of.
+- Slack reminders: one per escalation round, through the outbox like the rest, so that a
+  Slack outage delays a reminder rather than loses it.
 - Teams: one card when the first analysis of an opening lands, routed by severity; one short
   card when an incident that had a card resolves.
 - Email: on request from Slack, to the recipients given; automatically for CRITICAL incidents
@@ -31,6 +34,7 @@ from email.message import EmailMessage
 from typing import Protocol, TypeVar
 
 from analysis.models import Analysis
+from incidents.escalation import escalation_nonce
 from incidents.leases import Leases
 from incidents.lifecycle import short_duration
 from incidents.models import Delivery, DeliveryStatus, Incident, Severity
@@ -48,6 +52,7 @@ PAGERDUTY = "pagerduty"
 TEAMS = "teams"
 EMAIL = "email"
 JIRA = "jira"
+SLACK = "slack"
 
 
 class EmailTransport(Protocol):
@@ -91,26 +96,31 @@ class Notifier:
         permalink: Callable[[str], Awaitable[str | None]] = no_permalink,
         on_sent: Listener = ignore,
         on_failed: Listener = ignore,
+        senders: Mapping[str, Sender] | None = None,
         executor: Executor | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """`senders` are the bot's own deliveries, made reliable by the same outbox: the
+        escalation reminders (`slack`) and the daily digest. Without a `slack` sender,
+        escalation only pages."""
         self.store = store
         self.channels = channels
         self._permalink = permalink
         self._executor = executor
-        senders: dict[str, Sender] = {}
+        by_target: dict[str, Sender] = {}
         if channels.pagerduty is not None:
-            senders[PAGERDUTY] = self._send_pagerduty
+            by_target[PAGERDUTY] = self._send_pagerduty
         if channels.teams is not None:
-            senders[TEAMS] = self._send_teams
+            by_target[TEAMS] = self._send_teams
         if channels.email is not None:
-            senders[EMAIL] = self._send_email
+            by_target[EMAIL] = self._send_email
         if channels.jira is not None:
-            senders[JIRA] = self._send_jira
+            by_target[JIRA] = self._send_jira
+        by_target.update(senders or {})
         self.outbox = Outbox(
             store,
             leases,
-            senders,
+            by_target,
             on_sent=on_sent,
             on_failed=on_failed,
             executor=executor,
@@ -162,6 +172,28 @@ class Notifier:
             if self.channels.jira_resolve_transition:
                 transition = {"ticket": ticket.key, "name": self.channels.jira_resolve_transition}
                 await self._request(incident, JIRA, "transition", user, transition)
+
+    async def escalate(self, incident: Incident, round_number: int) -> bool:
+        """Reminder `round_number` for an incident nobody acknowledged: in its thread, and a
+        PagerDuty page when PagerDuty is configured. The page is one trigger per opening, the
+        same one a CRITICAL incident got when it opened: PagerDuty's own escalation policy
+        repeats it from there, and acknowledge and resolve are mirrored to it as usual.
+        True when this call requested the reminder; False when an earlier pass (or another
+        replica) already had, or there is nowhere to remind."""
+        requested = False
+        if SLACK in self.outbox.senders:
+            delivery = self.outbox.new(
+                incident.id,
+                SLACK,
+                "reminder",
+                "escalation",
+                {"round": round_number},
+                nonce=escalation_nonce(incident, round_number),
+            )
+            requested = await self.outbox.request(delivery) is not None
+        if self.channels.pagerduty is not None:
+            await self._request(incident, PAGERDUTY, "trigger", "escalation")
+        return requested
 
     async def email(
         self, incident: Incident, recipients: Sequence[str], note: str, user: str

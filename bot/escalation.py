@@ -1,0 +1,122 @@
+"""Escalation: reminders in the thread of an incident nobody acknowledges, then a page.
+
+`Escalator.run_once` is the scheduled pass: it reads the open incidents from the store, asks
+the policy which reminder round each is due (`incidents.escalation`), and requests that
+round from the notifier, which records it as a delivery keyed by opening and round. So the
+pass holds no state of its own: after a restart it finds the same rounds due and the same
+rounds already recorded, and two replicas running it at once request each round once.
+`Reminders.send` is the outbox's sender for those deliveries: it re-reads the incident and
+says nothing if someone acknowledged it in the meantime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from datetime import datetime
+from typing import TypeVar
+
+from blocks.kit import Message
+from blocks.thread import escalation_reminder
+from incidents.escalation import EscalationPolicy, waiting_since
+from incidents.models import Delivery, IncidentStatus
+from incidents.store import Store
+from notify.dispatch import Notifier
+from notify.outbox import DeliveryError, utcnow
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# More open incidents than this at once is an outage of its own; the oldest wait longest.
+SCAN_LIMIT = 500
+
+# Posts a message in an incident's thread; returns its ts, raises DeliveryError when it cannot.
+ThreadPoster = Callable[[str, Message], Awaitable[str]]
+
+
+class Reminders:
+    """The sender of reminder deliveries: the message is written when it is sent, so a retry
+    after a Slack outage says how long the incident has really waited by then."""
+
+    def __init__(
+        self,
+        store: Store,
+        policy: EscalationPolicy,
+        post: ThreadPoster,
+        *,
+        mention: str | None = None,
+        executor: Executor | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.policy = policy
+        self.post = post
+        self.mention = mention
+        self._executor = executor
+        self._clock = clock
+
+    async def send(self, delivery: Delivery) -> str | None:
+        incident = await self._store(self.store.get_incident, delivery.incident_id)
+        if incident is None:
+            raise DeliveryError(f"incident {delivery.incident_id} is gone", retryable=False)
+        if incident.status is not IncidentStatus.OPEN:
+            return f"not needed: {incident.status.value} by {incident.acknowledged_by or '?'}"
+        round_number = int(str(delivery.request.get("round") or 1))
+        waited = self._clock() - waiting_since(incident)
+        message = escalation_reminder(
+            incident, round_number, self.policy.repeats, waited, self.mention
+        )
+        return await self.post(incident.id, message)
+
+    async def _store(self, call: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+
+
+class Escalator:
+    def __init__(
+        self,
+        store: Store,
+        policy: EscalationPolicy,
+        notifier: Notifier,
+        *,
+        silenced_until: Callable[[str], datetime | None],
+        executor: Executor | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """`silenced_until(fingerprint)` is the lifecycle's: a silenced incident was muted on
+        purpose, so it is not escalated either."""
+        self.store = store
+        self.policy = policy
+        self.notifier = notifier
+        self.silenced_until = silenced_until
+        self._executor = executor
+        self._clock = clock
+
+    async def run_once(self) -> int:
+        """Request every reminder round now due; how many were newly requested. One
+        incident's failure is logged and the others still get theirs."""
+        if not self.policy.enabled:
+            return 0
+        now = self._clock()
+        incidents = await self._store(
+            lambda: self.store.list_incidents(statuses=[IncidentStatus.OPEN], limit=SCAN_LIMIT)
+        )
+        requested = 0
+        for incident in incidents:
+            round_number = self.policy.due_round(incident, now)
+            if not round_number:
+                continue
+            if await self._store(self.silenced_until, incident.fingerprint) is not None:
+                continue
+            try:
+                if await self.notifier.escalate(incident, round_number):
+                    requested += 1
+                    logger.info("escalated %s: reminder %d", incident.id, round_number)
+            except Exception:  # one incident's failure must not cost the others their reminder
+                logger.exception("escalation of %s failed; the next pass retries", incident.id)
+        return requested
+
+    async def _store(self, call: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
