@@ -33,6 +33,13 @@ CONTRACT_NAMES = (
     "SMTP_STARTTLS",
     "TEAMS_WEBHOOK_URL",
     "TEAMS_WEBHOOK_URL_CRITICAL",
+    "ESCALATE_AFTER_CRITICAL",
+    "ESCALATE_AFTER_HIGH",
+    "ESCALATE_AFTER_MEDIUM",
+    "ONCALL_MENTION",
+    "DIGEST_AT",
+    "DIGEST_TZ",
+    "RUNBOOKS_FILE",
 )
 
 
@@ -155,3 +162,43 @@ def test_email_without_a_way_to_send_stops_start_up(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("SMTP_STARTTLS", "false")
     with pytest.raises(SettingsError, match="password would cross the network in clear"):
         load_settings()
+
+
+def test_escalation_defaults_follow_the_contract_and_off_switches_a_severity(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    defaults = Settings()
+    assert defaults.escalate_after(Severity.CRITICAL) == timedelta(minutes=5)
+    assert defaults.escalate_after(Severity.HIGH) == timedelta(minutes=15)
+    assert defaults.escalate_after(Severity.MEDIUM) is None
+    assert defaults.escalate_after(Severity.LOW) is None
+    assert (defaults.oncall_mention, defaults.digest_at, defaults.digest_tz) == (None, None, "UTC")
+
+    monkeypatch.setenv("ESCALATE_AFTER_CRITICAL", "off")
+    monkeypatch.setenv("ESCALATE_AFTER_MEDIUM", "1h")
+    monkeypatch.setenv("ONCALL_MENTION", " S0ONCALL ")
+    monkeypatch.setenv("DIGEST_AT", "9:30")
+    monkeypatch.setenv("DIGEST_TZ", "Europe/Paris")
+    settings = load_settings()
+    assert settings.escalate_after(Severity.CRITICAL) is None
+    assert settings.escalate_after(Severity.MEDIUM) == timedelta(hours=1)
+    assert settings.oncall_mention == "S0ONCALL"
+    assert (settings.digest_at.hour, settings.digest_at.minute) == (9, 30)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("ESCALATE_AFTER_HIGH", "soon", "ESCALATE_AFTER_HIGH: 'soon' is not a duration"),
+        ("ONCALL_MENTION", "@oncall", "is not a Slack user id (U…) or user group id (S…)"),
+        ("DIGEST_AT", "25:00", "DIGEST_AT: not a time of day such as 09:00 (got '25:00')"),
+        ("DIGEST_TZ", "Mars/Olympus", "DIGEST_TZ='Mars/Olympus' is not a timezone"),
+        ("RUNBOOKS_FILE", "absent.yaml", "RUNBOOKS_FILE: cannot read absent.yaml"),
+    ],
+)
+def test_a_bad_on_call_setting_stops_start_up_with_one_line(monkeypatch, name, value, expected):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
