@@ -149,6 +149,10 @@ class AlarmMetrics(BaseModel):
     threshold: float | None = None
     comparison: str = ""
     series: list[MetricSeries] = Field(default_factory=list)
+    evaluation_window_seconds: int = 0
+    """How long before `changed_at` the alarm looked at when it changed state (evaluation
+    periods × period, see `evaluation_window`); 0 when unknown, which a graph reads as one
+    `period`."""
 
 
 class GatheredContext(AnalysisContext):
@@ -228,9 +232,8 @@ class ContextGatherer:
         """Every applicable gatherer, concurrently; never raises for a failing one."""
         jobs: list[tuple[str, Callable[[], _Found]]] = []
         if alert.parser in ALARM_PARSERS:
-            queries = metric_queries(alert)
-            if queries:
-                jobs.append(("metric datapoints", lambda: self._metric(alert, queries)))
+            if metric_queries(alert):
+                jobs.append(("metric datapoints", lambda: self._metric(alert)))
             if alert.labels.get("alarm_name"):
                 jobs.append(("alarm history", lambda: self._alarm_history(alert)))
         if alert.parser == LOGS_PARSER and (alert.labels.get("log_group") or alert.resource):
@@ -264,23 +267,10 @@ class ContextGatherer:
         log.info("context: %s", note)
         return note
 
-    def _metric(self, alert: Alert, queries: list[MetricQuery]) -> _Found:
-        changed = _utc(alert.occurred_at)
-        start, end = changed - self.limits.metric_before, changed + self.limits.metric_after
-        alarm_period = max((q.period for q in queries if not q.expression), default=60)
-        period = choose_period(alarm_period, end - start, self.limits.metric_points)
-        client = self.clients("cloudwatch", _region(alert))
-        threshold, comparison = alarm_threshold(alert)
-        metrics = AlarmMetrics(
-            alarm_name=alert.labels.get("alarm_name", alert.title),
-            start=start,
-            end=end,
-            changed_at=changed,
-            period=period,
-            threshold=threshold,
-            comparison=comparison,
-            series=fetch_metric_series(client, queries, start, end, period),
-        )
+    def _metric(self, alert: Alert) -> _Found:
+        metrics = read_alarm_metrics(self.clients, alert, self.limits)
+        if metrics is None:  # gather() only asks for alerts with metric queries
+            raise ValueError("the alarm names no metric")
         text = render_metrics(metrics, self.limits.metric_points)
         return _Found(_section("metric", text, self.limits), alarm_metrics=metrics)
 
@@ -403,6 +393,40 @@ class ContextGatherer:
         return _Found(_section("related", text, self.limits), related=related)
 
 
+def read_alarm_metrics(
+    clients: ClientFactory, alert: Alert, limits: ContextLimits | None = None
+) -> AlarmMetrics | None:
+    """The alarm's metric data from `limits.metric_before` before its state change to
+    `limits.metric_after` after, with its threshold and evaluation window; None when the alert
+    names no metric (a composite alarm, or not an alarm at all), without any AWS call.
+
+    One reader for both the analysis context and the metric graph, so that the two show the
+    same datapoints. Synchronous (boto3 is): call it in a worker thread. AWS errors propagate
+    (botocore's `ClientError`, connection and timeout errors) for the caller to turn into a
+    note with `describe_error`."""
+    queries = metric_queries(alert)
+    if not queries:
+        return None
+    limits = limits or ContextLimits()
+    changed = _utc(alert.occurred_at)
+    start, end = changed - limits.metric_before, changed + limits.metric_after
+    alarm_period = _alarm_period(queries)
+    period = choose_period(alarm_period, end - start, limits.metric_points)
+    client = clients("cloudwatch", _region(alert))
+    threshold, comparison = alarm_threshold(alert)
+    return AlarmMetrics(
+        alarm_name=alert.labels.get("alarm_name", alert.title),
+        start=start,
+        end=end,
+        changed_at=changed,
+        period=period,
+        threshold=threshold,
+        comparison=comparison,
+        series=fetch_metric_series(client, queries, start, end, period),
+        evaluation_window_seconds=evaluation_window(alert, alarm_period),
+    )
+
+
 def metric_queries(alert: Alert) -> list[MetricQuery]:
     """What to ask GetMetricData for, from any of the three alarm shapes: the classic
     notification's `Trigger` (one metric, or `Trigger.Metrics` for metric math), and the
@@ -445,12 +469,43 @@ def alarm_threshold(alert: Alert) -> tuple[float | None, str]:
         trigger = as_dict(raw.get("Trigger"))
         return _number(trigger.get("Threshold")), str(trigger.get("ComparisonOperator") or "")
     detail = as_dict(raw.get("detail") or raw.get("alarmData"))
-    reason_data = as_dict(detail.get("state")).get("reasonData")
-    try:
-        parsed = json.loads(reason_data) if isinstance(reason_data, str) else None
-    except ValueError:
-        parsed = None
-    return _number(as_dict(parsed).get("threshold")), ""
+    reason = _reason_data(as_dict(detail.get("state")).get("reasonData"))
+    return _number(reason.get("threshold")), ""
+
+
+def evaluation_window(alert: Alert, alarm_period: int | None = None) -> int:
+    """How many seconds of data the alarm evaluated when it changed state: its evaluation
+    periods times its period, where the payload says them.
+
+    - The classic notification: `Trigger.EvaluationPeriods` × `Trigger.Period`.
+    - The EventBridge event and the Lambda alarm action: `configuration.evaluationPeriods`
+      where given (update and deletion events carry it; state changes do not), else one period
+      per datapoint the state's `reasonData` lists as evaluated (`evaluatedDatapoints`, or the
+      older `recentDatapoints`), from the new state's reason, else the previous state's.
+    - Otherwise one period: what any alarm looks at, at least.
+
+    `alarm_period` is the period of the alarm's metrics (the largest, for metric math), used
+    where the payload gives no period of its own; default: read from `metric_queries`."""
+    period = alarm_period or _alarm_period(metric_queries(alert))
+    raw = as_dict(alert.raw)
+    if alert.parser == "cloudwatch_alarm":
+        trigger = as_dict(raw.get("Trigger"))
+        periods = _number(trigger.get("EvaluationPeriods"))
+        own = _number(trigger.get("Period"))
+        return int(
+            (periods if periods and periods > 0 else 1) * (own if own and own > 0 else period)
+        )
+    detail = as_dict(raw.get("detail") or raw.get("alarmData"))
+    configured = _number(as_dict(detail.get("configuration")).get("evaluationPeriods"))
+    if configured and configured > 0:
+        return int(configured * period)
+    for state in ("state", "previousState"):
+        reason = _reason_data(as_dict(detail.get(state)).get("reasonData"))
+        points = reason.get("evaluatedDatapoints") or reason.get("recentDatapoints")
+        if isinstance(points, list) and points:
+            own = _number(reason.get("period"))
+            return len(points) * int(own if own and own > 0 else period)
+    return period
 
 
 def choose_period(alarm_period: int, window: timedelta, max_points: int) -> int:
@@ -640,6 +695,20 @@ def _entries(metrics: Any) -> list[MetricQuery]:
             )
         )
     return queries
+
+
+def _alarm_period(queries: Sequence[MetricQuery]) -> int:
+    """The period the alarm evaluates at: its metrics' (the largest, for metric math)."""
+    return max((q.period for q in queries if not q.expression), default=60)
+
+
+def _reason_data(value: Any) -> dict[str, Any]:
+    """A state's `reasonData`: a JSON document inside a string, or nothing usable."""
+    try:
+        parsed = json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        return {}
+    return as_dict(parsed)
 
 
 def _dimension_pairs(dims: Any) -> tuple[tuple[str, str], ...]:

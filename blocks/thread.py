@@ -150,6 +150,20 @@ def escalation_reminder(
     return Message(text=text, blocks=[section(text)])
 
 
+def graph_comment(alarm_name: str) -> str:
+    """The line above the uploaded metric graph (files upload's `initial_comment`)."""
+    return (
+        f":chart_with_upwards_trend: {truncate(escape(alarm_name), TITLE_MAX)}: the metric around "
+        "the alarm, with the threshold dashed and the alarm's evaluation window shaded."
+    )
+
+
+def graph_skipped_note(reason: str) -> Message:
+    """Why there is no graph, so that its absence is not mistaken for a quiet metric."""
+    text = f":information_source: No metric graph: {truncate(escape(reason), PREVIEW_MAX)}"
+    return Message(text=text, blocks=[context([text])])
+
+
 def delivery_failed_note(delivery: Delivery) -> Message:
     """A notification given up for good, with Jira's, the mail server's or PagerDuty's reason:
     a silent failure would leave people believing someone was paged or mailed."""

@@ -1,0 +1,233 @@
+"""The metric graph from moto's GetMetricData over a real socket: a real CloudWatch alarm
+payload through the real parser, `read_alarm_metrics` through a real boto3 client (the same
+`BotoClients` factory the bot uses, pointed at moto by AWS_ENDPOINT_URL), then the PNG.
+
+moto has no GetMetricWidgetImage, which is why the graph is drawn by us; and its metric math
+returns nothing, so a math alarm's graph shows its inputs only, as a real account does when
+the expression errors.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import socket
+import struct
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from PIL import Image
+
+from analysis.gather import (
+    BotoClients,
+    ContextGatherer,
+    ContextLimits,
+    describe_error,
+    read_alarm_metrics,
+)
+from analysis.graph import COMPARED_COLOURS, THRESHOLD_COLOUR, NoDatapointsError, draw_metric_graph
+from incidents.lifecycle import IncidentService
+from incidents.models import Alert
+from incidents.sqlite_store import SqliteStore
+from ingest.normalize import parse_body
+from tests.conftest import ManualClock
+from tests.fakes.moto_server import ACCOUNT, REGION, aws, boto3_env, moto_server  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
+CLASSIC = "cloudwatch-alarm-sns/lambda-go_cloudwatch-alarm-sns-payload-single-metric.json"
+EB_MATH = "cloudwatch-alarm-eventbridge/awsdocs-cw-guide_state-change-for-a-metric-math-alarm.json"
+ALARM = "web-cpu-high"
+INSTANCE = "i-0abc1234"
+DIMS = [{"Name": "InstanceId", "Value": INSTANCE}]
+# On the minute, in the recent past: CloudWatch keeps datapoints for two weeks, and the
+# window's end (+10 min) is already over.
+CHANGE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=15)
+
+
+def parse_one(doc: Any) -> Alert:
+    (alert,) = parse_body(json.dumps(doc).encode(), datetime.now(UTC)).alerts
+    return alert
+
+
+def fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def classic_alarm(evaluation_periods: int = 3) -> Alert:
+    """The SNS-delivered classic alarm, renamed to the alarm and metric put in moto."""
+    envelope = fixture(CLASSIC)
+    sns = envelope["Records"][0]["Sns"]
+    doc = json.loads(sns["Message"])
+    doc.update(
+        AlarmName=ALARM,
+        AlarmArn=f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARM}",
+        AWSAccountId=ACCOUNT,
+        Region="US East (N. Virginia)",
+        NewStateValue="ALARM",
+        OldStateValue="OK",
+        StateChangeTime=CHANGE.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+    )
+    doc["Trigger"].update(
+        MetricName="CPUUtilization",
+        Namespace="AWS/EC2",
+        Statistic="AVERAGE",
+        Dimensions=[{"value": INSTANCE, "name": "InstanceId"}],
+        Period=60,
+        EvaluationPeriods=evaluation_periods,
+        ComparisonOperator="GreaterThanThreshold",
+        Threshold=80.0,
+    )
+    sns["Message"] = json.dumps(doc)
+    return parse_one(envelope)
+
+
+def put_cpu() -> dict[datetime, float]:
+    """CPU a minute apart from 70 min before the change to 5 min after, climbing past 80%
+    over the last ten minutes before it."""
+    values = {
+        CHANGE + timedelta(minutes=m): 40.0 + (m % 3) if m < -10 else min(99.0, 90.0 + m)
+        for m in range(-70, 6)
+    }
+    boto3.client("cloudwatch").put_metric_data(
+        Namespace="AWS/EC2",
+        MetricData=[
+            {"MetricName": "CPUUtilization", "Dimensions": DIMS, "Timestamp": t, "Value": v}
+            for t, v in values.items()
+        ],
+    )
+    return values
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
+
+
+def colours(png: bytes) -> set[tuple[int, ...]]:
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return {c for _, c in image.getcolors(maxcolors=1 << 20) or [] if isinstance(c, tuple)}
+
+
+def rgb(hex_colour: str) -> tuple[int, int, int]:
+    value = int(hex_colour.lstrip("#"), 16)
+    return value >> 16, (value >> 8) & 0xFF, value & 0xFF
+
+
+@pytest.mark.usefixtures("aws")
+def test_graph_of_a_classic_alarm_from_moto_is_a_real_png_of_the_right_size():
+    values = put_cpu()
+    alert = classic_alarm(evaluation_periods=3)
+
+    metrics = read_alarm_metrics(BotoClients(), alert, ContextLimits())
+
+    assert metrics is not None
+    assert metrics.alarm_name == ALARM
+    assert (metrics.threshold, metrics.comparison) == (80.0, "GreaterThanThreshold")
+    assert metrics.evaluation_window_seconds == 180  # 3 periods of 60 s
+    assert metrics.changed_at == CHANGE
+    (series,) = metrics.series
+    in_window = {t: v for t, v in values.items() if t >= CHANGE - timedelta(minutes=60)}
+    assert dict(zip(series.timestamps, series.values, strict=True)) == in_window
+    assert len(series.values) == 66
+
+    png = draw_metric_graph(metrics, width_px=1000, height_px=400)
+
+    assert png_size(png) == (1000, 400)
+    image = Image.open(io.BytesIO(png))
+    assert (image.format, image.size) == ("PNG", (1000, 400))
+    image.verify()
+    drawn = colours(png)
+    assert rgb(COMPARED_COLOURS[0]) in drawn  # the series' line
+    assert rgb(THRESHOLD_COLOUR) in drawn  # the threshold's
+    assert png_size(draw_metric_graph(metrics, width_px=800, height_px=300)) == (800, 300)
+
+
+@pytest.mark.usefixtures("aws")
+async def test_graph_and_analysis_read_the_same_datapoints(store: SqliteStore, clock: ManualClock):
+    put_cpu()
+    alert = classic_alarm()
+    incident = IncidentService(store, clock=clock).record(alert).incident
+    assert incident is not None
+
+    context = await ContextGatherer(store).gather(incident, alert)
+    for_graph = read_alarm_metrics(BotoClients(), alert)
+
+    assert context.alarm_metrics is not None
+    assert for_graph == context.alarm_metrics
+
+
+@pytest.mark.usefixtures("aws")
+def test_metric_math_alarm_graph_shows_its_inputs_when_the_expression_is_empty():
+    doc = copy.deepcopy(fixture(EB_MATH))
+    doc["resources"] = [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:net-high"]
+    doc["detail"]["alarmName"] = "net-high"
+    doc["detail"]["state"]["timestamp"] = CHANGE.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    for metric in doc["detail"]["configuration"]["metrics"][1:]:
+        metric["metricStat"]["metric"]["dimensions"] = {"InstanceId": INSTANCE}
+    cloudwatch = boto3.client("cloudwatch")
+    for name, value in (("NetworkIn", 1000.0), ("NetworkOut", 45628.0)):
+        cloudwatch.put_metric_data(
+            Namespace="AWS/EC2",
+            MetricData=[
+                {"MetricName": name, "Dimensions": DIMS, "Timestamp": t, "Value": value}
+                for t in (CHANGE - timedelta(minutes=m) for m in range(0, 30, 5))
+            ],
+        )
+
+    metrics = read_alarm_metrics(BotoClients(), parse_one(doc))
+
+    assert metrics is not None
+    assert metrics.threshold == 10000.0
+    assert metrics.evaluation_window_seconds == 300  # one of reasonData's recentDatapoints
+    expression, network_in, network_out = metrics.series
+    assert (expression.compared, expression.values) == (True, [])  # moto's metric-math gap
+    assert network_in.values == [1000.0] * 6
+    assert network_out.values == [45628.0] * 6
+    assert png_size(draw_metric_graph(metrics)) == (1000, 400)
+
+
+@pytest.mark.usefixtures("aws")
+def test_a_metric_with_no_datapoints_skips_the_graph_with_a_clear_error():
+    metrics = read_alarm_metrics(BotoClients(), classic_alarm())  # nothing put in moto
+
+    assert metrics is not None
+    assert metrics.series[0].values == []
+    with pytest.raises(NoDatapointsError, match=f"no datapoints for {ALARM}"):
+        draw_metric_graph(metrics)
+
+
+def test_an_unreachable_cloudwatch_raises_for_the_caller_to_note(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    with socket.socket() as probe:  # a port nothing listens on: refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name, value in boto3_env(f"http://127.0.0.1:{port}", tmp_path / "none").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+    with pytest.raises(EndpointConnectionError) as raised:
+        read_alarm_metrics(BotoClients(max_attempts=1), classic_alarm())
+    assert describe_error(raised.value).startswith("EndpointConnectionError: ")
+
+
+def test_an_alert_without_a_metric_makes_no_aws_call():
+    composite = parse_one(
+        fixture(
+            "cloudwatch-alarm-sns/rheoceros_sns-lambda_composite-alarm_ALARM_TriggeringChildren.json"
+        )
+    )
+
+    def no_aws(service: str, region: str | None) -> Any:
+        raise AssertionError(f"asked for {service} in {region}")
+
+    assert read_alarm_metrics(no_aws, composite) is None
