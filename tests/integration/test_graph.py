@@ -62,6 +62,11 @@ def fixture(name: str) -> Any:
 
 def classic_alarm(evaluation_periods: int = 3) -> Alert:
     """The SNS-delivered classic alarm, renamed to the alarm and metric put in moto."""
+    return parse_one(classic_alarm_payload(evaluation_periods))
+
+
+def classic_alarm_payload(evaluation_periods: int = 3) -> dict[str, Any]:
+    """The SNS envelope of `classic_alarm`, as SNS would deliver it."""
     envelope = fixture(CLASSIC)
     sns = envelope["Records"][0]["Sns"]
     doc = json.loads(sns["Message"])
@@ -85,7 +90,8 @@ def classic_alarm(evaluation_periods: int = 3) -> Alert:
         Threshold=80.0,
     )
     sns["Message"] = json.dumps(doc)
-    return parse_one(envelope)
+    envelope_doc: dict[str, Any] = envelope
+    return envelope_doc
 
 
 def put_cpu() -> dict[datetime, float]:

@@ -7,9 +7,12 @@ from datetime import timedelta
 
 from rich.console import Console
 
+from blocks.kit import Message, context, fields, header, section
+from blocks.thread import escalation_reminder
 from bot.console import ConsolePublisher
 from incidents.models import AlertStatus
 from tests.conftest import make_alert
+from tests.samples import make_incident
 
 
 def _publisher() -> tuple[ConsolePublisher, io.StringIO]:
@@ -67,3 +70,23 @@ async def test_a_flapping_reopen_says_so(service, clock):
     reopens = [line for line in out.getvalue().splitlines() if line.startswith("REOPENED")]
     assert len(reopens) == 3
     assert "(flapping)" in reopens[-1] and "(flapping)" not in reopens[0]
+
+
+async def test_reminders_and_the_digest_print_as_text_without_markup():
+    publisher, out = _publisher()
+    incident = make_incident(title="[bold]Disk[/bold] full")
+    reminder = escalation_reminder(incident, 1, 3, timedelta(minutes=15), "S0ONCALL")
+
+    assert await publisher.post_in_thread(incident.id, reminder) == "console"
+    digest = Message(
+        text="digest",
+        blocks=[header("Daily digest"), section("*Opened* 3"),
+                fields(["*MTTA* 4m", "*MTTR* 1h"]), context(["2 still open"])],
+    )  # fmt: skip
+    await publisher.post_to_channel(digest)
+
+    printed = out.getvalue()
+    assert printed.startswith(f"NOTE     {incident.id} ⏰ <!subteam^S0ONCALL> ")
+    assert "[bold]Disk[/bold] full" in printed, "rich markup in a title is printed, not applied"
+    lines = printed.splitlines()
+    assert lines[-5:] == ["Daily digest", "*Opened* 3", "*MTTA* 4m", "*MTTR* 1h", "2 still open"]
