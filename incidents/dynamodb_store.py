@@ -39,6 +39,7 @@ from __future__ import annotations
 import time
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -66,12 +67,14 @@ from incidents.models import (
     TimelineEvent,
 )
 from incidents.store import (
+    AlertCount,
     AnalysisRecord,
     ConflictError,
     CostTotal,
     DuplicateOccurrenceError,
     IncidentWrite,
     LeaseGrant,
+    PeriodFigures,
     StoreError,
 )
 
@@ -615,6 +618,104 @@ class DynamoStore:
             for (day, source), (count, calls, cached, cost) in sorted(totals.items())
         ]
 
+    # -- period figures ---------------------------------------------------------------------
+
+    def period_figures(
+        self, since: datetime, until: datetime, *, top: int = 5, active_shown: int = 10
+    ) -> PeriodFigures:
+        """Index queries summed here, DynamoDB having no GROUP BY: the incidents opened in the
+        period (time index), the active ones (their two status partitions), the resolved ones
+        opened before `until`, and the period's alerts (one time-index partition per
+        severity). Resolution and acknowledgement times are in no index key, so the resolved
+        partition is read whole up to `until`, incident data only: a cost that grows with the
+        incidents ever resolved, where SQLite reads only the period's."""
+        start, end = _ts(since), _ts(until)
+        # Keys are `{time}#{id}`, never equal to a bare time: BETWEEN is [start, end) here.
+        opened = Counter(i.severity for i in self._incidents("kind", "INCIDENT", start, end))
+        active = [
+            incident
+            for status in (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
+            for incident in self._incidents("group", f"STATUS#{status.value}", None, None)
+        ]
+        closed = self._incidents("group", f"STATUS#{IncidentStatus.RESOLVED.value}", None, end)
+        resolved = [i for i in closed if _within(i.resolved_at, since, until)]
+        acknowledged = [i for i in (*active, *closed) if _within(i.acknowledged_at, since, until)]
+        alerts = Counter[str]()
+        sources = Counter[str]()
+        incidents_of: dict[str, set[str]] = {}
+        latest: dict[str, tuple[str, str]] = {}
+        for severity in Severity:
+            for item in self._index_range(f"ALERT#{severity.value}", start, end):
+                alert = _alert(item)
+                if not item.get("incident_id"):
+                    continue
+                incident_id = str(item["incident_id"])
+                alerts[alert.fingerprint] += 1
+                sources[alert.source] += 1
+                incidents_of.setdefault(alert.fingerprint, set()).add(incident_id)
+                newest = (str(item["kind_sk"]), incident_id)
+                latest[alert.fingerprint] = max(latest.get(alert.fingerprint, newest), newest)
+        noisiest = _most(alerts, top)
+        titles = {
+            str(item["pk"]).removeprefix("INC#"): Incident.model_validate_json(item["data"]).title
+            for item in self._batch_get(
+                [(f"INC#{latest[fingerprint][1]}", "INCIDENT") for fingerprint, _ in noisiest]
+            )
+        }
+        active.sort(key=lambda i: (-i.severity.rank, _utc(i.opened_at), i.id))
+        return PeriodFigures(
+            opened={severity: opened[severity] for severity in Severity},
+            resolved={
+                severity: sum(i.severity is severity for i in resolved) for severity in Severity
+            },
+            acknowledged=len(acknowledged),
+            ack_seconds=sum(_seconds(i.opened_at, i.acknowledged_at) for i in acknowledged),
+            resolve_seconds=sum(_seconds(i.opened_at, i.resolved_at) for i in resolved),
+            alerts=alerts.total(),
+            alerted_incidents=sum(len(ids) for ids in incidents_of.values()),
+            top_fingerprints=[
+                AlertCount(fingerprint, count, titles.get(latest[fingerprint][1], ""))
+                for fingerprint, count in noisiest
+            ],
+            top_sources=[AlertCount(source, count) for source, count in _most(sources, top)],
+            active=len(active),
+            active_shown=active[: max(active_shown, 0)],
+        )
+
+    def _incidents(
+        self, index: str, partition: str, start: str | None, end: str | None
+    ) -> list[Incident]:
+        """The incidents of one index partition whose sort key (opening time, then id) is in
+        [start, end), either bound open when None; only their data is fetched."""
+        condition = f"{index}_pk = :p"
+        values: dict[str, Any] = {":p": partition}
+        if start is not None and end is not None:
+            condition += f" AND {index}_sk BETWEEN :start AND :end"
+            values |= {":start": start, ":end": end}
+        elif end is not None:
+            condition += f" AND {index}_sk < :end"
+            values[":end"] = end
+        items = self._items(
+            None,
+            IndexName=index,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=_dump(values),
+            ProjectionExpression="#d",
+            ExpressionAttributeNames={"#d": "data"},
+        )
+        return [Incident.model_validate_json(item["data"]) for item in items]
+
+    def _index_range(self, partition: str, start: str, end: str) -> Iterator[dict[str, Any]]:
+        """The items of one `kind` partition from `start` to `end`, page by page, without the
+        keys and attributes no figure reads."""
+        for page in self._pages(
+            IndexName="kind",
+            KeyConditionExpression="kind_pk = :p AND kind_sk BETWEEN :start AND :end",
+            ExpressionAttributeValues=_dump({":p": partition, ":start": start, ":end": end}),
+            ProjectionExpression="incident_id, kind_sk, alert, alert_z",
+        ):
+            yield from page
+
     # -- chat messages ----------------------------------------------------------------------
 
     def put_message_ref(self, ref: MessageRef) -> None:
@@ -969,6 +1070,21 @@ def _message_ref(incident_id: str, item: dict[str, Any]) -> MessageRef:
         ts=str(item["ts"]),
         synced_version=int(item["synced_version"]),
     )
+
+
+def _within(moment: datetime | None, since: datetime, until: datetime) -> bool:
+    """In the half-open period [since, until), for the times no index key holds."""
+    return moment is not None and _utc(since) <= _utc(moment) < _utc(until)
+
+
+def _seconds(start: datetime, end: datetime | None) -> float:
+    assert end is not None, "only measured incidents are summed"
+    return (_utc(end) - _utc(start)).total_seconds()
+
+
+def _most(counts: Counter[str], top: int) -> list[tuple[str, int]]:
+    """The `top` largest counts, ties by name, as SQLite orders them."""
+    return sorted(counts.items(), key=lambda entry: (-entry[1], entry[0]))[: max(top, 0)]
 
 
 def _key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,16 +33,18 @@ from incidents.models import (
     TimelineEvent,
 )
 from incidents.store import (
+    AlertCount,
     AnalysisRecord,
     ConflictError,
     CostTotal,
     DuplicateOccurrenceError,
     IncidentWrite,
     LeaseGrant,
+    PeriodFigures,
     StoreError,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class SqliteStore:
@@ -140,7 +142,9 @@ class SqliteStore:
                     raise StoreError(f"SQLite write failed: {exc}") from exc
                 raise
 
-    def _query(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+    def _query(
+        self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
+    ) -> list[tuple[object, ...]]:
         with self._lock:
             try:
                 return self._conn.execute(sql, params).fetchall()
@@ -181,6 +185,8 @@ class SqliteStore:
                 incident.status.value,
                 incident.severity.value,
                 incident.opened_at.isoformat(),
+                *_since_opening(incident.opened_at, incident.acknowledged_at),
+                *_since_opening(incident.opened_at, incident.resolved_at),
                 incident.version,
                 incident.model_dump_json(),
                 incident.id,
@@ -189,7 +195,8 @@ class SqliteStore:
                 try:
                     conn.execute(
                         "INSERT INTO incidents (fingerprint, status, severity, opened_at, "
-                        "version, data, id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        "acknowledged_at, ack_seconds, resolved_at, resolve_seconds, version, "
+                        "data, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         values,
                     )
                 except sqlite3.IntegrityError as exc:
@@ -197,7 +204,9 @@ class SqliteStore:
             else:
                 updated = conn.execute(
                     "UPDATE incidents SET fingerprint = ?, status = ?, severity = ?, "
-                    "opened_at = ?, version = ?, data = ? WHERE id = ? AND version = ?",
+                    "opened_at = ?, acknowledged_at = ?, ack_seconds = ?, resolved_at = ?, "
+                    "resolve_seconds = ?, version = ?, "
+                    "data = ? WHERE id = ? AND version = ?",
                     (*values, change.expected_version),
                 ).rowcount
                 if updated != 1:
@@ -213,13 +222,15 @@ class SqliteStore:
     def _insert_occurrence(conn: sqlite3.Connection, occurrence: Occurrence) -> None:
         try:
             conn.execute(
-                "INSERT INTO occurrences (key, incident_id, received_at, severity, data) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO occurrences (key, incident_id, received_at, severity, "
+                "fingerprint, source, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     occurrence.key,
                     occurrence.incident_id,
                     occurrence.alert.received_at.isoformat(),
                     occurrence.alert.severity.value,
+                    occurrence.alert.fingerprint,
+                    occurrence.alert.source,
                     occurrence.alert.model_dump_json(),
                 ),
             )
@@ -378,6 +389,98 @@ class SqliteStore:
             )
             for r in rows
         ]
+
+    def period_figures(
+        self, since: datetime, until: datetime, *, top: int = 5, active_shown: int = 10
+    ) -> PeriodFigures:
+        """Aggregates over index ranges that cover them (no table row is read but for the few
+        titles and incidents shown), one range per severity or key rather than a sort of the
+        period's rows, under one read transaction so that the figures agree with each other.
+
+        Times are compared as text: `opened_at` as `list_incidents` keeps it, acknowledgement
+        and resolution as fixed-width UTC, each beside its seconds since opening, which is
+        what MTTA and MTTR sum."""
+        start, end = _utc_text(since), _utc_text(until)
+        opened_range = (since.astimezone(UTC).isoformat(), until.astimezone(UTC).isoformat())
+        with self._lock, self._read():
+            # One indexed range per severity: cheaper than sorting the period's rows to group.
+            opened = {
+                severity: self._query(
+                    "SELECT count(*) FROM incidents "
+                    "WHERE severity = ? AND opened_at >= ? AND opened_at < ?",
+                    (severity.value, *opened_range),
+                )[0]
+                for severity in Severity
+            }
+            resolved = {
+                severity: self._query(
+                    "SELECT count(*), total(resolve_seconds) FROM incidents "
+                    "WHERE severity = ? AND resolved_at >= ? AND resolved_at < ?",
+                    (severity.value, start, end),
+                )[0]
+                for severity in Severity
+            }
+            acknowledged = self._query(
+                "SELECT count(*), total(ack_seconds) FROM incidents "
+                "WHERE acknowledged_at >= ? AND acknowledged_at < ?",
+                (start, end),
+            )[0]
+            by_fingerprint = self._query(
+                _PER_FINGERPRINT, {"since": opened_range[0], "until": opened_range[1]}
+            )
+            by_source = self._query(
+                _PER_SOURCE, {"since": opened_range[0], "until": opened_range[1], "top": top}
+            )
+            active = self._query(
+                "SELECT count(*) FROM incidents WHERE status IN (?, ?)", _ACTIVE_STATUSES
+            )[0][0]
+            shown = self._query(
+                "SELECT data FROM incidents WHERE status IN (?, ?) ORDER BY CASE severity "
+                "WHEN 'CRITICAL' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 ELSE 3 END, "
+                "opened_at, id LIMIT ?",
+                (*_ACTIVE_STATUSES, active_shown),
+            )
+            by_fingerprint = [row for row in by_fingerprint if row[1]]
+            noisiest = sorted(by_fingerprint, key=lambda r: (-int(str(r[1])), str(r[0])))[:top]
+            titles = {
+                str(row[0]): str(row[1])
+                for row in self._query(
+                    "SELECT id, json_extract(data, '$.title') FROM incidents "
+                    f"WHERE id IN ({', '.join('?' for _ in noisiest)})",
+                    [row[3] for row in noisiest],
+                )
+            }
+        return PeriodFigures(
+            opened={severity: int(str(row[0])) for severity, row in opened.items()},
+            resolved={severity: int(str(row[0])) for severity, row in resolved.items()},
+            acknowledged=int(str(acknowledged[0])),
+            ack_seconds=float(str(acknowledged[1])),
+            resolve_seconds=sum(float(str(row[1])) for row in resolved.values()),
+            alerts=sum(int(str(r[1])) for r in by_fingerprint),
+            alerted_incidents=sum(int(str(r[2])) for r in by_fingerprint),
+            top_fingerprints=[
+                AlertCount(str(r[0]), int(str(r[1])), titles.get(str(r[3]), "")) for r in noisiest
+            ],
+            top_sources=[AlertCount(str(r[0]), int(str(r[1]))) for r in by_source if r[1]],
+            active=int(str(active)),
+            active_shown=[Incident.model_validate_json(str(row[0])) for row in shown],
+        )
+
+    @contextmanager
+    def _read(self) -> Iterator[None]:
+        """One snapshot for several reads (WAL readers see the file as of their first read),
+        unless a batch holds a write transaction open, which is a snapshot already."""
+        if self._conn.in_transaction:
+            yield
+            return
+        try:
+            self._conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite is unavailable: {exc}") from exc
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
 
     def put_message_ref(self, ref: MessageRef) -> None:
         with self._transaction() as conn:
@@ -711,6 +814,84 @@ def _create_delivery_table(db: sqlite_utils.Database) -> None:
     Table(db, "deliveries").create_index(["status", "next_attempt_at"], if_not_exists=True)
 
 
+def _index_period_figures(db: sqlite_utils.Database) -> None:
+    """Columns and indexes for `period_figures`, copied out of the JSON once: when incidents
+    were acknowledged and resolved and how long after opening, and alerts' fingerprints and
+    sources. The JSON times are re-read in Python, as the columns hold fixed-width UTC text."""
+    incidents, occurrences = Table(db, "incidents"), Table(db, "occurrences")
+    for table, column, kind in (
+        (incidents, "acknowledged_at", "TEXT"),
+        (incidents, "ack_seconds", "REAL"),
+        (incidents, "resolved_at", "TEXT"),
+        (incidents, "resolve_seconds", "REAL"),
+        (occurrences, "fingerprint", "TEXT"),
+        (occurrences, "source", "TEXT"),
+    ):
+        if column not in table.columns_dict:
+            db.execute(f"ALTER TABLE {table.name} ADD COLUMN {column} {kind}")
+    rows = db.execute(
+        "SELECT id, data FROM incidents WHERE acknowledged_at IS NULL AND resolved_at IS NULL "
+        "AND (json_extract(data, '$.acknowledged_at') IS NOT NULL "
+        "OR json_extract(data, '$.resolved_at') IS NOT NULL)"
+    ).fetchall()
+    db.execute("BEGIN")
+    for key, data in rows:
+        incident = Incident.model_validate_json(data)
+        db.execute(
+            "UPDATE incidents SET acknowledged_at = ?, ack_seconds = ?, resolved_at = ?, "
+            "resolve_seconds = ? WHERE id = ?",
+            (
+                *_since_opening(incident.opened_at, incident.acknowledged_at),
+                *_since_opening(incident.opened_at, incident.resolved_at),
+                key,
+            ),
+        )
+    db.execute("COMMIT")
+    db.execute(
+        "UPDATE occurrences SET fingerprint = json_extract(data, '$.fingerprint'), "
+        "source = json_extract(data, '$.source') WHERE fingerprint IS NULL"
+    )
+    incidents.create_index(["severity", "resolved_at", "resolve_seconds"], if_not_exists=True)
+    incidents.create_index(["acknowledged_at", "ack_seconds"], if_not_exists=True)
+    occurrences.create_index(["fingerprint", "received_at", "incident_id"], if_not_exists=True)
+    occurrences.create_index(["source", "received_at", "incident_id"], if_not_exists=True)
+
+
+# Alerts per fingerprint and per source, for the incidents' alerts of a period. Grouping the
+# period's rows would sort them all (150,000 for 30 days at 100,000 incidents); instead a
+# recursive step walks the distinct keys of the index one seek at a time, and each key's
+# figures are counted over its own index range, in key order: no sort, nothing read outside
+# the period but one index entry per key.
+_ALERTS_OF = (
+    "o.{key} = k.value AND o.received_at >= :since AND o.received_at < :until "
+    "AND o.incident_id IS NOT NULL"
+)
+_KEYS = (
+    "WITH RECURSIVE k(value) AS (SELECT min({key}) FROM occurrences UNION ALL "
+    "SELECT (SELECT min({key}) FROM occurrences WHERE {key} > k.value) FROM k "
+    "WHERE k.value IS NOT NULL) "
+)
+_PER_FINGERPRINT = _KEYS.format(key="fingerprint") + (
+    "SELECT value, (SELECT count(*) FROM occurrences o WHERE {alerts}) AS alerts, "
+    "(SELECT count(DISTINCT incident_id) FROM occurrences o WHERE {alerts}), "
+    "(SELECT incident_id FROM occurrences o WHERE {alerts} ORDER BY received_at DESC LIMIT 1) "
+    "FROM k WHERE value IS NOT NULL"
+).format(alerts=_ALERTS_OF.format(key="fingerprint"))
+_PER_SOURCE = _KEYS.format(key="source") + (
+    "SELECT value, (SELECT count(*) FROM occurrences o WHERE {alerts}) AS alerts "
+    "FROM k WHERE value IS NOT NULL ORDER BY alerts DESC, value LIMIT :top"
+).format(alerts=_ALERTS_OF.format(key="source"))
+_ACTIVE_STATUSES = (IncidentStatus.OPEN.value, IncidentStatus.ACKNOWLEDGED.value)
+
+
+def _since_opening(opened: datetime, moment: datetime | None) -> tuple[str | None, float | None]:
+    """A lifecycle time as the columns keep it: fixed-width UTC text, and seconds since
+    opening."""
+    if moment is None:
+        return None, None
+    return _utc_text(moment), (moment - opened).total_seconds()
+
+
 def _utc_text(moment: datetime) -> str:
     """Fixed-width UTC text, so that string order is time order (isoformat drops zero
     microseconds)."""
@@ -736,4 +917,5 @@ _MIGRATIONS = (
     _index_alerts_by_severity,
     _create_lease_table,
     _create_delivery_table,
+    _index_period_figures,
 )

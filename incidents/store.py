@@ -10,7 +10,7 @@ exactly the same guarantees: a lost race is an error the caller retries, never a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -104,6 +104,67 @@ class CostTotal:
     cost_usd: float
 
 
+@dataclass(frozen=True)
+class AlertCount:
+    """How many of a period's alerts came from one fingerprint or one source. For a
+    fingerprint, `title` is the title of the incident its newest alert in the period belongs
+    to (what people call the problem); for a source it is empty."""
+
+    key: str
+    alerts: int
+    title: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeriodFigures:
+    """What happened in the half-open period [since, until), as the store counts it.
+
+    - `opened`: incidents whose `opened_at` is in the period, per (current) severity.
+    - `resolved`: incidents whose `resolved_at` is in the period, per severity. A reopened
+      incident has no `resolved_at` until it resolves again, so it counts then, once.
+    - MTTA and MTTR are kept as sums and counts, so that they add up across periods and
+      backends give identical figures: `ack_seconds` sums `acknowledged_at - opened_at` over
+      the `acknowledged` incidents whose `acknowledged_at` is in the period; `resolve_seconds`
+      sums `resolved_at - opened_at` over those counted in `resolved`. An incident the alert
+      resolved before anyone acknowledged it counts towards MTTR only.
+    - `alerts`: alerts received in the period that belong to an incident (a resolution of
+      nothing open is not noise the bot grouped), and `alerted_incidents`: how many distinct
+      incidents they belong to. Their ratio is the noise reduction: alerts per incident.
+    - `top_fingerprints`, `top_sources`: the most alerts among those, most first, ties by
+      name.
+    - `active`, `active_shown`: incidents not resolved *now* (the store's current state, not
+      as of `until`), and the first few of them, most severe first, then oldest.
+    """
+
+    opened: Mapping[Severity, int]
+    resolved: Mapping[Severity, int]
+    acknowledged: int
+    ack_seconds: float
+    resolve_seconds: float
+    alerts: int
+    alerted_incidents: int
+    top_fingerprints: Sequence[AlertCount]
+    top_sources: Sequence[AlertCount]
+    active: int
+    active_shown: Sequence[Incident]
+
+    @property
+    def mtta(self) -> timedelta | None:
+        """Mean time to acknowledge, to the millisecond; None when nothing was acknowledged."""
+        return _mean(self.ack_seconds, self.acknowledged)
+
+    @property
+    def mttr(self) -> timedelta | None:
+        """Mean time to resolve, to the millisecond; None when nothing was resolved."""
+        return _mean(self.resolve_seconds, sum(self.resolved.values()))
+
+
+def _mean(seconds: float, count: int) -> timedelta | None:
+    """Rounded to the millisecond: SQLite sums durations from Julian days, which carry a few
+    microseconds of float error, and both backends must report the same figure."""
+    return timedelta(milliseconds=round(seconds * 1000 / count)) if count else None
+
+
 class Store(Protocol):
     def head_incident(self, fingerprint: str) -> Incident | None:
         """The newest incident of a fingerprint, whatever its status."""
@@ -165,6 +226,13 @@ class Store(Protocol):
 
     def cost_totals(self, since: datetime) -> list[CostTotal]:
         """Analyses, model calls and cost per UTC day and source, oldest day first."""
+
+    def period_figures(
+        self, since: datetime, until: datetime, *, top: int = 5, active_shown: int = 10
+    ) -> PeriodFigures:
+        """The counts of `/incident stats` and the daily digest for [since, until), from
+        indexed ranges only, so that they stay fast at 100,000 incidents (PeriodFigures says
+        what each figure counts); `top` fingerprints and sources, `active_shown` incidents."""
 
     def put_message_ref(self, ref: MessageRef) -> None:
         """Record (or move forward) where an incident's message is and what it shows."""

@@ -3,7 +3,9 @@ Slack's limits, and each showing hostile text as text."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 from blocks.commands import (
     LIST_SHOWN,
     IncidentStats,
+    digest_message,
     error_message,
     help_message,
     incident_detail,
@@ -38,6 +41,7 @@ from incidents.models import (
     TimelineEvent,
     TimelineKind,
 )
+from incidents.store import AlertCount
 from tests.unit.test_blocks import (
     ACK_USER,
     HOSTILE,
@@ -183,31 +187,94 @@ def test_incident_detail_shows_the_latest_timeline() -> None:
     assert "_No events recorded._" in block_texts(incident_detail(make_incident(), None, []))
 
 
-def test_stats_message() -> None:
-    stats = IncidentStats(
-        period="last 7 days <!channel>",
-        by_severity={Severity.CRITICAL: 1, Severity.HIGH: 4, Severity.LOW: 2},
-        open_count=3,
+def _stats(**changes: object) -> IncidentStats:
+    base = IncidentStats(
+        period="last 7d <!channel>",
+        until=T0 + timedelta(hours=3),
+        opened={Severity.CRITICAL: 1, Severity.HIGH: 4, Severity.LOW: 2},
+        resolved={Severity.HIGH: 3},
         mtta=timedelta(minutes=4),
         mttr=timedelta(hours=1, minutes=5),
+        alerts=21,
+        alerted_incidents=7,
+        noisiest_fingerprints=[
+            AlertCount("0123456789abcdef0123", 12, HOSTILE_TEXT),
+            AlertCount("fp`<!here>", 2, ""),
+        ],
+        noisiest_sources=[AlertCount("cloudwatch", 12), AlertCount("<!channel>", 9)],
+        analyses=9,
         cache_hit_rate=0.89,
+        claude_calls=1,
         claude_cost_usd=0.0497,
+        open_count=3,
+        open_incidents=[make_incident(title="<!channel> disk full", opened_at=T0)],
     )
-    reply = stats_message(stats)
+    return replace(base, **changes)  # type: ignore[arg-type]
 
-    assert reply.blocks[0]["text"]["text"] == ":bar_chart: Incidents, last 7 days &lt;!channel&gt;"
+
+def test_stats_message() -> None:
+    reply = stats_message(_stats())
+
+    assert reply.blocks[0]["text"]["text"] == ":bar_chart: Incidents, last 7d &lt;!channel&gt;"
     assert [field["text"] for field in reply.blocks[1]["fields"]] == [
-        "*Incidents*\n7 (3 open)",
-        "*By severity*\n:red_circle: 1 · :large_orange_circle: 4 · :large_yellow_circle: 0 · "
+        "*Opened*\n7 · :red_circle: 1 · :large_orange_circle: 4 · :large_yellow_circle: 0 · "
         ":large_blue_circle: 2",
+        "*Resolved*\n3 · :red_circle: 0 · :large_orange_circle: 3 · :large_yellow_circle: 0 · "
+        ":large_blue_circle: 0",
         "*Mean time to acknowledge*\n4m",
         "*Mean time to resolve*\n1h 5m",
-        "*Analysis cache hit rate*\n89%",
-        "*Claude cost*\n$0.0497",
+        "*Alerts per incident*\n3.0 (21 alerts, 7 incidents)",
+        "*Still open*\n3",
+        "*Analysis cache hit rate*\n89% of 9 analyses",
+        "*Claude*\n1 call · $0.0497",
     ]
+    text = block_texts(reply)
+    assert "1. *12* · " in text and "`0123456789ab`" in text, "fingerprints cut to 12"
+    assert "`cloudwatch` 12 · `&lt;!channel&gt;` 9" in text
+    assert "*INC-7K2M9* &lt;!channel&gt; disk full" in text and "open 3h" in text
+    assert "…and 2 more: `/incident list`" in text
     assert_safe(reply)
-    empty = IncidentStats("today", {}, 0, None, None, None, 0.0)
-    assert "*Mean time to acknowledge*\n—" in block_texts(stats_message(empty))
+    empty = stats_message(
+        _stats(
+            mtta=None,
+            mttr=None,
+            alerts=0,
+            alerted_incidents=0,
+            noisiest_fingerprints=[],
+            noisiest_sources=[],
+            cache_hit_rate=None,
+            open_count=0,
+            open_incidents=[],
+        )
+    )
+    assert "*Mean time to acknowledge*\n—" in block_texts(empty)
+    assert "*Alerts per incident*\n—" in block_texts(empty)
+    assert "Noisiest" not in block_texts(empty) and "Still open (" not in block_texts(empty)
+
+
+def test_digest_message_is_dated_in_its_timezone_and_lists_what_is_open() -> None:
+    late = T0 + timedelta(hours=15)  # 23:00 UTC on the 24th: 08:00 on the 25th in Tokyo
+    digest = digest_message(_stats(until=late, period="last 24h"), ZoneInfo("Asia/Tokyo"))
+
+    title = "Daily incident digest · Wed 25 Nov 2026 (Asia/Tokyo)"
+    assert digest.blocks[0]["text"]["text"] == f":newspaper: {title}"
+    assert digest.text == f"{title}: 7 opened, 3 resolved, 3 still open"
+    text = block_texts(digest)
+    assert "Last 24h to 2026-11-24 23:00 UTC" in text
+    assert "*Still open (3)*" in text
+    assert ":red_circle: *INC-7K2M9* &lt;!channel&gt; disk full" in text and "open 15h" in text
+    assert "<!channel>" not in text
+    assert_safe(digest)
+
+
+def test_a_digest_with_long_hostile_titles_stays_within_limits() -> None:
+    incidents = [make_incident(id=f"INC-{n}", title=HOSTILE_TEXT * 50) for n in range(10)]
+    counts = [AlertCount(HOSTILE_TEXT * 5, 10**6, HOSTILE_TEXT * 50) for _ in range(5)]
+    digest = digest_message(
+        _stats(open_incidents=incidents, open_count=500, noisiest_fingerprints=counts),
+        ZoneInfo("UTC"),
+    )
+    assert_safe(digest)
 
 
 def test_help_lists_every_subcommand() -> None:

@@ -18,7 +18,7 @@ from incidents.models import (
     Silence,
     TicketRef,
 )
-from incidents.sqlite_store import SCHEMA_VERSION, SqliteStore
+from incidents.sqlite_store import _PER_FINGERPRINT, _PER_SOURCE, SCHEMA_VERSION, SqliteStore
 from incidents.store import (
     AnalysisRecord,
     IncidentWrite,
@@ -228,3 +228,61 @@ def test_a_version_4_database_gets_its_alerts_indexed_by_severity(tmp_path: Path
     found = migrated.alerts_by_severity(make_alert().severity, T0 - timedelta(hours=1))
     migrated.close()
     assert [o.key for o in found] == ["k1"]
+
+
+def test_a_version_7_database_gets_its_period_figures_columns_filled(tmp_path: Path):
+    path = tmp_path / "v7.db"
+    old = SqliteStore(path)
+    resolved = T0 + timedelta(minutes=30)
+    _open(
+        old,
+        _incident(
+            status=IncidentStatus.RESOLVED,
+            acknowledged_at=T0 + timedelta(minutes=5),
+            resolved_at=resolved,
+        ),
+    )
+    old.put_occurrence(Occurrence(key="k1", incident_id="INC-A", alert=make_alert()))
+    old.close()
+    conn = sqlite3.connect(path)
+    for index in (
+        "idx_incidents_severity_resolved_at_resolve_seconds",
+        "idx_incidents_acknowledged_at_ack_seconds",
+        "idx_occurrences_fingerprint_received_at_incident_id",
+        "idx_occurrences_source_received_at_incident_id",
+    ):
+        conn.execute(f"DROP INDEX {index}")
+    for table, column in (
+        ("incidents", "acknowledged_at"),
+        ("incidents", "ack_seconds"),
+        ("incidents", "resolved_at"),
+        ("incidents", "resolve_seconds"),
+        ("occurrences", "fingerprint"),
+        ("occurrences", "source"),
+    ):
+        conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    conn.execute("PRAGMA user_version=7")
+    conn.commit()
+    conn.close()
+
+    migrated = SqliteStore(path)
+    figures = migrated.period_figures(T0, T0 + timedelta(hours=1))
+    migrated.close()
+    assert figures.mtta == timedelta(minutes=5) and figures.mttr == timedelta(minutes=30)
+    assert [(f.key, f.alerts, f.title) for f in figures.top_fingerprints] == [
+        (make_alert().fingerprint, 1, "t")
+    ]
+    assert [s.key for s in figures.top_sources] == ["test"]
+
+
+def test_period_figures_read_index_ranges_only(store):
+    """The plans the 100,000-incident benchmark relies on: every figure from an index, and
+    no sort of the period's alerts."""
+    plans = []
+    for sql in (_PER_FINGERPRINT, _PER_SOURCE):
+        params = {"since": "a", "until": "b", "top": 5}
+        plans += [row[3] for row in store._conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+    assert not [step for step in plans if step.startswith("SCAN occurrences")], plans
+    assert not [step for step in plans if "GROUP BY" in step], plans
+    assert any("fingerprint=? AND received_at>? AND received_at<?" in step for step in plans)
+    assert any("source=? AND received_at>? AND received_at<?" in step for step in plans)

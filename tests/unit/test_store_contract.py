@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import boto3
@@ -346,6 +346,141 @@ def test_cost_totals_per_day_and_source(any_store):
     ]
     assert totals[0].cost_usd == pytest.approx(0.03)
     assert any_store.cost_totals(since=day2)[0].cost_usd == pytest.approx(0.5)
+
+
+# -- period figures ------------------------------------------------------------------------
+
+PERIOD_SINCE = T0
+PERIOD_UNTIL = T0 + timedelta(hours=24)
+
+
+def _at(hours: float = 0, minutes: float = 0) -> datetime:
+    return T0 + timedelta(hours=hours, minutes=minutes)
+
+
+def seed_period(store: Store) -> None:
+    """Incidents in their final state, around the period [T0, T0 + 24h), and their alerts:
+
+    | id | severity | fingerprint / source | opened | acknowledged | resolved | alerts in period |
+    |---|---|---|---|---|---|---|
+    | A | CRITICAL | db / cloudwatch | +1h | +1h05 (5m) | +2h (60m) | 3 |
+    | B | HIGH | api / prometheus | +3h | +3h15 (15m) | active | 2 |
+    | C | HIGH | disk / cloudwatch | -2h | | +1h (180m) | 1 (and one at -2h) |
+    | D | LOW | cpu / custom | +5h | | active | 1 |
+    | E | MEDIUM | db / cloudwatch | +6h | | active | 2 (the newest of db) |
+    | F | CRITICAL | old / cloudwatch | -3d | -3d+10m | -2d | 0 |
+    | G | HIGH | late / custom | +25h | | active | 0 (one at +25h) |
+
+    plus an alert at +2h that belongs to no incident (a resolution of nothing open)."""
+    rows = [
+        ("A", Severity.CRITICAL, "db", "cloudwatch", _at(1), _at(1, 5), _at(2)),
+        ("B", Severity.HIGH, "api", "prometheus", _at(3), _at(3, 15), None),
+        ("C", Severity.HIGH, "disk", "cloudwatch", _at(-2), None, _at(1)),
+        ("D", Severity.LOW, "cpu", "custom", _at(5), None, None),
+        ("E", Severity.MEDIUM, "db", "cloudwatch", _at(6), None, None),
+        ("F", Severity.CRITICAL, "old", "cloudwatch", _at(-72), _at(-72, 10), _at(-48)),
+        ("G", Severity.HIGH, "late", "custom", _at(25), None, None),
+    ]
+    heads: dict[str, str] = {}
+    for key, severity, fingerprint, source, opened, acked, resolved in rows:
+        status = (
+            IncidentStatus.RESOLVED
+            if resolved
+            else IncidentStatus.ACKNOWLEDGED
+            if acked
+            else IncidentStatus.OPEN
+        )
+        incident = _incident(
+            f"INC-{key}",
+            fingerprint=fingerprint,
+            source=source,
+            title=f"<!channel> {fingerprint} trouble ({key})",
+            severity=severity,
+            status=status,
+            opened_at=opened,
+            last_seen_at=opened,
+            acknowledged_at=acked,
+            resolved_at=resolved,
+        )
+        _open(store, incident, previous_head=heads.get(fingerprint))
+        heads[fingerprint] = incident.id
+    alerts = [
+        ("A", "db", "cloudwatch", [_at(1), _at(1, 10), _at(1, 20)]),
+        ("B", "api", "prometheus", [_at(3), _at(4)]),
+        ("C", "disk", "cloudwatch", [_at(-2), _at(0, 30)]),
+        ("D", "cpu", "custom", [_at(5)]),
+        ("E", "db", "cloudwatch", [_at(6), _at(7)]),
+        ("G", "late", "custom", [_at(25)]),
+        (None, "db", "cloudwatch", [_at(2)]),
+    ]
+    for owner, problem, origin, times in alerts:
+        for n, received in enumerate(times):
+            alert = make_alert(problem=problem).model_copy(
+                update={"fingerprint": problem, "source": origin, "received_at": received}
+            )
+            incident_id = f"INC-{owner}" if owner else None
+            occurrence = Occurrence(key=f"{owner}-{n}", incident_id=incident_id, alert=alert)
+            assert store.put_occurrence(occurrence)
+
+
+def test_period_figures_match_the_hand_count(any_store):
+    seed_period(any_store)
+
+    figures = any_store.period_figures(PERIOD_SINCE, PERIOD_UNTIL, top=3, active_shown=3)
+
+    # Opened in [T0, T0 + 24h): A, B, D, E (C and F opened before, G after).
+    assert figures.opened == {
+        Severity.CRITICAL: 1,
+        Severity.HIGH: 1,
+        Severity.MEDIUM: 1,
+        Severity.LOW: 1,
+    }
+    # Resolved in the period: A (CRITICAL) and C (HIGH, opened before it); F resolved before.
+    assert figures.resolved == {
+        Severity.CRITICAL: 1,
+        Severity.HIGH: 1,
+        Severity.MEDIUM: 0,
+        Severity.LOW: 0,
+    }
+    # MTTR: (60m for A + 180m for C) / 2 = 120m.
+    assert figures.resolve_seconds == pytest.approx(14_400, abs=0.01)
+    assert figures.mttr == timedelta(hours=2)
+    # MTTA: A after 5m, B after 15m (F was acknowledged before the period): 20m / 2 = 10m.
+    assert figures.acknowledged == 2
+    assert figures.ack_seconds == pytest.approx(1_200, abs=0.01)
+    assert figures.mtta == timedelta(minutes=10)
+    # Alerts of incidents in the period: A 3 + B 2 + C 1 + D 1 + E 2 = 9, over 5 incidents
+    # (C's alert at -2h, G's at +25h and the one of no incident do not count).
+    assert (figures.alerts, figures.alerted_incidents) == (9, 5)
+    # db: A 3 + E 2 = 5, titled by E, whose alert is the newest; then api 2; cpu and disk 1
+    # each, cpu first by name.
+    assert [(f.key, f.alerts, f.title) for f in figures.top_fingerprints] == [
+        ("db", 5, "<!channel> db trouble (E)"),
+        ("api", 2, "<!channel> api trouble (B)"),
+        ("cpu", 1, "<!channel> cpu trouble (D)"),
+    ]
+    # cloudwatch: A 3 + C 1 + E 2 = 6; prometheus: B 2; custom: D 1.
+    assert [(s.key, s.alerts) for s in figures.top_sources] == [
+        ("cloudwatch", 6),
+        ("prometheus", 2),
+        ("custom", 1),
+    ]
+    # Active now: B, D, E, G (G opened after the period, but it is open now); HIGH first, the
+    # older of the two (B) before G, then MEDIUM E; LOW D is the fourth, not shown.
+    assert figures.active == 4
+    assert [i.id for i in figures.active_shown] == ["INC-B", "INC-G", "INC-E"]
+
+
+def test_period_figures_of_an_empty_period(any_store):
+    seed_period(any_store)
+
+    figures = any_store.period_figures(T0 + timedelta(days=30), T0 + timedelta(days=31))
+
+    assert sum(figures.opened.values()) == sum(figures.resolved.values()) == 0
+    assert figures.mtta is None and figures.mttr is None
+    assert (figures.alerts, figures.alerted_incidents) == (0, 0)
+    assert figures.top_fingerprints == [] and figures.top_sources == []
+    assert figures.active == 4, "what is open now, whatever the period"
 
 
 # -- chat messages, silences, tickets -----------------------------------------------------
