@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from analysis.models import Analysis
 from blocks.incident import (
@@ -34,6 +35,7 @@ from incidents.models import (
     TimelineEvent,
     TimelineKind,
 )
+from incidents.store import AlertCount
 
 LIST_SHOWN = 30
 LIST_TITLE_MAX = 120
@@ -41,6 +43,10 @@ TIMELINE_SHOWN = 40
 EVENT_DETAIL_MAX = 300
 DETAIL_ROOT_CAUSE_MAX = 800
 ERROR_MAX = 1000
+FALLBACK_TEXT_MAX = 300
+# A fingerprint is a digest: its first characters tell fingerprints apart, as a git hash's do.
+FINGERPRINT_SHOWN = 12
+SOURCE_SHOWN = 60
 _TIMELINE_MARKER = {
     TimelineKind.OPENED: ":rotating_light:",
     TimelineKind.ACKNOWLEDGED: ":eyes:",
@@ -57,27 +63,49 @@ _HELP = (
     ("ack <id>", "acknowledge it: you own it now"),
     ("resolve <id>", "resolve it"),
     ("jira <id>", "create its Jira ticket (one per incident)"),
+    ("postmortem <id>", "draft its blameless post-mortem, posted in its thread as Markdown"),
     ("silence <id> <duration>", "mute its alerts for a while, e.g. `30m`, `4h`, `1d`"),
-    ("stats [period]", "counts, MTTA, MTTR, cache hit rate and Claude cost, e.g. `7d`"),
+    (
+        "stats [period]",
+        "opened and resolved, MTTA, MTTR, alerts per incident, noisiest alerts, analysis "
+        "cache and Claude cost, what is open; `24h` (default), `7d`, `30d`",
+    ),
     ("help", "this list"),
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IncidentStats:
-    """What `/incident stats` reports for a period; the caller computes it from the store.
+    """What `/incident stats` and the daily digest report for a period; the caller computes
+    it from the store (bot/stats.py, and `PeriodFigures` for what each count counts).
 
-    `period` is shown as given (e.g. "last 7 days"); a mean time or rate is None when nothing
-    in the period measured it, which reads differently from zero.
+    `period` is shown as given (e.g. "last 7 days"); `until` is the period's end, from which
+    open incidents' ages are measured. A mean time or rate is None when nothing in the period
+    measured it, which reads differently from zero. `open_count` and `open_incidents` are the
+    incidents open now (the most severe, then oldest, first), whatever the period.
     """
 
     period: str
-    by_severity: Mapping[Severity, int]
-    open_count: int
+    until: datetime
+    opened: Mapping[Severity, int]
+    resolved: Mapping[Severity, int]
     mtta: timedelta | None
     mttr: timedelta | None
+    alerts: int
+    alerted_incidents: int
+    noisiest_fingerprints: Sequence[AlertCount]
+    noisiest_sources: Sequence[AlertCount]
+    analyses: int
     cache_hit_rate: float | None
+    claude_calls: int
     claude_cost_usd: float
+    open_count: int
+    open_incidents: Sequence[Incident]
+
+    @property
+    def alerts_per_incident(self) -> float | None:
+        """The noise reduction: how many alerts each incident grouped, on average."""
+        return self.alerts / self.alerted_incidents if self.alerted_incidents else None
 
 
 def incident_list(incidents: Sequence[Incident]) -> Message:
@@ -140,29 +168,102 @@ def _delivery_line(delivery: Delivery) -> str:
 
 
 def stats_message(stats: IncidentStats) -> Message:
-    """Counts by severity, MTTA, MTTR, cache hit rate and Claude cost for the period."""
-    total = sum(stats.by_severity.values())
-    by_severity = " · ".join(
-        f"{SEVERITY_MARKER[severity]} {stats.by_severity.get(severity, 0)}"
-        for severity in sorted(Severity, key=lambda severity: severity.rank, reverse=True)
-    )
-    rate = EMPTY if stats.cache_hit_rate is None else f"{stats.cache_hit_rate:.0%}"
+    """The period's figures: opened and resolved by severity, MTTA, MTTR, alerts per incident,
+    the analysis cache and Claude, the noisiest fingerprints and sources, what is still open."""
     period = escape(stats.period)
+    opened = sum(stats.opened.values())
+    text = f"Incidents, {period}: {opened} opened, {stats.open_count} open"
     return Message(
-        text=truncate(f"Incidents, {period}: {total} ({stats.open_count} open)", 300),
+        text=truncate(text, FALLBACK_TEXT_MAX),
+        blocks=[header(f":bar_chart: Incidents, {period}"), *_figure_blocks(stats)],
+    )
+
+
+def digest_message(stats: IncidentStats, zone: ZoneInfo) -> Message:
+    """The daily digest, posted to the channel: the figures of `stats`'s period under a header
+    naming the day in `zone` (DIGEST_TZ) at the period's end, so that the team reads its own
+    date, and a pointer to more. Times inside stay UTC, like every message in the channel."""
+    day = stats.until.astimezone(zone).strftime("%a %d %b %Y")
+    title = f"Daily incident digest · {day} ({zone.key})"
+    opened, resolved = sum(stats.opened.values()), sum(stats.resolved.values())
+    text = f"{title}: {opened} opened, {resolved} resolved, {stats.open_count} still open"
+    return Message(
+        text=truncate(escape(text), FALLBACK_TEXT_MAX),
         blocks=[
-            header(f":bar_chart: Incidents, {period}"),
-            fields(
-                [
-                    f"*Incidents*\n{total} ({stats.open_count} open)",
-                    f"*By severity*\n{by_severity}",
-                    f"*Mean time to acknowledge*\n{_duration(stats.mtta)}",
-                    f"*Mean time to resolve*\n{_duration(stats.mttr)}",
-                    f"*Analysis cache hit rate*\n{rate}",
-                    f"*Claude cost*\n${stats.claude_cost_usd:.4f}",
-                ]
-            ),
+            header(f":newspaper: {title}"),
+            context([f"{escape(stats.period).capitalize()} to {format_time(stats.until)}"]),
+            *_figure_blocks(stats),
+            context([f"{code('/incident stats 7d')} for a longer view."]),
         ],
+    )
+
+
+def _figure_blocks(stats: IncidentStats) -> list[Block]:
+    """The figures both replies share. Fingerprints, sources and titles come from alerts, so
+    each is escaped (as code, or as text) and cut before our markup goes around it."""
+    rate = (
+        EMPTY
+        if stats.cache_hit_rate is None
+        else f"{stats.cache_hit_rate:.0%} of {stats.analyses} analyses"
+    )
+    per_incident = (
+        EMPTY
+        if stats.alerts_per_incident is None
+        else f"{stats.alerts_per_incident:.1f} ({stats.alerts} alerts, "
+        f"{stats.alerted_incidents} incidents)"
+    )
+    calls = f"{stats.claude_calls} call{'s' if stats.claude_calls != 1 else ''}"
+    blocks: list[Block] = [
+        fields(
+            [
+                f"*Opened*\n{_by_severity(stats.opened)}",
+                f"*Resolved*\n{_by_severity(stats.resolved)}",
+                f"*Mean time to acknowledge*\n{_duration(stats.mtta)}",
+                f"*Mean time to resolve*\n{_duration(stats.mttr)}",
+                f"*Alerts per incident*\n{per_incident}",
+                f"*Still open*\n{stats.open_count}",
+                f"*Analysis cache hit rate*\n{rate}",
+                f"*Claude*\n{calls} · ${stats.claude_cost_usd:.4f}",
+            ]
+        )
+    ]
+    if stats.noisiest_fingerprints:
+        lines = [
+            f"{n}. *{count.alerts}* · {truncate(escape(count.title), LIST_TITLE_MAX) or EMPTY} "
+            f"{code(count.key[:FINGERPRINT_SHOWN])}"
+            for n, count in enumerate(stats.noisiest_fingerprints, start=1)
+        ]
+        blocks.append(section("*Noisiest fingerprints* (alerts)\n" + "\n".join(lines)))
+    if stats.noisiest_sources:
+        sources = " · ".join(
+            f"{code(truncate(count.key, SOURCE_SHOWN))} {count.alerts}"
+            for count in stats.noisiest_sources
+        )
+        blocks.append(section(f"*Noisiest sources* (alerts)\n{sources}"))
+    if stats.open_incidents:
+        lines = [_open_line(incident, stats.until) for incident in stats.open_incidents]
+        if stats.open_count > len(lines):
+            lines.append(f"…and {stats.open_count - len(lines)} more: {code('/incident list')}")
+        still_open = f"*Still open ({stats.open_count})*\n" + "\n".join(lines)
+        blocks += [section(part) for part in split_for_sections(still_open, SECTION_TEXT_MAX)]
+    return blocks
+
+
+def _by_severity(counts: Mapping[Severity, int]) -> str:
+    """`7 · :red_circle: 1 · …`: the total, then every severity, worst first."""
+    parts = [str(sum(counts.values()))]
+    parts += [
+        f"{SEVERITY_MARKER[severity]} {counts.get(severity, 0)}"
+        for severity in sorted(Severity, key=lambda severity: severity.rank, reverse=True)
+    ]
+    return " · ".join(parts)
+
+
+def _open_line(incident: Incident, now: datetime) -> str:
+    return (
+        f"{SEVERITY_MARKER[incident.severity]} *{escape(incident.id)}* "
+        f"{truncate(escape(incident.title), LIST_TITLE_MAX) or EMPTY} · "
+        f"{status_text(incident)} · open {short_duration(now - incident.opened_at)}"
     )
 
 

@@ -11,13 +11,15 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from anthropic import AsyncAnthropic
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from rich.console import Console
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -30,24 +32,33 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
-from analysis.gather import ContextGatherer
+from analysis.gather import BotoClients, ClientFactory, ContextGatherer
+from analysis.postmortem import PostMortemWriter
+from analysis.runbooks import RunbookGatherer, load_runbooks
 from blocks.thread import delivery_failed_note, delivery_sent_note
 from bot.console import ConsolePublisher
+from bot.digest import DIGEST, Digest
+from bot.escalation import Escalator, Reminders
+from bot.graphs import MetricGraphs
+from bot.postmortems import PostMortems
+from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.slack_app import SlackDeps, register
 from bot.slack_publisher import SlackPublisher, explain_slack_error
 from incidents.dynamodb_store import DynamoStore
+from incidents.escalation import EscalationPolicy
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind
-from incidents.models import Alert, Delivery, Incident
+from incidents.models import Alert, Delivery, Incident, Severity
 from incidents.sqlite_store import SqliteStore
 from incidents.store import Store
 from ingest.pipeline import Ingestor, IngestReport
 from ingest.sqs import ConsumerConfig, SqsConsumer
 from ingest.webhook import Receiver
-from notify.dispatch import Channels, EmailTransport, Notifier, no_permalink
+from notify.dispatch import SLACK, Channels, EmailTransport, Notifier, no_permalink
 from notify.email import SesTransport, SmtpTransport
 from notify.jira import JiraTickets
+from notify.outbox import Sender
 from notify.pagerduty import PagerDutyEvents
 from notify.teams import TeamsWebhook
 
@@ -104,23 +115,58 @@ class _AwsNotConfigured:
         )
 
 
+def aws_clients(settings: Settings) -> ClientFactory:
+    """boto3 clients for context and graphs when the environment configures AWS; else a
+    factory that refuses, so that each use becomes a note rather than a metadata probe."""
+    if any(os.environ.get(name) for name in _AWS_SIGNALS):
+        return BotoClients(read_timeout=settings.context_timeout.total_seconds())
+    return _AwsNotConfigured()
+
+
+def claude_client(settings: Settings) -> AsyncAnthropic | None:
+    """The Messages API client (`ANTHROPIC_BASE_URL` is read by the SDK), with explicit
+    retries and timeout; None without `ANTHROPIC_API_KEY`: the offline writers then."""
+    if settings.anthropic_api_key is None:
+        return None
+    return AsyncAnthropic(
+        api_key=settings.anthropic_api_key.get_secret_value(),
+        max_retries=settings.analysis_max_retries,
+        timeout=settings.analysis_timeout.total_seconds(),
+    )
+
+
+def build_postmortems(
+    settings: Settings, store: Store, executor: Executor | None
+) -> tuple[PostMortems, AsyncAnthropic | None]:
+    """The post-mortem drafter, and its Claude client for the caller to close."""
+    client = claude_client(settings)
+    writer = None
+    if client is not None:
+        writer = PostMortemWriter(
+            client,
+            model=settings.analysis_model,
+            fast_model=settings.analysis_model_fast,
+            prices=settings.analysis_prices,
+            redact_ips=settings.redact_ips,
+        )
+    drafts = PostMortems(store, writer, ack_targets=settings.escalate_after, executor=executor)
+    return drafts, client
+
+
 def build_engine(
     settings: Settings, store: Store, executor: Executor | None, leases: Leases | None = None
 ) -> AnalysisEngine:
-    """`leases` makes replicas share one analysis per problem; a one-shot command needs none."""
-    claude = None
-    if settings.anthropic_api_key is not None:
-        client = AsyncAnthropic(
-            api_key=settings.anthropic_api_key.get_secret_value(),
-            max_retries=settings.analysis_max_retries,
-            timeout=settings.analysis_timeout.total_seconds(),
-        )
-        claude = ClaudeAnalyzer(client)
-    aws_configured = any(os.environ.get(name) for name in _AWS_SIGNALS)
-    gatherer = ContextGatherer(
-        store,
-        None if aws_configured else _AwsNotConfigured(),
-        timeout=settings.context_timeout.total_seconds(),
+    """`leases` makes replicas share one analysis per problem; a one-shot command needs none.
+    The runbook matching the alert, if `RUNBOOKS_FILE` has one, is part of the context."""
+    client = claude_client(settings)
+    claude = ClaudeAnalyzer(client) if client is not None else None
+    gatherer = RunbookGatherer(
+        ContextGatherer(
+            store,
+            aws_clients(settings),
+            timeout=settings.context_timeout.total_seconds(),
+        ),
+        load_runbooks(settings.runbooks_file),
     )
     config = EngineConfig(
         model=settings.analysis_model,
@@ -198,9 +244,11 @@ def build_notifier(
     leases: Leases,
     executor: Executor,
     slack: SlackPublisher | None,
+    senders: Mapping[str, Sender] | None = None,
 ) -> Notifier:
     """The outbound channels, with what was sent (and what failed for good) told in the
-    incident's thread when Slack is on; the outbox logs both either way."""
+    incident's thread when Slack is on; the outbox logs both either way. `senders` are the
+    bot's own deliveries (reminders, the digest)."""
 
     async def tell_sent(delivery: Delivery) -> None:
         note = delivery_sent_note(delivery)
@@ -218,8 +266,64 @@ def build_notifier(
         permalink=slack.permalink if slack is not None else no_permalink,
         on_sent=tell_sent,
         on_failed=tell_failed,
+        senders=senders,
         executor=executor,
     )
+
+
+def escalation_policy(settings: Settings) -> EscalationPolicy:
+    return EscalationPolicy(
+        {severity: settings.escalate_after(severity) for severity in Severity},
+        settings.escalation_repeats,
+    )
+
+
+def build_scheduled(
+    settings: Settings,
+    ingestor: Ingestor,
+    leases: Leases,
+    executor: Executor,
+    publisher: ConsolePublisher | SlackPublisher,
+    slack: SlackPublisher | None,
+) -> tuple[Notifier, AsyncIOScheduler]:
+    """The notifier with the bot's own deliveries (escalation reminders, the daily digest)
+    in its outbox, and the scheduler that requests them; the scheduler is not started."""
+    store = ingestor.store
+    policy = escalation_policy(settings)
+    reminders = Reminders(
+        store,
+        policy,
+        publisher.post_in_thread,
+        mention=settings.oncall_mention,
+        executor=executor,
+    )
+    digest = Digest(
+        store, publisher.post_to_channel, ZoneInfo(settings.digest_tz), executor=executor
+    )
+    notifier = build_notifier(
+        settings, store, leases, executor, slack, {SLACK: reminders.send, DIGEST: digest.send}
+    )
+    escalator = Escalator(
+        store,
+        policy,
+        notifier,
+        silenced_until=ingestor.service.silenced_until,
+        executor=executor,
+    )
+
+    async def post_digest() -> None:
+        if await digest.request(notifier.outbox):
+            logger.info("daily digest requested")
+
+    scheduler = build_scheduler(
+        leases,
+        escalate=escalator.run_once if policy.enabled else None,
+        escalation_interval=settings.escalation_interval,
+        digest=post_digest if settings.digest_at else None,
+        digest_at=settings.digest_at,
+        digest_tz=ZoneInfo(settings.digest_tz),
+    )
+    return notifier, scheduler
 
 
 def sqs_consumer(
@@ -309,10 +413,19 @@ async def run(settings: Settings, console: Console | None = None) -> None:
     if settings.console_mode:
         publisher = ConsolePublisher(console or Console(), settings.update_interval)
     else:
-        slack = SlackPublisher(slack_client(settings), ingestor.service, settings, leases, executor)
+        slack = SlackPublisher(
+            slack_client(settings),
+            ingestor.service,
+            settings,
+            leases,
+            executor,
+            runbooks=load_runbooks(settings.runbooks_file),
+        )
         publisher = slack
-    notifier = build_notifier(settings, ingestor.store, leases, executor, slack)
+    notifier, scheduler = build_scheduled(settings, ingestor, leases, executor, publisher, slack)
     background.add(asyncio.create_task(notifier.forever(settings.delivery_interval)))
+    scheduler.start()
+    postmortems, postmortem_claude = build_postmortems(settings, ingestor.store, executor)
     if slack is not None:
         client = slack.client
         bolt = AsyncApp(client=client, logger=logging.getLogger("slack_bolt"))
@@ -325,6 +438,7 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             executor=executor,
             notifier=notifier,
             tickets=notifier.channels.jira,
+            postmortems=postmortems,
         )
         register(bolt, deps)
         assert settings.slack_app_token is not None
@@ -335,8 +449,15 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             asyncio.create_task(connect_slack(socket_mode, deps, settings.slack_resync_interval))
         )
         background.add(asyncio.create_task(slack.resync_forever(settings.slack_resync_interval)))
+    graphs = MetricGraphs(aws_clients(settings), slack) if slack is not None else None
     analysis_slots = asyncio.Semaphore(settings.analysis_concurrency)
-    analyses: set[asyncio.Task[None]] = set()
+    # Work spawned beside the ingest path (analyses, graphs, notifications), awaited at stop.
+    analyses: set[asyncio.Task[Any]] = set()
+
+    def spawn(work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        analyses.add(task)
+        task.add_done_callback(analyses.discard)
 
     async def analyze(incident: Incident, alert: Alert) -> None:
         """A background task per new incident: the receiver has long answered 202, and the
@@ -359,16 +480,19 @@ async def run(settings: Settings, console: Console | None = None) -> None:
                 OutcomeKind.OPENED,
                 OutcomeKind.REOPENED,
             ):
-                task = asyncio.create_task(analyze(outcome.incident, outcome.alert))
-                analyses.add(task)
-                task.add_done_callback(analyses.discard)
+                spawn(analyze(outcome.incident, outcome.alert))
         for outcome in report.outcomes:
             await publisher.publish(outcome)
         for outcome in report.outcomes:
+            if (
+                graphs is not None
+                and outcome.incident is not None
+                and outcome.kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED)
+                and graphs.applies(outcome.alert)
+            ):
+                spawn(graphs.post(outcome.incident, outcome.alert))
             if outcome.incident is not None and outcome.kind in _NOTIFIED:
-                task = asyncio.create_task(notify(outcome.kind, outcome.incident))
-                analyses.add(task)
-                task.add_done_callback(analyses.discard)
+                spawn(notify(outcome.kind, outcome.incident))
 
     async def notify(kind: OutcomeKind, incident: Incident) -> None:
         """Pages and mails run beside the ingest path, so that a slow PagerDuty never holds
@@ -421,12 +545,15 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         await receiver.drain()
         while analyses:
             await asyncio.gather(*list(analyses), return_exceptions=True)
+        scheduler.shutdown(wait=False)
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await engine.close()
+        if postmortem_claude is not None:
+            await postmortem_claude.close()
         await publisher.close()
         await notifier.close()
         executor.shutdown(wait=True)

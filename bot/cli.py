@@ -1,4 +1,5 @@
-"""`incident-bot`: `run` the bot, or `analyze` one payload from a file or stdin."""
+"""`incident-bot`: `run` the bot, `analyze` one payload from a file or stdin, and the
+operator's commands (`query`, `costs`, `postmortem`, `doctor`, `init-store`)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from rich.console import Console
 
 from analysis.engine import AnalysisEngine
 from analysis.models import Analysis
+from analysis.postmortem import PostMortem, render_markdown
 from bot import app, doctor, logs, report
+from bot.postmortems import IncidentMissingError
 from bot.settings import Settings, SettingsError, load_settings, parse_duration
 from incidents.dynamodb_store import DynamoStore
-from incidents.models import Severity
-from incidents.store import StoreError
+from incidents.models import Incident, Severity
+from incidents.store import Store, StoreError
 from ingest.normalize import MAX_PAYLOAD_BYTES
 from ingest.pipeline import IngestReport, UnreadablePayloadError
 
@@ -45,6 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "init-store", help="create the store's tables (DynamoDB) or schema (SQLite)"
     )
+    postmortem = commands.add_parser(
+        "postmortem", help="draft the blameless post-mortem of an incident, as Markdown"
+    )
+    postmortem.add_argument("incident", help="the incident id, e.g. INC-7K2M9")
+    postmortem.add_argument(
+        "--output", "-o", help="write the Markdown to this file instead of standard output"
+    )
     costs = commands.add_parser("costs", help="analyses and Claude cost per day and source")
     costs.add_argument("--since", default="7d", help="how far back, e.g. 24h, 7d (default 7d)")
     args = parser.parse_args(argv)
@@ -64,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             return _doctor(settings)
         if args.command == "query":
             return _query(Severity(args.severity), args.since, args.limit, args.json, settings)
+        if args.command == "postmortem":
+            return _postmortem(args.incident.upper(), args.output, settings)
         if args.command == "init-store":
             return _init_store(settings)
         return _analyze(args.file, args.json, settings)
@@ -125,6 +137,34 @@ def _query(severity: Severity, since: str, limit: int, as_json: bool, settings: 
     else:
         report.render_alerts(found, f"{severity.value} alerts, last {since}", Console())
     return 0
+
+
+def _postmortem(incident_id: str, output: str | None, settings: Settings) -> int:
+    """The draft from the store (and Claude when configured). The Slack thread is read only
+    by the bot's own command, which has a Slack session; here the footer says what was read."""
+    store = app.build_store(settings)
+    try:
+        incident, draft = asyncio.run(_draft(settings, store, incident_id))
+    except IncidentMissingError:
+        return _fail(f"there is no incident {incident_id}")
+    finally:
+        store.close()
+    document = render_markdown(draft, incident)
+    if output is None:
+        sys.stdout.write(document)
+    else:
+        Path(output).write_text(document, encoding="utf-8")
+        sys.stderr.write(f"wrote {output} ({draft.note})\n")
+    return 0
+
+
+async def _draft(settings: Settings, store: Store, incident_id: str) -> tuple[Incident, PostMortem]:
+    drafts, client = app.build_postmortems(settings, store, None)
+    try:
+        return await drafts.draft(incident_id)
+    finally:
+        if client is not None:
+            await client.close()
 
 
 def _init_store(settings: Settings) -> int:

@@ -15,9 +15,11 @@ from typing import Any
 import boto3
 from anthropic import AsyncAnthropic
 
+from analysis.runbooks import load_runbooks
 from bot.app import build_store, email_transport, jira_tickets, slack_client
 from bot.settings import Settings
 from bot.slack_publisher import explain_slack_error
+from incidents.lifecycle import short_duration
 from incidents.models import Severity
 from notify.jira import TicketError
 from notify.outbox import DeliveryError
@@ -54,6 +56,13 @@ async def diagnose(settings: Settings) -> list[Finding]:
          "not configured: nobody is paged"),
         ("teams", (lambda: _teams(settings)) if settings.teams_enabled else None,
          "not configured: no Teams cards"),
+        ("escalate", (lambda: _escalation(settings))
+         if any(settings.escalate_after(s) for s in Severity) else None,
+         "off for every severity: nobody is reminded"),
+        ("digest", (lambda: _digest(settings)) if settings.digest_at else None,
+         "not configured: no daily digest"),
+        ("runbooks", (lambda: _runbooks(settings)) if settings.runbooks_file else None,
+         "not configured: no runbook links"),
     ]  # fmt: skip
     findings = []
     for service, check, unconfigured in checks:
@@ -65,6 +74,27 @@ async def diagnose(settings: Settings) -> list[Finding]:
         except Exception as exc:  # every failure becomes that service's line, never a crash
             findings.append(Finding(service, False, _reason(exc)))
     return findings
+
+
+async def _escalation(settings: Settings) -> str:
+    """What the schedule will do, in words: a wrong delay is easier to see here than at 3 am."""
+    delays = ", ".join(
+        f"{severity.value} after {short_duration(delay)}"
+        for severity in Severity
+        if (delay := settings.escalate_after(severity))
+    )
+    mention = settings.oncall_mention or "nobody (ONCALL_MENTION unset)"
+    return f"{delays}; up to {settings.escalation_repeats} reminders mentioning {mention}"
+
+
+async def _digest(settings: Settings) -> str:
+    assert settings.digest_at is not None
+    where = settings.slack_channel if not settings.console_mode else "the console"
+    return f"daily at {settings.digest_at:%H:%M} {settings.digest_tz} to {where}"
+
+
+async def _runbooks(settings: Settings) -> str:
+    return f"{len(load_runbooks(settings.runbooks_file))} runbook(s) in {settings.runbooks_file}"
 
 
 async def _store(settings: Settings) -> str:

@@ -32,3 +32,5 @@ def configure(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # apscheduler logs every job it adds and every run at INFO: noise between the bot's lines.
+    logging.getLogger("apscheduler").setLevel(max(root.level, logging.WARNING))

@@ -24,12 +24,15 @@ from slack_sdk.web.async_client import AsyncWebClient
 from analysis.claude import ClaudeError
 from analysis.engine import AnalysisEngine
 from analysis.models import Analysis, ThreadMessage
+from analysis.postmortem import ThreadPost, postmortem_filename, render_markdown
 from blocks.commands import help_message, incident_detail, incident_list, stats_message
 from blocks.ids import ActionId, ActionValue, BlockId, CallbackId, ModalMetadata
 from blocks.incident import render_incident
 from blocks.kit import Message
 from blocks.modals import email_modal
+from blocks.postmortem import postmortem_summary
 from blocks.thread import email_outcome, followup_messages, silenced_note, ticket_note
+from bot.postmortems import IncidentMissingError, PostMortems
 from bot.settings import Settings, parse_duration, split_addresses
 from bot.slack_publisher import SlackPublisher
 from bot.stats import compute_stats
@@ -71,6 +74,7 @@ class SlackDeps:
     executor: Executor | None
     notifier: Notifier
     tickets: JiraTickets | None = None
+    postmortems: PostMortems | None = None
     bot_user_id: str = ""
 
     async def store(self, call: Callable[..., T], *args: Any) -> T:
@@ -82,7 +86,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     handlers = _Handlers(deps)
     for action in (ActionId.ACKNOWLEDGE, ActionId.RESOLVE, ActionId.REANALYZE,
                    ActionId.SILENCE_1H, ActionId.SILENCE_24H, ActionId.CREATE_JIRA,
-                   ActionId.EMAIL):  # fmt: skip
+                   ActionId.EMAIL, ActionId.POSTMORTEM):  # fmt: skip
         app.action(action.value)(handlers.button)
     app.view(CallbackId.EMAIL.value)(handlers.email_submitted)
     app.command("/incident")(handlers.command)
@@ -133,6 +137,9 @@ class _Handlers:
             )
         elif action is ActionId.CREATE_JIRA:
             await self.create_ticket(incident_id, user)
+        elif action is ActionId.POSTMORTEM:
+            channel = body.get("channel", {}).get("id", "")
+            await _ephemeral(client, channel, user, await self.postmortem(incident_id, user))
 
     async def _transition(self, change: Callable[[str, str], Incident], incident_id: str,
                           user: str) -> Incident:  # fmt: skip
@@ -194,6 +201,37 @@ class _Handlers:
         await deps.publisher.sync(incident_id, shown_by_user=True)
         await deps.publisher.thread_note(incident_id, ticket_note(ticket.key, ticket.url, user))
         return ticket.key
+
+    async def postmortem(self, incident_id: str, user: str) -> str:
+        """Draft the post-mortem from the incident, its timeline and its thread, and post it
+        in the thread as a Markdown file under a short summary; what to tell the person."""
+        deps = self.deps
+        if deps.postmortems is None:
+            raise UserFacingError("Post-mortem drafts are not available here.")
+        ref = await deps.store(deps.service.store.message_ref, incident_id)
+        if ref is None:
+            raise UserFacingError(
+                f"{incident_id} has no message to post the draft under yet; "
+                f"`incident-bot postmortem {incident_id}` prints it."
+            )
+        thread = [_thread_post(m) for m in await deps.publisher.thread_messages(incident_id)]
+        try:
+            incident, draft = await deps.postmortems.draft(incident_id, thread)
+        except IncidentMissingError as exc:
+            raise UserFacingError(f"There is no incident {incident_id}.") from exc
+        uploaded = await deps.publisher.upload_to_thread(
+            incident_id,
+            postmortem_filename(incident),
+            render_markdown(draft, incident),
+            title=f"Post-mortem draft: {incident.id}",
+            comment=postmortem_summary(incident, draft, user).text,
+        )
+        if not uploaded:
+            raise UserFacingError(
+                f"The post-mortem draft of {incident_id} could not be posted in its thread; "
+                f"`incident-bot postmortem {incident_id}` prints it."
+            )
+        return f"The post-mortem draft of {incident_id} is in the incident's thread."
 
     async def silence(self, incident_id: str, duration: timedelta, user: str) -> None:
         try:
@@ -298,6 +336,9 @@ class _Handlers:
         elif verb == "jira" and rest:
             key = await self.create_ticket(rest.split()[0].upper(), user)
             await respond(text=f"Created Jira ticket {key}.", response_type="ephemeral")
+        elif verb == "postmortem" and rest:
+            done = await self.postmortem(rest.split()[0].upper(), user)
+            await respond(text=done, response_type="ephemeral")
         elif verb == "analyze" and rest:
             await self.analyze_text(rest, user, respond)
         else:
@@ -386,6 +427,19 @@ class _Handlers:
             await _ephemeral(
                 client, channel, user, f"Something went wrong (ref {reference}); it is logged."
             )
+
+
+def _thread_post(message: dict[str, Any]) -> ThreadPost:
+    """A Slack thread message as the post-mortem reads it: who (bot or engineer), what, when."""
+    try:
+        at = datetime.fromtimestamp(float(message.get("ts") or 0), UTC)
+    except ValueError:
+        at = None
+    return ThreadPost(
+        author="bot" if message.get("bot_id") else "engineer",
+        text=str(message.get("text", "")),
+        at=at,
+    )
 
 
 async def _ephemeral(client: AsyncWebClient, channel: str, user: str, text: str) -> None:

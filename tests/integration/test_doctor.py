@@ -60,6 +60,10 @@ async def test_every_configured_service_is_checked(tmp_path: Path):
     ):
         sink = SmtpSink()
         sink.start()
+        runbooks = tmp_path / "runbooks.yaml"
+        runbooks.write_text(
+            "runbooks: [{name: Disks, url: 'https://wiki.example.com/disk', match: {source: '*'}}]"
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ANTHROPIC_"))}
         env.update(
             SQLITE_PATH=str(tmp_path / "doctor.db"),
@@ -84,6 +88,10 @@ async def test_every_configured_service_is_checked(tmp_path: Path):
             PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
             PAGERDUTY_EVENTS_URL=pagerduty.events_url,
             TEAMS_WEBHOOK_URL=teams.url_for("ops"),
+            ONCALL_MENTION="S0ONCALL",
+            DIGEST_AT="09:00",
+            DIGEST_TZ="Europe/Paris",
+            RUNBOOKS_FILE=str(runbooks),
         )
         claude.enqueue(Text("pong"))
         code, lines = await _doctor(env)
@@ -98,7 +106,15 @@ async def test_every_configured_service_is_checked(tmp_path: Path):
             ["ok", "email"],
             ["ok", "pagerduty"],
             ["ok", "teams"],
+            ["ok", "escalate"],
+            ["ok", "digest"],
+            ["ok", "runbooks"],
         ]
+        assert (
+            "CRITICAL after 5m, HIGH after 15m; up to 3 reminders mentioning S0ONCALL" in lines[9]
+        )
+        assert lines[10].endswith("daily at 09:00 Europe/Paris to C1")
+        assert lines[11].endswith(f"1 runbook(s) in {runbooks}")
         assert pagerduty.events == [] and teams.posts == {}, "a check pages and posts nothing"
         assert sink.messages == [], "a check sends no mail"
         assert claude.requests[0].body is not None
