@@ -37,7 +37,7 @@ from analysis.postmortem import PostMortemWriter
 from analysis.runbooks import RunbookGatherer, load_runbooks
 from blocks.thread import delivery_failed_note, delivery_sent_note
 from bot.console import ConsolePublisher
-from bot.digest import DIGEST, Digest
+from bot.digest import DEFAULT_DIGEST_AT, DIGEST, Digest
 from bot.escalation import Escalator, Reminders
 from bot.graphs import MetricGraphs
 from bot.postmortems import PostMortems
@@ -298,7 +298,11 @@ def build_scheduled(
         executor=executor,
     )
     digest = Digest(
-        store, publisher.post_to_channel, ZoneInfo(settings.digest_tz), executor=executor
+        store,
+        publisher.post_to_channel,
+        ZoneInfo(settings.digest_tz),
+        settings.digest_at or DEFAULT_DIGEST_AT,
+        executor=executor,
     )
     notifier = build_notifier(
         settings, store, leases, executor, slack, {SLACK: reminders.send, DIGEST: digest.send}
@@ -451,13 +455,15 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         background.add(asyncio.create_task(slack.resync_forever(settings.slack_resync_interval)))
     graphs = MetricGraphs(aws_clients(settings), slack) if slack is not None else None
     analysis_slots = asyncio.Semaphore(settings.analysis_concurrency)
-    # Work spawned beside the ingest path (analyses, graphs, notifications), awaited at stop.
+    # Work spawned beside the ingest path: analyses and notifications are awaited at stop;
+    # graphs are only pictures, so a stop cancels them rather than waits for CloudWatch.
     analyses: set[asyncio.Task[Any]] = set()
+    pictures: set[asyncio.Task[Any]] = set()
 
-    def spawn(work: Coroutine[Any, Any, Any]) -> None:
+    def spawn(work: Coroutine[Any, Any, Any], tasks: set[asyncio.Task[Any]] = analyses) -> None:
         task = asyncio.create_task(work)
-        analyses.add(task)
-        task.add_done_callback(analyses.discard)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
 
     async def analyze(incident: Incident, alert: Alert) -> None:
         """A background task per new incident: the receiver has long answered 202, and the
@@ -488,9 +494,11 @@ async def run(settings: Settings, console: Console | None = None) -> None:
                 graphs is not None
                 and outcome.incident is not None
                 and outcome.kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED)
+                # A flapping incident's thread would fill with the same picture.
+                and not outcome.incident.flapping
                 and graphs.applies(outcome.alert)
             ):
-                spawn(graphs.post(outcome.incident, outcome.alert))
+                spawn(graphs.post(outcome.incident, outcome.alert), pictures)
             if outcome.incident is not None and outcome.kind in _NOTIFIED:
                 spawn(notify(outcome.kind, outcome.incident))
 
@@ -537,6 +545,9 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         logger.info("stopping: finishing requests in flight")
     finally:
         stop.set()
+        scheduler.shutdown(wait=False)
+        for task in pictures:
+            task.cancel()
         if consuming is not None:
             await consuming
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -545,7 +556,7 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         await receiver.drain()
         while analyses:
             await asyncio.gather(*list(analyses), return_exceptions=True)
-        scheduler.shutdown(wait=False)
+        await asyncio.gather(*pictures, return_exceptions=True)
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         for task in background:

@@ -20,17 +20,18 @@ from typing import TypeVar
 
 from blocks.kit import Message
 from blocks.thread import escalation_reminder
-from incidents.escalation import EscalationPolicy, waiting_since
+from incidents.escalation import EscalationPolicy, escalation_nonce, waiting_since
 from incidents.models import Delivery, IncidentStatus
 from incidents.store import Store
-from notify.dispatch import Notifier
-from notify.outbox import DeliveryError, utcnow
+from notify.dispatch import REMINDER, SLACK, Notifier
+from notify.outbox import DeliveryError, Outbox, utcnow
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# More open incidents than this at once is an outage of its own; the oldest wait longest.
-SCAN_LIMIT = 500
+# Open incidents read per pass, newest opening first. Thousands open at once is an outage of
+# its own; a reopened incident keeps its first opening time, so the bound is generous.
+SCAN_LIMIT = 5000
 
 # Posts a message in an incident's thread; returns its ts, raises DeliveryError when it cannot.
 ThreadPoster = Callable[[str, Message], Awaitable[str]]
@@ -62,9 +63,17 @@ class Reminders:
         if incident is None:
             raise DeliveryError(f"incident {delivery.incident_id} is gone", retryable=False)
         if incident.status is not IncidentStatus.OPEN:
-            return f"not needed: {incident.status.value} by {incident.acknowledged_by or '?'}"
+            return f"not needed: {incident.status.value}"
         round_number = int(str(delivery.request.get("round") or 1))
-        waited = self._clock() - waiting_since(incident)
+        now = self._clock()
+        # A retry after an outage must not post the rounds it missed in a burst, nor a round
+        # of an earlier opening: only the round due now is worth a message.
+        nonce = escalation_nonce(incident, round_number)
+        if delivery.key != Outbox.key(incident.id, SLACK, REMINDER, nonce):
+            return "not needed: the incident reopened since"
+        if round_number < self.policy.due_round(incident, now):
+            return "not needed: a later reminder superseded it"
+        waited = now - waiting_since(incident)
         message = escalation_reminder(
             incident, round_number, self.policy.repeats, waited, self.mention
         )
@@ -104,7 +113,8 @@ class Escalator:
             lambda: self.store.list_incidents(statuses=[IncidentStatus.OPEN], limit=SCAN_LIMIT)
         )
         requested = 0
-        for incident in incidents:
+        escalating = [i for i in incidents if self.policy.delays.get(i.severity)]
+        for incident in escalating:
             round_number = self.policy.due_round(incident, now)
             if not round_number:
                 continue

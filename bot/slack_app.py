@@ -214,18 +214,34 @@ class _Handlers:
                 f"{incident_id} has no message to post the draft under yet; "
                 f"`incident-bot postmortem {incident_id}` prints it."
             )
+        # One draft at a time per incident, across replicas: a double click is one Claude call.
+        async with deps.publisher.leases.holding(
+            f"postmortem:{incident_id}", wait=timedelta(0)
+        ) as grant:
+            if not grant.granted:
+                raise UserFacingError(
+                    f"A post-mortem draft of {incident_id} is being written right now."
+                )
+            return await self._post_postmortem(incident_id, user)
+
+    async def _post_postmortem(self, incident_id: str, user: str) -> str:
+        deps = self.deps
+        assert deps.postmortems is not None
         thread = [_thread_post(m) for m in await deps.publisher.thread_messages(incident_id)]
         try:
             incident, draft = await deps.postmortems.draft(incident_id, thread)
         except IncidentMissingError as exc:
             raise UserFacingError(f"There is no incident {incident_id}.") from exc
+        summary = postmortem_summary(incident, draft, user)
         uploaded = await deps.publisher.upload_to_thread(
             incident_id,
             postmortem_filename(incident),
             render_markdown(draft, incident),
             title=f"Post-mortem draft: {incident.id}",
-            comment=postmortem_summary(incident, draft, user).text,
+            comment=summary.text,
         )
+        if uploaded:
+            await deps.publisher.thread_note(incident_id, summary)
         if not uploaded:
             raise UserFacingError(
                 f"The post-mortem draft of {incident_id} could not be posted in its thread; "

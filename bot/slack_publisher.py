@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from analysis.models import Analysis
@@ -44,7 +44,9 @@ T = TypeVar("T")
 _GRACE = timedelta(seconds=1)
 METADATA_EVENT = "incident_posted"
 _HISTORY_SEARCHED = 200  # recent top-level messages searched for a post a dead replica made
-_SLACK_FAILURES = (SlackApiError, aiohttp.ClientError, TimeoutError)
+# SlackClientError covers SlackApiError (Slack said no) and SlackRequestError (a files
+# upload's second step refused); the others are the network.
+_SLACK_FAILURES = (SlackClientError, aiohttp.ClientError, TimeoutError)
 # Refusals that trying again will not change; anything else (an outage, a 429) may pass later.
 _PERMANENT_ERRORS = ("channel_not_found", "is_archived", "invalid_blocks", "msg_too_long")
 _EXPLAINED = {
@@ -360,7 +362,7 @@ class SlackPublisher:
             raise DeliveryError(
                 explain_slack_error(exc), retryable=error not in _PERMANENT_ERRORS
             ) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except _SLACK_FAILURES as exc:
             raise DeliveryError(explain_slack_error(exc)) from exc
         return str(response["ts"])
 

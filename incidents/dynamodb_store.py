@@ -52,6 +52,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from incidents.escalation import waiting_since
 from incidents.models import (
     Alert,
     DeadLetter,
@@ -669,8 +670,8 @@ class DynamoStore:
                 severity: sum(i.severity is severity for i in resolved) for severity in Severity
             },
             acknowledged=len(acknowledged),
-            ack_seconds=sum(_seconds(i.opened_at, i.acknowledged_at) for i in acknowledged),
-            resolve_seconds=sum(_seconds(i.opened_at, i.resolved_at) for i in resolved),
+            ack_seconds=sum(_seconds(waiting_since(i), i.acknowledged_at) for i in acknowledged),
+            resolve_seconds=sum(_seconds(waiting_since(i), i.resolved_at) for i in resolved),
             alerts=alerts.total(),
             alerted_incidents=sum(len(ids) for ids in incidents_of.values()),
             top_fingerprints=[

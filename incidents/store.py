@@ -123,9 +123,10 @@ class PeriodFigures:
     - `resolved`: incidents whose `resolved_at` is in the period, per severity. A reopened
       incident has no `resolved_at` until it resolves again, so it counts then, once.
     - MTTA and MTTR are kept as sums and counts, so that they add up across periods and
-      backends give identical figures: `ack_seconds` sums `acknowledged_at - opened_at` over
-      the `acknowledged` incidents whose `acknowledged_at` is in the period; `resolve_seconds`
-      sums `resolved_at - opened_at` over those counted in `resolved`. An incident the alert
+      backends give identical figures: `ack_seconds` sums the time from the incident's last
+      opening (its reopening, if it reopened) to `acknowledged_at` over the `acknowledged`
+      incidents whose `acknowledged_at` is in the period; `resolve_seconds` sums the same to
+      `resolved_at` over those counted in `resolved`. An incident the alert
       resolved before anyone acknowledged it counts towards MTTR only.
     - `alerts`: alerts received in the period that belong to an incident (a resolution of
       nothing open is not noise the bot grouped), and `alerted_incidents`: how many distinct
@@ -160,8 +161,8 @@ class PeriodFigures:
 
 
 def _mean(seconds: float, count: int) -> timedelta | None:
-    """Rounded to the millisecond: SQLite sums durations from Julian days, which carry a few
-    microseconds of float error, and both backends must report the same figure."""
+    """Rounded to the millisecond: the backends add the same float seconds in different
+    orders, and must report the same figure."""
     return timedelta(milliseconds=round(seconds * 1000 / count)) if count else None
 
 

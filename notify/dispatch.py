@@ -53,6 +53,7 @@ TEAMS = "teams"
 EMAIL = "email"
 JIRA = "jira"
 SLACK = "slack"
+REMINDER = "reminder"
 
 
 class EmailTransport(Protocol):
@@ -181,17 +182,19 @@ class Notifier:
         True when this call requested the reminder; False when an earlier pass (or another
         replica) already had, or there is nowhere to remind."""
         requested = False
-        if SLACK in self.outbox.senders:
+        nonce = escalation_nonce(incident, round_number)
+        # A pass every 30 s finds the same rounds due until someone acknowledges: a read
+        # tells it so, where a refused conditional write would cost DynamoDB write capacity.
+        if SLACK in self.outbox.senders and not await self._recorded(
+            self.outbox.key(incident.id, SLACK, REMINDER, nonce)
+        ):
             delivery = self.outbox.new(
-                incident.id,
-                SLACK,
-                "reminder",
-                "escalation",
-                {"round": round_number},
-                nonce=escalation_nonce(incident, round_number),
+                incident.id, SLACK, REMINDER, "escalation", {"round": round_number}, nonce=nonce
             )
             requested = await self.outbox.request(delivery) is not None
-        if self.channels.pagerduty is not None:
+        if self.channels.pagerduty is not None and not await self._recorded(
+            self.outbox.key(incident.id, PAGERDUTY, "trigger", _opening(incident))
+        ):
             await self._request(incident, PAGERDUTY, "trigger", "escalation")
         return requested
 
@@ -252,9 +255,12 @@ class Notifier:
         return await self.outbox.request(delivery)
 
     async def _was_sent(self, incident: Incident, target: str, action: str) -> bool:
-        key = f"{incident.id}:{target}:{action}:{_opening(incident)}"
+        key = self.outbox.key(incident.id, target, action, _opening(incident))
         delivery = await self._store(self.store.delivery, key)
         return delivery is not None and delivery.status is not DeliveryStatus.FAILED
+
+    async def _recorded(self, key: str) -> bool:
+        return await self._store(self.store.delivery, key) is not None
 
     # -- senders ----------------------------------------------------------------------------
 

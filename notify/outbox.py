@@ -97,9 +97,8 @@ class Outbox:
         """A delivery keyed so that the same request made twice is one delivery; `nonce`
         tells apart requests that may rightly repeat (an email sent again on purpose)."""
         now = self._clock()
-        key = f"{incident_id}:{target}:{action}" + (f":{nonce}" if nonce else "")
         return Delivery(
-            key=key,
+            key=self.key(incident_id, target, action, nonce),
             incident_id=incident_id,
             target=target,
             action=action,
@@ -108,6 +107,11 @@ class Outbox:
             next_attempt_at=now,
             request=dict(request or {}),
         )
+
+    @staticmethod
+    def key(incident_id: str, target: str, action: str, nonce: str | None = None) -> str:
+        """The idempotency key of a delivery, for whoever must look one up before asking."""
+        return f"{incident_id}:{target}:{action}" + (f":{nonce}" if nonce else "")
 
     async def request(self, delivery: Delivery) -> Delivery | None:
         """Record the delivery and attempt it now. None when it was already requested (and

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from blocks.kit import Message
 from bot.digest import DIGEST, Digest
 from bot.settings import Settings
 from bot.slack_publisher import SlackPublisher
@@ -28,6 +29,8 @@ pytestmark = pytest.mark.integration
 
 CHANNEL = "C1"
 PARIS = ZoneInfo("Europe/Paris")
+# T0 is 08:00 UTC, 09:00 in Paris: the seeded day's activity ends before noon.
+DIGEST_AT = time(12, 0)
 
 
 @pytest.fixture
@@ -44,7 +47,7 @@ def _replica(
     leases = Leases(service.store, timedelta(seconds=30), holder=name, clock=clock)
     client = AsyncWebClient(token="xoxb-test", base_url=emulator.api_url)
     publisher = SlackPublisher(client, service, settings, leases)
-    digest = Digest(service.store, publisher.post_to_channel, PARIS, clock=clock)
+    digest = Digest(service.store, publisher.post_to_channel, PARIS, DIGEST_AT, clock=clock)
     return digest, Outbox(service.store, leases, {DIGEST: digest.send}, clock=clock)
 
 
@@ -116,7 +119,7 @@ async def test_a_digest_slack_refused_is_retried_and_reports_the_same_day(
     store = SqliteStore(tmp_path / "digest.db")
     service = IncidentService(store, LifecyclePolicy(), clock=clock)
     _seed(service, clock)
-    clock.advance(minutes=1)
+    clock.advance(hours=2)
     digest, outbox = _replica("bot-1", service, emulator, clock)
     emulator.set_down()
 
@@ -134,3 +137,37 @@ async def test_a_digest_slack_refused_is_retried_and_reports_the_same_day(
     assert "*Resolved*\\n2 · " in period
     assert store.delivery(pending.key).status is DeliveryStatus.SENT  # type: ignore[union-attr]
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("now_utc", "since_utc", "until_utc"),
+    [
+        # On time, the day clocks went back (CEST to CET): 25 hours, no gap, no overlap.
+        ("2026-10-25T11:00:00+00:00", "2026-10-24T10:00:00+00:00", "2026-10-25T11:00:00+00:00"),
+        # Two hours late, the same day is reported.
+        ("2026-10-25T13:00:00+00:00", "2026-10-24T10:00:00+00:00", "2026-10-25T11:00:00+00:00"),
+        # Before noon, the digest last due is yesterday's.
+        ("2026-10-26T09:00:00+00:00", "2026-10-24T10:00:00+00:00", "2026-10-25T11:00:00+00:00"),
+        # The day clocks went forward: 23 hours.
+        ("2026-03-29T10:30:00+00:00", "2026-03-28T11:00:00+00:00", "2026-03-29T10:00:00+00:00"),
+    ],
+)
+def test_the_digest_period_runs_from_digest_at_to_digest_at_in_local_time(
+    tmp_path: Path, now_utc: str, since_utc: str, until_utc: str
+):
+    store = SqliteStore(tmp_path / "digest.db")
+    clock = ManualClock(datetime.fromisoformat(now_utc))
+    digest = Digest(store, _unused_poster, PARIS, DIGEST_AT, clock=clock)
+    outbox = Outbox(store, Leases(store, timedelta(seconds=30), clock=clock), {}, clock=clock)
+
+    delivery = digest.delivery(outbox)
+
+    since = datetime.fromisoformat(str(delivery.request["since"]))
+    until = datetime.fromisoformat(str(delivery.request["until"]))
+    assert (since, until) == (datetime.fromisoformat(since_utc), datetime.fromisoformat(until_utc))
+    assert delivery.key.endswith(until.astimezone(PARIS).date().isoformat())
+    store.close()
+
+
+async def _unused_poster(message: Message) -> str:
+    raise AssertionError("nothing is posted by computing a period")

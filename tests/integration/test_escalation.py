@@ -233,3 +233,27 @@ async def test_a_reopened_incident_waits_afresh_and_is_reminded_again(rig: Rig):
     assert await bot.escalator.run_once() == 1
     assert len(rig.reminders(incident)) == 2
     assert [e["event_action"] for e in rig.pagerduty.events] == ["trigger", "trigger"]
+
+
+async def test_rounds_missed_in_an_outage_are_not_posted_in_a_burst(rig: Rig):
+    bot = rig.replica("bot-1")
+    incident = await _posted(rig, bot, Severity.HIGH)
+    rig.emulator.set_down()
+    rig.clock.advance(minutes=15)
+    assert await bot.escalator.run_once() == 1
+    rig.clock.advance(minutes=15)
+    assert await bot.escalator.run_once() == 1
+
+    rig.emulator.set_down(False)
+    rig.clock.advance(minutes=1)
+    await bot.notifier.outbox.run_due()
+
+    [reminder] = rig.reminders(incident)
+    assert "reminder 2 of 3" in reminder.text
+    results = sorted(
+        (d.action, d.status, d.result or "")
+        for d in rig.service.store.deliveries(incident.id)
+        if d.target == SLACK
+    )
+    assert results[0][1] is results[1][1] is DeliveryStatus.SENT
+    assert any("superseded" in result for _, _, result in results)

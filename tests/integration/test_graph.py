@@ -22,6 +22,7 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from PIL import Image
+from slack_sdk.web.async_client import AsyncWebClient
 
 from analysis.gather import (
     BotoClients,
@@ -31,12 +32,17 @@ from analysis.gather import (
     read_alarm_metrics,
 )
 from analysis.graph import COMPARED_COLOURS, THRESHOLD_COLOUR, NoDatapointsError, draw_metric_graph
+from bot.graphs import MetricGraphs
+from bot.settings import Settings
+from bot.slack_publisher import SlackPublisher
+from incidents.leases import Leases
 from incidents.lifecycle import IncidentService
 from incidents.models import Alert
 from incidents.sqlite_store import SqliteStore
 from ingest.normalize import parse_body
 from tests.conftest import ManualClock
 from tests.fakes.moto_server import ACCOUNT, REGION, aws, boto3_env, moto_server  # noqa: F401
+from tests.fakes.slack_emulator import SlackEmulator
 
 pytestmark = pytest.mark.integration
 
@@ -237,3 +243,35 @@ def test_an_alert_without_a_metric_makes_no_aws_call():
         raise AssertionError(f"asked for {service} in {region}")
 
     assert read_alarm_metrics(no_aws, composite) is None
+
+
+async def test_the_bot_posts_the_graph_in_the_thread_and_survives_a_refused_upload(
+    aws: str,  # noqa: F811
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+):
+    put_cpu()
+    alert = classic_alarm()
+    store = SqliteStore(tmp_path / "graph.db")
+    service = IncidentService(store)
+    async with SlackEmulator(channels=("C1",)) as emulator:
+        settings = Settings(slack_bot_token="xoxb-test", slack_app_token="xapp-test",
+                            slack_api_url=emulator.api_url, slack_channel="C1")  # fmt: skip
+        client = AsyncWebClient(token="xoxb-test", base_url=emulator.api_url)
+        publisher = SlackPublisher(client, service, settings, Leases(store, timedelta(seconds=30)))
+        graphs = MetricGraphs(BotoClients(), publisher)
+        incident = service.record(alert).incident
+        assert incident is not None
+        await publisher.sync(incident.id)
+
+        assert await graphs.post(incident, alert) is True
+        [upload] = emulator.files
+        assert png_size(upload.content or b"") == (1000, 400)
+
+        emulator.fail_next("files.completeUploadExternal", error="not_in_channel")
+        assert await graphs.post(incident, alert) is False
+        emulator.set_down()
+        assert await graphs.post(incident, alert) is False
+    assert len(emulator.files) == 1
+    assert "not uploaded: not_in_channel" in caplog.text
+    store.close()

@@ -290,7 +290,7 @@ async def test_an_interaction_that_fails_is_told_to_the_person(
     [
         ("list", "Test Error: Database Connection Failed"),
         ("show {id}", "opened"),
-        ("stats 7d", "Claude cost"),
+        ("stats 7d", "Alerts per incident"),
         ("help", "/incident"),
         ("frobnicate", "/incident"),
         ("silence {id} 2h", "silenced"),

@@ -18,13 +18,20 @@ from incidents.models import (
     Silence,
     TicketRef,
 )
-from incidents.sqlite_store import _PER_FINGERPRINT, _PER_SOURCE, SCHEMA_VERSION, SqliteStore
+from incidents.sqlite_store import (
+    _GROUPED_BY_FINGERPRINT,
+    _PER_FINGERPRINT,
+    _PER_SOURCE,
+    SCHEMA_VERSION,
+    SqliteStore,
+)
 from incidents.store import (
     AnalysisRecord,
     IncidentWrite,
     StoreError,
 )
 from tests.conftest import T0, make_alert
+from tests.unit.test_store_contract import PERIOD_SINCE, PERIOD_UNTIL, seed_period
 
 
 def _incident(incident_id: str = "INC-A", version: int = 1, **changes: object) -> Incident:
@@ -286,3 +293,29 @@ def test_period_figures_read_index_ranges_only(store):
     assert not [step for step in plans if "GROUP BY" in step], plans
     assert any("fingerprint=? AND received_at>? AND received_at<?" in step for step in plans)
     assert any("source=? AND received_at>? AND received_at<?" in step for step in plans)
+
+
+def test_grouping_and_walking_the_fingerprints_count_the_same(store):
+    """The two plans `period_figures` chooses between give the same rows for a period."""
+    seed_period(store)
+    period = {"since": PERIOD_SINCE.isoformat(), "until": PERIOD_UNTIL.isoformat()}
+
+    walked = [row for row in store._query(_PER_FINGERPRINT, period) if row[1]]
+    grouped = store._query(_GROUPED_BY_FINGERPRINT, period)
+
+    assert sorted(row[:4] for row in walked) == sorted(tuple(row[:4]) for row in grouped)
+    assert len(walked) == 4
+
+
+def test_a_store_of_far_more_fingerprints_than_alerts_groups_them(store, tmp_path):
+    """One fingerprint per alert (a request id in the title): walking 2,000 fingerprints for a
+    period of 10 alerts would read far more than grouping those 10."""
+    seed_period(store)
+    store._conn.executemany(
+        "INSERT INTO fingerprint_heads (fingerprint, incident_id) VALUES (?, 'INC-X')",
+        [(f"noise-{n}",) for n in range(2000)],
+    )
+    figures = store.period_figures(PERIOD_SINCE, PERIOD_UNTIL, top=3)
+    assert [(f.key, f.alerts) for f in figures.top_fingerprints] == [
+        ("db", 5), ("api", 2), ("cpu", 1)
+    ]  # fmt: skip

@@ -483,6 +483,31 @@ def test_period_figures_of_an_empty_period(any_store):
     assert figures.active == 4, "what is open now, whatever the period"
 
 
+
+def test_mtta_and_mttr_of_a_reopened_incident_run_from_its_reopening(
+    any_store: Store, service: IncidentService, clock: ManualClock
+):
+    """Opened at T0, resolved by its alert at +10m, reopened at +30m (within the reopen
+    window), acknowledged at +34m and resolved at +50m: the second opening took 4m to
+    acknowledge and 20m to resolve, and those are the figures, not 34m and 50m."""
+    incident = service.record(make_alert()).incident
+    assert incident is not None
+    clock.advance(minutes=10)
+    service.record(make_alert(status=AlertStatus.RESOLVED))
+    clock.advance(minutes=20)
+    reopened = service.record(make_alert()).incident
+    assert reopened is not None and reopened.reopen_count == 1
+    clock.advance(minutes=4)
+    service.acknowledge(incident.id, "U7")
+    clock.advance(minutes=16)
+    service.resolve(incident.id, "U7")
+
+    figures = any_store.period_figures(T0, T0 + timedelta(hours=1))
+
+    assert figures.mtta == timedelta(minutes=4)
+    assert figures.mttr == timedelta(minutes=20)
+    assert sum(figures.resolved.values()) == 1, "resolved twice, counted at its last resolution"
+
 # -- chat messages, silences, tickets -----------------------------------------------------
 
 
