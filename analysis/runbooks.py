@@ -20,7 +20,8 @@ runbooks:
 Patterns are shell globs (`*`, `?`, `[abc]`) compared without regard to case. The link shows
 on the incident's message; the name, link and notes go to Claude as context, so that the
 suggested remediation starts from the team's own procedure rather than a generic one. The
-file is read once at start-up, and a mistake in it stops start-up with the entry it is in.
+file is read at start-up (a change needs a restart), and a mistake in it stops start-up with
+the entry it is in.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
 from analysis.gather import BotoClients, ClientFactory, ContextGatherer
 from analysis.postmortem import PostMortemWriter
-from analysis.runbooks import RunbookGatherer, load_runbooks
+from analysis.runbooks import RunbookGatherer, Runbooks, load_runbooks
 from blocks.thread import delivery_failed_note, delivery_sent_note
 from bot.console import ConsolePublisher
 from bot.digest import DEFAULT_DIGEST_AT, DIGEST, Digest
@@ -154,10 +154,15 @@ def build_postmortems(
 
 
 def build_engine(
-    settings: Settings, store: Store, executor: Executor | None, leases: Leases | None = None
+    settings: Settings,
+    store: Store,
+    executor: Executor | None,
+    leases: Leases | None = None,
+    runbooks: Runbooks | None = None,
 ) -> AnalysisEngine:
     """`leases` makes replicas share one analysis per problem; a one-shot command needs none.
-    The runbook matching the alert, if `RUNBOOKS_FILE` has one, is part of the context."""
+    The runbook matching the alert (`runbooks`, else `RUNBOOKS_FILE` read now) is part of
+    the context."""
     client = claude_client(settings)
     claude = ClaudeAnalyzer(client) if client is not None else None
     gatherer = RunbookGatherer(
@@ -166,7 +171,7 @@ def build_engine(
             aws_clients(settings),
             timeout=settings.context_timeout.total_seconds(),
         ),
-        load_runbooks(settings.runbooks_file),
+        runbooks if runbooks is not None else load_runbooks(settings.runbooks_file),
     )
     config = EngineConfig(
         model=settings.analysis_model,
@@ -409,7 +414,8 @@ async def run(settings: Settings, console: Console | None = None) -> None:
     # writes until the lease has run out and another replica has taken the work over.
     lease_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="leases")
     leases = Leases(ingestor.store, settings.replica_lease, lease_executor)
-    engine = build_engine(settings, ingestor.store, executor, leases)
+    runbooks = load_runbooks(settings.runbooks_file)
+    engine = build_engine(settings, ingestor.store, executor, leases, runbooks)
     background: set[asyncio.Task[None]] = set()
     socket_mode: AsyncSocketModeHandler | None = None
     publisher: ConsolePublisher | SlackPublisher
@@ -423,7 +429,7 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             settings,
             leases,
             executor,
-            runbooks=load_runbooks(settings.runbooks_file),
+            runbooks=runbooks,
         )
         publisher = slack
     notifier, scheduler = build_scheduled(settings, ingestor, leases, executor, publisher, slack)

@@ -21,6 +21,7 @@ from analysis.gather import (
     read_alarm_metrics,
 )
 from analysis.graph import draw_metric_graph
+from analysis.runbooks import alarm_name
 from blocks.kit import Message
 from blocks.thread import graph_comment, graph_skipped_note
 from incidents.models import Alert, Incident
@@ -76,7 +77,7 @@ class MetricGraphs:
         else:
             if png is None:
                 return False
-            name = alert.labels.get("alarm_name") or alert.title
+            name = alarm_name(alert)
             return await self.thread.upload_to_thread(
                 incident.id,
                 f"{incident.id}-metric.png",

@@ -846,17 +846,21 @@ def _index_period_figures(db: sqlite_utils.Database) -> None:
         "OR json_extract(data, '$.resolved_at') IS NOT NULL)"
     ).fetchall()
     db.execute("BEGIN")
-    for key, data in rows:
-        incident = Incident.model_validate_json(data)
-        db.execute(
-            "UPDATE incidents SET acknowledged_at = ?, ack_seconds = ?, resolved_at = ?, "
-            "resolve_seconds = ? WHERE id = ?",
-            (
-                *_since_opening(waiting_since(incident), incident.acknowledged_at),
-                *_since_opening(waiting_since(incident), incident.resolved_at),
-                key,
-            ),
-        )
+    try:
+        for key, data in rows:
+            incident = Incident.model_validate_json(data)
+            db.execute(
+                "UPDATE incidents SET acknowledged_at = ?, ack_seconds = ?, resolved_at = ?, "
+                "resolve_seconds = ? WHERE id = ?",
+                (
+                    *_since_opening(waiting_since(incident), incident.acknowledged_at),
+                    *_since_opening(waiting_since(incident), incident.resolved_at),
+                    key,
+                ),
+            )
+    except (ValueError, sqlite3.Error) as exc:  # pydantic's ValidationError is a ValueError
+        db.execute("ROLLBACK")
+        raise StoreError(f"cannot migrate the incidents to schema 8: {exc}") from exc
     db.execute("COMMIT")
     db.execute(
         "UPDATE occurrences SET fingerprint = json_extract(data, '$.fingerprint'), "

@@ -5,6 +5,7 @@ outbox and escalator are the bot's own. No test waits for a reminder to come due
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,14 +17,17 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.escalation import Escalator, Reminders
 from bot.settings import Settings
 from bot.slack_publisher import SlackPublisher
+from incidents.dynamodb_store import DynamoStore
 from incidents.escalation import EscalationPolicy
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, LifecyclePolicy
 from incidents.models import DeliveryStatus, Incident, Severity
 from incidents.sqlite_store import SqliteStore
+from incidents.store import Store
 from notify.dispatch import SLACK, Channels, Notifier
 from notify.pagerduty import PagerDutyEvents
 from tests.conftest import ManualClock, make_alert
+from tests.fakes.moto_server import serialized_aws  # noqa: F401
 from tests.fakes.pagerduty_server import ROUTING_KEY, PagerDutyFake
 from tests.fakes.slack_emulator import Message, SlackEmulator
 
@@ -90,9 +94,20 @@ class Rig:
         return [m for m in self.emulator.thread(CHANNEL, ref.ts) if "unacknowledged" in m.text]
 
 
-@pytest.fixture
-async def rig(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Rig]:
-    store = SqliteStore(tmp_path / "escalation.db")
+@pytest.fixture(params=["sqlite"])
+async def rig(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock
+) -> AsyncIterator[Rig]:
+    """On SQLite; `@pytest.mark.parametrize("rig", ["dynamodb"], indirect=True)` puts it on
+    DynamoDB behind a moto that serves one request at a time, as DynamoDB applies them."""
+    store: Store
+    if request.param == "dynamodb":
+        request.getfixturevalue("serialized_aws")
+        dynamo = DynamoStore(table_prefix=f"escalation-{uuid.uuid4().hex[:8]}")
+        dynamo.create_tables()
+        store = dynamo
+    else:
+        store = SqliteStore(tmp_path / "escalation.db")
     service = IncidentService(store, LifecyclePolicy(), clock=clock)
     async with SlackEmulator(channels=(CHANNEL,)) as emulator, PagerDutyFake() as pagerduty:
         rig = Rig(emulator, pagerduty, service, clock, [])
@@ -159,6 +174,7 @@ async def test_reminders_are_bounded_and_a_long_outage_sends_the_current_round_o
     assert len(texts) == 2 and "This is the last reminder" in texts[-1]
 
 
+@pytest.mark.parametrize("rig", ["sqlite", "dynamodb"], indirect=True)
 async def test_a_restart_recomputes_from_the_store_and_repeats_nothing(rig: Rig):
     first = rig.replica("bot-1")
     incident = await _posted(rig, first, Severity.HIGH)
@@ -173,6 +189,7 @@ async def test_a_restart_recomputes_from_the_store_and_repeats_nothing(rig: Rig)
     assert len(rig.pagerduty.events) == 1
 
 
+@pytest.mark.parametrize("rig", ["sqlite", "dynamodb"], indirect=True)
 async def test_two_replicas_passing_at_once_remind_once(rig: Rig):
     one, two = rig.replica("bot-1"), rig.replica("bot-2")
     incident = await _posted(rig, one, Severity.HIGH)
