@@ -50,11 +50,19 @@ def _reminders(emulator: SlackEmulator, root: Message) -> list[Message]:
 async def test_no_ack_reminds_once_and_pages_then_ack_stops_the_reminders(
     tmp_path: Path, emulator: SlackEmulator
 ):
+    runbooks = tmp_path / "runbooks.yaml"
+    runbooks.write_text(
+        "runbooks:\n"
+        "  - name: Database connections\n"
+        "    match: {source: test}\n"
+        "    url: https://wiki.example.com/runbooks/db-connections\n"
+    )
     async with PagerDutyFake() as pagerduty:
         env = slack_env(
             tmp_path,
             emulator.api_url,
             SLACK_CHANNEL=CHANNEL,
+            RUNBOOKS_FILE=str(runbooks),
             ESCALATE_AFTER_HIGH="3s",
             ESCALATION_REPEATS="2",
             ESCALATION_INTERVAL="1s",
@@ -80,6 +88,8 @@ async def test_no_ack_reminds_once_and_pages_then_ack_stops_the_reminders(
     actions = [(e["event_action"], e["dedup_key"]) for e in pagerduty.events]
     assert actions == [("trigger", incident_id), ("acknowledge", incident_id)]
     assert [m for m in _replies(emulator, root) if "Paged on-call through PagerDuty" in m.text]
+    shown = json.dumps(emulator.message(root.ts).blocks)
+    assert "<https://wiki.example.com/runbooks/db-connections|Database connections>" in shown
 
 
 async def test_a_resolved_incident_gets_its_post_mortem_as_a_markdown_file_in_its_thread(

@@ -483,7 +483,6 @@ def test_period_figures_of_an_empty_period(any_store):
     assert figures.active == 4, "what is open now, whatever the period"
 
 
-
 def test_mtta_and_mttr_of_a_reopened_incident_run_from_its_reopening(
     any_store: Store, service: IncidentService, clock: ManualClock
 ):
@@ -507,6 +506,7 @@ def test_mtta_and_mttr_of_a_reopened_incident_run_from_its_reopening(
     assert figures.mtta == timedelta(minutes=4)
     assert figures.mttr == timedelta(minutes=20)
     assert sum(figures.resolved.values()) == 1, "resolved twice, counted at its last resolution"
+
 
 # -- chat messages, silences, tickets -----------------------------------------------------
 
