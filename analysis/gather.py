@@ -559,6 +559,21 @@ def fetch_metric_series(
     return series
 
 
+class NoDatapointsError(Exception):
+    """No series holds a single finite datapoint: there is nothing to draw, so the caller
+    posts a note instead (moto's metric math, a metric that stopped reporting, a missing
+    permission answered with an empty result)."""
+
+
+def require_datapoints(metrics: AlarmMetrics) -> None:
+    """Raise `NoDatapointsError` unless some series has a finite value to draw."""
+    if not any(math.isfinite(v) for series in metrics.series for v in series.values):
+        raise NoDatapointsError(
+            f"no datapoints for {metrics.alarm_name} between {_utc(metrics.start):%H:%M} and "
+            f"{_utc(metrics.end):%H:%M} UTC"
+        )
+
+
 def render_metrics(metrics: AlarmMetrics, max_points: int) -> str:
     """One line per series, newest `max_points` points, the threshold after the series the
     alarm compares: `AWS/EC2 CPUUtilization InstanceId=i-1 (Average, 60s): 07:01 41.2, ...`."""

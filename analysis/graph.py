@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from analysis.gather import AlarmMetrics, MetricSeries
+from analysis.gather import AlarmMetrics, MetricSeries, require_datapoints
 
 DPI = 100
 MIN_WIDTH_PX = 480
@@ -54,12 +54,6 @@ class GraphError(Exception):
     """A graph could not be drawn from the metric data given."""
 
 
-class NoDatapointsError(GraphError):
-    """No series holds a single datapoint: there is nothing to draw, so the caller posts a
-    note instead (moto's metric math, a metric that stopped reporting, a missing permission
-    answered with an empty result)."""
-
-
 @dataclass(frozen=True)
 class _Points:
     series: MetricSeries
@@ -84,12 +78,8 @@ def draw_metric_graph(
         raise ValueError(
             f"graph size {width_px}x{height_px} px is below {MIN_WIDTH_PX}x{MIN_HEIGHT_PX}"
         )
+    require_datapoints(metrics)
     drawn = [_finite(s) for s in metrics.series]
-    if not any(p.values for p in drawn):
-        raise NoDatapointsError(
-            f"no datapoints for {metrics.alarm_name} between {_utc(metrics.start):%H:%M} and "
-            f"{_utc(metrics.end):%H:%M} UTC"
-        )
     figure = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
     canvas = FigureCanvasAgg(figure)
     axes = figure.add_subplot()

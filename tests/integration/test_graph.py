@@ -28,10 +28,11 @@ from analysis.gather import (
     BotoClients,
     ContextGatherer,
     ContextLimits,
+    NoDatapointsError,
     describe_error,
     read_alarm_metrics,
 )
-from analysis.graph import COMPARED_COLOURS, THRESHOLD_COLOUR, NoDatapointsError, draw_metric_graph
+from analysis.graph import COMPARED_COLOURS, THRESHOLD_COLOUR, draw_metric_graph
 from bot.graphs import MetricGraphs
 from bot.settings import Settings
 from bot.slack_publisher import SlackPublisher

@@ -12,11 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
-from analysis.gather import AlarmMetrics, MetricSeries, evaluation_window
+from analysis.gather import AlarmMetrics, MetricSeries, NoDatapointsError, evaluation_window
 from analysis.graph import (
     COMPARED_COLOURS,
     THRESHOLD_COLOUR,
-    NoDatapointsError,
     draw_metric_graph,
     threshold_label,
 )
