@@ -159,6 +159,7 @@ def build_engine(
     executor: Executor | None,
     leases: Leases | None = None,
     runbooks: Runbooks | None = None,
+    clients: ClientFactory | None = None,
 ) -> AnalysisEngine:
     """`leases` makes replicas share one analysis per problem; a one-shot command needs none.
     The runbook matching the alert (`runbooks`, else `RUNBOOKS_FILE` read now) is part of
@@ -168,7 +169,7 @@ def build_engine(
     gatherer = RunbookGatherer(
         ContextGatherer(
             store,
-            aws_clients(settings),
+            clients or aws_clients(settings),
             timeout=settings.context_timeout.total_seconds(),
         ),
         runbooks if runbooks is not None else load_runbooks(settings.runbooks_file),
@@ -415,7 +416,9 @@ async def run(settings: Settings, console: Console | None = None) -> None:
     lease_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="leases")
     leases = Leases(ingestor.store, settings.replica_lease, lease_executor)
     runbooks = load_runbooks(settings.runbooks_file)
-    engine = build_engine(settings, ingestor.store, executor, leases, runbooks)
+    # One boto3 session for context and graphs: each session loads the service models anew.
+    clients = aws_clients(settings)
+    engine = build_engine(settings, ingestor.store, executor, leases, runbooks, clients)
     background: set[asyncio.Task[None]] = set()
     socket_mode: AsyncSocketModeHandler | None = None
     publisher: ConsolePublisher | SlackPublisher
@@ -459,7 +462,7 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             asyncio.create_task(connect_slack(socket_mode, deps, settings.slack_resync_interval))
         )
         background.add(asyncio.create_task(slack.resync_forever(settings.slack_resync_interval)))
-    graphs = MetricGraphs(aws_clients(settings), slack) if slack is not None else None
+    graphs = MetricGraphs(clients, slack) if slack is not None else None
     analysis_slots = asyncio.Semaphore(settings.analysis_concurrency)
     # Work spawned beside the ingest path: analyses and notifications are awaited at stop;
     # graphs are only pictures, so a stop cancels them rather than waits for CloudWatch.

@@ -82,6 +82,9 @@ class SlackPublisher:
         # none does, so two syncs of one incident can never run at once and post twice.
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._analyzing: set[str] = set()
+        # How long a sync waits for another replica's lease on the incident: past a lease's
+        # life, so that a replica that died with it is taken over; nothing once stopping.
+        self._lease_wait = leases.duration + _GRACE
 
     async def publish(self, outcome: RecordOutcome) -> None:
         """React to what an alert did; the message itself is rendered by `sync`."""
@@ -129,9 +132,7 @@ class SlackPublisher:
         try:
             async with (
                 lock,
-                self.leases.holding(
-                    f"slack:{incident_id}", wait=self.leases.duration + _GRACE
-                ) as grant,
+                self.leases.holding(f"slack:{incident_id}", wait=self._lease_wait) as grant,
             ):
                 if not grant.granted:
                     logger.warning("message of %s left to the replica that holds it", incident_id)
@@ -384,6 +385,11 @@ class SlackPublisher:
             await self.sync(incident.id)
 
     async def close(self) -> None:
+        """Flush the coalesced updates without waiting on another replica's lease: that
+        replica is syncing the incident now, and whatever it misses the resync loop (of a
+        replica still running, or of this one's next start) repairs. Waiting would chain
+        one lease per incident into a stop longer than the platform's grace period."""
+        self._lease_wait = timedelta(0)
         await self._updates.flush()
 
     async def _muted(self, incident: Incident) -> bool:
