@@ -554,6 +554,8 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         logger.info("stopping: finishing requests in flight")
     finally:
         stop.set()
+        if slack is not None:
+            slack.stopping()
         scheduler.shutdown(wait=False)
         for task in pictures:
             task.cancel()

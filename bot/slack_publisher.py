@@ -384,12 +384,16 @@ class SlackPublisher:
         for incident in await self._store(self.store.unsynced_incidents, now, 100):
             await self.sync(incident.id)
 
-    async def close(self) -> None:
-        """Flush the coalesced updates without waiting on another replica's lease: that
-        replica is syncing the incident now, and whatever it misses the resync loop (of a
-        replica still running, or of this one's next start) repairs. Waiting would chain
-        one lease per incident into a stop longer than the platform's grace period."""
+    def stopping(self) -> None:
+        """From now on, sync without waiting on another replica's lease: that replica is
+        syncing the incident now, and whatever it misses the resync loop (of a replica still
+        running, or of this one's next start) repairs. Waiting would chain one lease per
+        incident into a stop longer than the platform's grace period."""
         self._lease_wait = timedelta(0)
+
+    async def close(self) -> None:
+        """Flush the coalesced updates, as `stopping` says."""
+        self.stopping()
         await self._updates.flush()
 
     async def _muted(self, incident: Incident) -> bool:
