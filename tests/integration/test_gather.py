@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import socket
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -34,65 +32,28 @@ from incidents.lifecycle import IncidentService
 from incidents.models import Alert, AlertStatus, Incident
 from incidents.sqlite_store import SqliteStore
 from ingest import fingerprint
-from ingest.normalize import parse_body
+from tests.alarms import (
+    ALARM,
+    CHANGE,
+    CLASSIC,
+    EB_MATH,
+    INSTANCE,
+    classic_alarm,
+    fixture,
+    parse_one,
+)
 from tests.conftest import ManualClock, make_alert
 from tests.fakes.moto_server import ACCOUNT, REGION, aws, moto_server  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
-CLASSIC = "cloudwatch-alarm-sns/lambda-go_cloudwatch-alarm-sns-payload-single-metric.json"
-EB_MATH = "cloudwatch-alarm-eventbridge/awsdocs-cw-guide_state-change-for-a-metric-math-alarm.json"
 LOGS = "cloudwatch-logs-subscription/DERIVED_decoded_powertools-py_cloudWatchLogEvent.json"
-ALARM = "web-cpu-high"
-INSTANCE = "i-0abc1234"
-# On the minute (so GetMetricData's periods line up with the datapoints), in the recent past
-# (CloudWatch refuses datapoints older than two weeks; the +10 min window end is already over).
-CHANGE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=15)
 GROUP = "/aws/lambda/checkout"
 STREAM = "2026/11/24/[$LATEST]0123abcd"
 ERROR_LINE = "ERROR payment gateway timeout after 30s"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def parse_one(doc: Any) -> Alert:
-    alerts = parse_body(json.dumps(doc).encode(), datetime.now(UTC)).alerts
-    assert len(alerts) == 1
-    return alerts[0]
-
-
-def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
-
-
-def classic_alarm(state: str = "ALARM", changed: datetime = CHANGE) -> Alert:
-    """The SNS-delivered classic alarm fixture, renamed to the alarm and metric made in moto."""
-    envelope = fixture(CLASSIC)
-    sns = envelope["Records"][0]["Sns"]
-    doc = json.loads(sns["Message"])
-    doc.update(
-        AlarmName=ALARM,
-        AlarmArn=f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARM}",
-        AWSAccountId=ACCOUNT,
-        Region="US East (N. Virginia)",
-        NewStateValue=state,
-        OldStateValue="OK" if state == "ALARM" else "ALARM",
-        StateChangeTime=changed.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
-    )
-    doc["Trigger"].update(
-        MetricName="CPUUtilization",
-        Namespace="AWS/EC2",
-        Statistic="AVERAGE",
-        Dimensions=[{"value": INSTANCE, "name": "InstanceId"}],
-        Period=60,
-        ComparisonOperator="GreaterThanThreshold",
-        Threshold=80.0,
-    )
-    sns["Message"] = json.dumps(doc)
-    sns["MessageId"] = f"{state}-{changed.isoformat()}"
-    return parse_one(envelope)
 
 
 def logs_alert(at_ms: int) -> Alert:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import copy
 import io
-import json
 import socket
 import struct
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,84 +37,23 @@ from bot.settings import Settings
 from bot.slack_publisher import SlackPublisher
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService
-from incidents.models import Alert
 from incidents.sqlite_store import SqliteStore
-from ingest.normalize import parse_body
+from tests.alarms import (
+    ALARM,
+    CHANGE,
+    DIMS,
+    EB_MATH,
+    INSTANCE,
+    classic_alarm,
+    fixture,
+    parse_one,
+    put_cpu,
+)
 from tests.conftest import ManualClock
 from tests.fakes.moto_server import ACCOUNT, REGION, aws, boto3_env, moto_server  # noqa: F401
 from tests.fakes.slack_emulator import SlackEmulator
 
 pytestmark = pytest.mark.integration
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
-CLASSIC = "cloudwatch-alarm-sns/lambda-go_cloudwatch-alarm-sns-payload-single-metric.json"
-EB_MATH = "cloudwatch-alarm-eventbridge/awsdocs-cw-guide_state-change-for-a-metric-math-alarm.json"
-ALARM = "web-cpu-high"
-INSTANCE = "i-0abc1234"
-DIMS = [{"Name": "InstanceId", "Value": INSTANCE}]
-# On the minute, in the recent past: CloudWatch keeps datapoints for two weeks, and the
-# window's end (+10 min) is already over.
-CHANGE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=15)
-
-
-def parse_one(doc: Any) -> Alert:
-    (alert,) = parse_body(json.dumps(doc).encode(), datetime.now(UTC)).alerts
-    return alert
-
-
-def fixture(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
-
-
-def classic_alarm(evaluation_periods: int = 3) -> Alert:
-    """The SNS-delivered classic alarm, renamed to the alarm and metric put in moto."""
-    return parse_one(classic_alarm_payload(evaluation_periods))
-
-
-def classic_alarm_payload(evaluation_periods: int = 3) -> dict[str, Any]:
-    """The SNS envelope of `classic_alarm`, as SNS would deliver it."""
-    envelope = fixture(CLASSIC)
-    sns = envelope["Records"][0]["Sns"]
-    doc = json.loads(sns["Message"])
-    doc.update(
-        AlarmName=ALARM,
-        AlarmArn=f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARM}",
-        AWSAccountId=ACCOUNT,
-        Region="US East (N. Virginia)",
-        NewStateValue="ALARM",
-        OldStateValue="OK",
-        StateChangeTime=CHANGE.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
-    )
-    doc["Trigger"].update(
-        MetricName="CPUUtilization",
-        Namespace="AWS/EC2",
-        Statistic="AVERAGE",
-        Dimensions=[{"value": INSTANCE, "name": "InstanceId"}],
-        Period=60,
-        EvaluationPeriods=evaluation_periods,
-        ComparisonOperator="GreaterThanThreshold",
-        Threshold=80.0,
-    )
-    sns["Message"] = json.dumps(doc)
-    envelope_doc: dict[str, Any] = envelope
-    return envelope_doc
-
-
-def put_cpu() -> dict[datetime, float]:
-    """CPU a minute apart from 70 min before the change to 5 min after, climbing past 80%
-    over the last ten minutes before it."""
-    values = {
-        CHANGE + timedelta(minutes=m): 40.0 + (m % 3) if m < -10 else min(99.0, 90.0 + m)
-        for m in range(-70, 6)
-    }
-    boto3.client("cloudwatch").put_metric_data(
-        Namespace="AWS/EC2",
-        MetricData=[
-            {"MetricName": "CPUUtilization", "Dimensions": DIMS, "Timestamp": t, "Value": v}
-            for t, v in values.items()
-        ],
-    )
-    return values
 
 
 def png_size(png: bytes) -> tuple[int, int]:

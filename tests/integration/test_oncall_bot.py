@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from blocks.ids import ActionId
+from tests.alarms import classic_alarm_payload, put_cpu
 from tests.conftest import BRIEF_ALERT
 from tests.fakes.bot_process import BotProcess, slack_env
 from tests.fakes.moto_server import aws, boto3_env, moto_server  # noqa: F401
 from tests.fakes.pagerduty_server import ROUTING_KEY, PagerDutyFake
 from tests.fakes.slack_emulator import Message, SlackEmulator
-from tests.integration.test_graph import classic_alarm_payload, put_cpu
 
 pytestmark = pytest.mark.integration
 
