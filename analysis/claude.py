@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import anthropic
+from anthropic import NOT_GIVEN, NotGiven
 from anthropic.types import (
     MessageParam,
     TextBlockParam,
@@ -78,7 +80,7 @@ class ClaudeAnalyzer:
             )
         except (anthropic.APIConnectionError, anthropic.APIStatusError) as exc:
             raise ClaudeUnavailableError(f"Claude unavailable: {exc}") from exc
-        usage = _usage(response)
+        usage = usage_of(response)
         if response.stop_reason == "refusal":
             raise ClaudeAnswerError("Claude declined to answer", usage)
         text = "".join(
@@ -93,13 +95,13 @@ class ClaudeAnalyzer:
         messages: list[MessageParam] = [{"role": "user", "content": prompting.render_user(data)}]
         usage = Usage()
         response = await self._create(model, messages, usage)
-        usage = usage + _usage(response)
+        usage = usage + usage_of(response)
         tool_use = _tool_use(response, usage)
         try:
             return ClaudeResult(Diagnosis.model_validate(tool_use.input), model, usage)
         except ValidationError as exc:
             logger.info("Claude's analysis did not validate, asking once more: %s", exc)
-            problem = _short_errors(exc)
+            problem = validation_problems(exc)
         echoed: ToolUseBlockParam = {
             "type": "tool_use",
             "id": tool_use.id,
@@ -122,71 +124,104 @@ class ClaudeAnalyzer:
             },
         ]
         retry = await self._create(model, messages, usage)
-        usage = usage + _usage(retry)
+        usage = usage + usage_of(retry)
         second = _tool_use(retry, usage)
         try:
             return ClaudeResult(Diagnosis.model_validate(second.input), model, usage)
         except ValidationError as exc:
             raise ClaudeAnswerError(
-                f"analysis still invalid after one correction: {_short_errors(exc)}", usage
+                f"analysis still invalid after one correction: {validation_problems(exc)}", usage
             ) from exc
 
     async def _create(
         self, model: str, messages: list[MessageParam], usage: Usage
     ) -> anthropic.types.Message:
-        system: list[TextBlockParam] = [
-            {
-                "type": "text",
-                "text": prompting.system_prompt(),
-                "cache_control": {"type": "ephemeral"},
-            }
-        ]
-        tools: list[ToolParam] = [
-            {
-                "name": prompting.TOOL_NAME,
-                "description": prompting.TOOL_DESCRIPTION,
-                "input_schema": prompting.tool_schema(),
-                "cache_control": {"type": "ephemeral"},
-            }
-        ]
-        tool_choice: ToolChoiceToolParam = {"type": "tool", "name": prompting.TOOL_NAME}
-        try:
-            return await self.client.messages.create(
-                model=model,
-                max_tokens=self.max_tokens,
-                system=system,
-                tools=tools,
-                tool_choice=tool_choice,
-                messages=messages,
-            )
-        except (anthropic.APIConnectionError, anthropic.InternalServerError) as exc:
-            raise ClaudeUnavailableError(f"Claude unavailable: {exc}", usage) from exc
-        except anthropic.RateLimitError as exc:
-            raise ClaudeUnavailableError(f"Claude rate limit: {exc.message}", usage) from exc
-        except anthropic.APIStatusError as exc:
-            if exc.status_code >= 500:
-                raise ClaudeUnavailableError(
-                    f"Claude unavailable ({exc.status_code}): {exc.message}", usage
-                ) from exc
-            raise ClaudeAnswerError(
-                f"Claude refused the request ({exc.status_code}): {exc.message}", usage
+        return await forced_tool_call(
+            self.client,
+            model=model,
+            max_tokens=self.max_tokens,
+            system=prompting.system_prompt(),
+            tool=(prompting.TOOL_NAME, prompting.TOOL_DESCRIPTION, prompting.tool_schema()),
+            messages=messages,
+            usage=usage,
+        )
+
+
+async def forced_tool_call(
+    client: anthropic.AsyncAnthropic,
+    *,
+    model: str,
+    max_tokens: int,
+    system: str,
+    tool: tuple[str, str, dict[str, Any]],
+    messages: list[MessageParam],
+    usage: Usage | None = None,
+    timeout: float | NotGiven = NOT_GIVEN,
+) -> anthropic.types.Message:
+    """One Messages API request that must answer by calling `tool` (name, description, input
+    schema), with the system prompt and the tool cached. The SDK's own errors become ours:
+    `ClaudeUnavailableError` when trying later can help (connection, 429, 5xx), else
+    `ClaudeAnswerError`; both carry the `usage` spent so far."""
+    name, description, schema = tool
+    system_blocks: list[TextBlockParam] = [
+        {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
+    ]
+    tools: list[ToolParam] = [
+        {
+            "name": name,
+            "description": description,
+            "input_schema": schema,
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
+    tool_choice: ToolChoiceToolParam = {"type": "tool", "name": name}
+    try:
+        return await client.messages.create(
+            model=model,
+            max_tokens=max_tokens,
+            system=system_blocks,
+            tools=tools,
+            tool_choice=tool_choice,
+            messages=messages,
+            timeout=timeout,
+        )
+    except (anthropic.APIConnectionError, anthropic.InternalServerError) as exc:
+        raise ClaudeUnavailableError(f"Claude unavailable: {exc}", usage) from exc
+    except anthropic.RateLimitError as exc:
+        raise ClaudeUnavailableError(f"Claude rate limit: {exc.message}", usage) from exc
+    except anthropic.APIStatusError as exc:
+        if exc.status_code >= 500:
+            raise ClaudeUnavailableError(
+                f"Claude unavailable ({exc.status_code}): {exc.message}", usage
             ) from exc
+        raise ClaudeAnswerError(
+            f"Claude refused the request ({exc.status_code}): {exc.message}", usage
+        ) from exc
 
 
 def _tool_use(response: anthropic.types.Message, usage: Usage) -> anthropic.types.ToolUseBlock:
+    return tool_use_block(
+        response, prompting.TOOL_NAME, usage, declined="Claude declined to analyze this alert"
+    )
+
+
+def tool_use_block(
+    response: anthropic.types.Message, tool_name: str, usage: Usage, *, declined: str
+) -> anthropic.types.ToolUseBlock:
+    """The call of `tool_name` in the answer; `ClaudeAnswerError` (`declined` for a refusal)
+    when there is none."""
     if response.stop_reason == "refusal":
-        raise ClaudeAnswerError("Claude declined to analyze this alert", usage)
+        raise ClaudeAnswerError(declined, usage)
     for block in response.content:
-        if isinstance(block, anthropic.types.ToolUseBlock) and block.name == prompting.TOOL_NAME:
+        if isinstance(block, anthropic.types.ToolUseBlock) and block.name == tool_name:
             return block
     raise ClaudeAnswerError(
-        f"Claude answered without calling {prompting.TOOL_NAME} "
-        f"(stop reason {response.stop_reason})",
+        f"Claude answered without calling {tool_name} (stop reason {response.stop_reason})",
         usage,
     )
 
 
-def _usage(response: anthropic.types.Message) -> Usage:
+def usage_of(response: anthropic.types.Message) -> Usage:
     reported = response.usage
     return Usage(
         input_tokens=reported.input_tokens,
@@ -196,7 +231,7 @@ def _usage(response: anthropic.types.Message) -> Usage:
     )
 
 
-def _short_errors(exc: ValidationError) -> str:
+def validation_problems(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in error['loc']) or 'input'}: {error['msg']}"
         for error in exc.errors()[:8]

@@ -13,6 +13,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from pydantic import BaseModel
+
 from analysis.models import Diagnosis
 
 TOOL_NAME = "record_analysis"
@@ -23,30 +25,41 @@ TOOL_DESCRIPTION = (
 
 
 @cache
-def _read(name: str) -> str:
+def read_prompt(name: str) -> str:
     return resources.files("analysis").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
 def system_prompt() -> str:
-    return _read("system.md").strip()
+    return read_prompt("system.md").strip()
 
 
 def followup_prompt() -> str:
-    return _read("followup.md").strip()
+    return read_prompt("followup.md").strip()
 
 
 @cache
 def tool_schema() -> dict[str, Any]:
-    """The Diagnosis schema with `$ref`s inlined: one self-contained object, as tool input
-    schemas are most reliably followed when nothing has to be looked up."""
-    schema = Diagnosis.model_json_schema()
+    """The Diagnosis schema, self-contained."""
+    return inline_schema(Diagnosis)
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema with `$ref`s inlined and pydantic's generated `title`s dropped:
+    one self-contained object, as tool input schemas are most reliably followed when nothing
+    has to be looked up. A field that is itself named `title` is kept."""
+    schema = model.model_json_schema()
     definitions = schema.pop("$defs", {})
 
-    def inline(node: Any) -> Any:
+    def inline(node: Any, names: bool = False) -> Any:
+        """`names` marks a `properties` mapping, whose keys are field names, not keywords."""
         if isinstance(node, dict):
             if "$ref" in node:
                 return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
-            return {key: inline(value) for key, value in node.items() if key != "title"}
+            return {
+                key: inline(value, names=key == "properties" and not names)
+                for key, value in node.items()
+                if names or key != "title"
+            }
         if isinstance(node, list):
             return [inline(item) for item in node]
         return node
@@ -55,10 +68,16 @@ def tool_schema() -> dict[str, Any]:
     return inlined
 
 
+def fence(kind: str, nonce: str | None = None) -> str:
+    """A marker carrying a fresh random token: data placed between two of them cannot close
+    the fence early, because it cannot know the token."""
+    return f"<<<{kind}_{nonce or secrets.token_hex(8)}>>>"
+
+
 @cache
 def prompt_version() -> str:
     material = json.dumps(
-        [_read("system.md"), _read("user.md"), tool_schema()], sort_keys=True
+        [read_prompt("system.md"), read_prompt("user.md"), tool_schema()], sort_keys=True
     ).encode()
     return "p1-" + hashlib.sha256(material).hexdigest()[:10]
 
@@ -68,16 +87,13 @@ def render_user(data: str, nonce: str | None = None) -> str:
 
     The data cannot close the fence early, because it cannot know the token; any marker-like
     text inside it is left as it is and is only more data."""
-    token = nonce or secrets.token_hex(8)
-    fence = f"<<<ALERT_DATA_{token}>>>"
-    return _read("user.md").strip().format(fence=fence, data=data)
+    return read_prompt("user.md").strip().format(fence=fence("ALERT_DATA", nonce), data=data)
 
 
 def render_followup(data: str, nonce: str | None = None) -> str:
-    token = nonce or secrets.token_hex(8)
-    fence = f"<<<INCIDENT_DATA_{token}>>>"
+    marker = fence("INCIDENT_DATA", nonce)
     return (
         f"The incident, its analysis, its timeline and the thread so far are between the two "
-        f"`{fence}` markers; the question to answer is the last message of the thread.\n\n"
-        f"{fence}\n{data}\n{fence}"
+        f"`{marker}` markers; the question to answer is the last message of the thread.\n\n"
+        f"{marker}\n{data}\n{marker}"
     )
