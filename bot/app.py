@@ -11,7 +11,7 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -41,6 +41,7 @@ from bot.digest import DEFAULT_DIGEST_AT, DIGEST, Digest
 from bot.escalation import Escalator, Reminders
 from bot.graphs import MetricGraphs
 from bot.postmortems import PostMortems
+from bot.reactions import Reactions
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.slack_app import SlackDeps, register
@@ -48,13 +49,14 @@ from bot.slack_publisher import SlackPublisher, explain_slack_error
 from incidents.dynamodb_store import DynamoStore
 from incidents.escalation import EscalationPolicy
 from incidents.leases import Leases
-from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind
+from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind, RecordOutcome
 from incidents.models import Alert, Delivery, Incident, Severity
 from incidents.sqlite_store import SqliteStore
 from incidents.store import Store
-from ingest.pipeline import Ingestor, IngestReport
+from ingest.group_commit import GroupCommitter
+from ingest.pipeline import Ingestor
 from ingest.sqs import ConsumerConfig, SqsConsumer
-from ingest.webhook import Receiver
+from ingest.webhook import Check, Receiver
 from notify.dispatch import SLACK, Channels, EmailTransport, Notifier, no_permalink
 from notify.email import SesTransport, SmtpTransport
 from notify.jira import JiraTickets
@@ -67,6 +69,11 @@ __all__ = ["Ingestor", "build_engine", "build_ingestor", "run"]
 MAX_CONNECT_DELAY = 300.0
 _NOTIFIED = (OutcomeKind.OPENED, OutcomeKind.REOPENED, OutcomeKind.RESOLVED)
 STORE_THREADS = 8
+STOP_WITHIN = 8.0
+"""Seconds from SIGTERM to the end of what a stop waits for (analyses, message updates):
+inside the 10 s an orchestrator grants, with room to close the connections after."""
+REQUESTS_GRACE = 3.0
+"""Seconds a stop waits for HTTP requests in flight to be answered."""
 # Any of these means the environment configures AWS; without them, no AWS call is made.
 _AWS_SIGNALS = (
     "AWS_REGION",
@@ -336,12 +343,7 @@ def build_scheduled(
     return notifier, scheduler
 
 
-def sqs_consumer(
-    settings: Settings,
-    ingestor: Ingestor,
-    executor: Executor,
-    publish: Callable[[IngestReport], Awaitable[None]],
-) -> SqsConsumer | None:
+def sqs_consumer(settings: Settings, committer: GroupCommitter) -> SqsConsumer | None:
     """The SQS consumer when `ALERT_QUEUE_URL` is set; boto3 reads region, endpoint and
     credentials from the environment itself."""
     if not settings.alert_queue_url:
@@ -352,9 +354,7 @@ def sqs_consumer(
     sqs = boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
     return SqsConsumer(
         sqs,
-        ingestor,
-        executor,
-        publish,
+        committer,
         ConsumerConfig(
             queue_url=settings.alert_queue_url,
             pollers=settings.sqs_pollers,
@@ -414,6 +414,9 @@ async def run(settings: Settings, console: Console | None = None) -> None:
     # Leases have threads of their own, so that a renewal is never queued behind a storm's
     # writes until the lease has run out and another replica has taken the work over.
     lease_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="leases")
+    # Parsing is CPU only: on a thread of its own it overlaps the store's writes (an fsync,
+    # a DynamoDB round trip), and a large payload never stalls the event loop.
+    parse_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
     leases = Leases(ingestor.store, settings.replica_lease, lease_executor)
     runbooks = load_runbooks(settings.runbooks_file)
     # One boto3 session for context and graphs: each session loads the service models anew.
@@ -464,8 +467,8 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         background.add(asyncio.create_task(slack.resync_forever(settings.slack_resync_interval)))
     graphs = MetricGraphs(clients, slack) if slack is not None else None
     analysis_slots = asyncio.Semaphore(settings.analysis_concurrency)
-    # Work spawned beside the ingest path: analyses and notifications are awaited at stop;
-    # graphs are only pictures, so a stop cancels them rather than waits for CloudWatch.
+    # Work spawned beside the ingest path: analyses and notifications are awaited at stop
+    # (within the stop deadline); graphs are only pictures, so a stop cancels them.
     analyses: set[asyncio.Task[Any]] = set()
     pictures: set[asyncio.Task[Any]] = set()
 
@@ -487,29 +490,24 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         await publisher.publish_analysis(incident, analysis)
         await notifier.analysed(incident, analysis)
 
-    async def publish(report: IngestReport) -> None:
-        """Analyses are scheduled before anything is published, so a publishing failure
-        can delay a message (the resync repairs it) but never cost an analysis."""
-        for outcome in report.outcomes:
-            if outcome.incident is not None and outcome.kind in (
-                OutcomeKind.OPENED,
-                OutcomeKind.REOPENED,
-            ):
-                spawn(analyze(outcome.incident, outcome.alert))
-        for outcome in report.outcomes:
-            await publisher.publish(outcome)
-        for outcome in report.outcomes:
+    def start(outcome: RecordOutcome) -> None:
+        """What one event sets off at once, before its message is published: an analysis (so
+        that a publishing failure can delay a message, never cost an analysis), a graph,
+        the pages and mails."""
+        incident = outcome.incident
+        if incident is None:
+            return
+        if outcome.kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED):
+            spawn(analyze(incident, outcome.alert))
             if (
                 graphs is not None
-                and outcome.incident is not None
-                and outcome.kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED)
                 # A flapping incident's thread would fill with the same picture.
-                and not outcome.incident.flapping
+                and not incident.flapping
                 and graphs.applies(outcome.alert)
             ):
-                spawn(graphs.post(outcome.incident, outcome.alert), pictures)
-            if outcome.incident is not None and outcome.kind in _NOTIFIED:
-                spawn(notify(outcome.kind, outcome.incident))
+                spawn(graphs.post(incident, outcome.alert), pictures)
+        if outcome.kind in _NOTIFIED:
+            spawn(notify(outcome.kind, incident))
 
     async def notify(kind: OutcomeKind, incident: Incident) -> None:
         """Pages and mails run beside the ingest path, so that a slow PagerDuty never holds
@@ -522,16 +520,27 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         except Exception:  # the task's last stop: nothing above it would report the failure
             logger.exception("notifications for %s failed", incident.id)
 
-    receiver = Receiver(
+    reactions = Reactions(start, publisher.publish)
+    committer = GroupCommitter(
         ingestor,
         executor,
-        publish,
-        settings.webhook_api_key.get_secret_value() if settings.webhook_api_key else None,
+        parse_executor=parse_executor,
+        window=settings.group_commit_window.total_seconds(),
+        max_alerts=settings.ingest_backlog,
+        on_commit=reactions.push,
     )
-    runner = web.AppRunner(receiver.app(), handle_signals=False, access_log=None)
+    receiver = Receiver(
+        committer,
+        settings.webhook_api_key.get_secret_value() if settings.webhook_api_key else None,
+        checks={"slack": slack_connection(socket_mode)} if socket_mode is not None else None,
+    )
+    runner = web.AppRunner(
+        receiver.app(), handle_signals=False, access_log=None, shutdown_timeout=REQUESTS_GRACE
+    )
     await runner.setup()
     stop = asyncio.Event()
-    consumer = sqs_consumer(settings, ingestor, executor, publish)
+    consumer = sqs_consumer(settings, committer)
+    committer.start()
     consuming = asyncio.create_task(consumer.run(stop)) if consumer else None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -551,8 +560,9 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             logger.info("consuming alerts from %s", settings.alert_queue_url)
         logger.info("replica %s", leases.holder)
         await stop.wait()
-        logger.info("stopping: finishing requests in flight")
+        logger.info("stopping: finishing what is in hand")
     finally:
+        deadline = loop.time() + STOP_WITHIN
         stop.set()
         if slack is not None:
             slack.stopping()
@@ -564,10 +574,13 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
-        await receiver.drain()
-        while analyses:
-            await asyncio.gather(*list(analyses), return_exceptions=True)
-        await asyncio.gather(*pictures, return_exceptions=True)
+        await committer.close()
+        await _within(deadline, reactions.drain(), "message updates")
+        await _within(deadline, _all_of(analyses), "analyses")
+        reactions.cancel()
+        for task in [*analyses, *pictures]:
+            task.cancel()
+        await asyncio.gather(*analyses, *pictures, return_exceptions=True)
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         for task in background:
@@ -578,7 +591,33 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             await postmortem_claude.close()
         await publisher.close()
         await notifier.close()
-        executor.shutdown(wait=True)
-        lease_executor.shutdown(wait=True)
+        executor.shutdown(wait=True, cancel_futures=True)
+        parse_executor.shutdown(wait=True, cancel_futures=True)
+        lease_executor.shutdown(wait=True, cancel_futures=True)
         ingestor.store.close()
         logger.info("stopped")
+
+
+def slack_connection(socket_mode: AsyncSocketModeHandler) -> Check:
+    """Readiness of Slack: the Socket Mode connection is up (bolt's health-check advice)."""
+
+    async def check() -> str | None:
+        client = socket_mode.client
+        connected = await client.is_connected()
+        return None if connected else "Socket Mode is not connected"
+
+    return check
+
+
+async def _all_of(tasks: set[asyncio.Task[Any]]) -> None:
+    while tasks:
+        await asyncio.gather(*list(tasks), return_exceptions=True)
+
+
+async def _within(deadline: float, work: Coroutine[Any, Any, None], what: str) -> None:
+    """Wait for `work` until the stop deadline; what is left then is cancelled and said."""
+    remaining = deadline - asyncio.get_running_loop().time()
+    try:
+        await asyncio.wait_for(work, max(0.0, remaining))
+    except TimeoutError:
+        logger.warning("stopping: %s still running at the stop deadline, cancelled", what)

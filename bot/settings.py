@@ -193,6 +193,10 @@ class Settings(BaseSettings):
     flap_threshold: int = Field(default=3, ge=2)
     flap_window: Duration = timedelta(hours=1)
     update_interval: Duration = timedelta(seconds=10)
+    # Group commit: how long an idle receiver waits for company before writing a payload,
+    # and how many alerts may wait to be written before senders are told to retry (429).
+    group_commit_window: Duration = timedelta(milliseconds=2)
+    ingest_backlog: int = Field(default=10_000, ge=100, le=1_000_000)
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"

@@ -40,7 +40,8 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -77,10 +78,13 @@ from incidents.store import (
     LeaseGrant,
     PeriodFigures,
     StoreError,
+    WriteTooLargeError,
 )
 
 DEFAULT_RETENTION = timedelta(days=365)
 TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
+TRANSACTION_BYTES = 4_000_000  # its 4 MB limit, with room for keys and attribute names
+WRITERS = 8  # independent incident writes of one batch in flight at once
 ITEM_BUDGET = 350_000  # bytes of payload per item: under the 400 KB item limit, keys included
 DEAD_LETTER_CHUNKS = 10  # 3.5 MB per letter: under the 4 MB transaction limit
 INDEXES = ("kind", "group", "outbox", "message")
@@ -118,8 +122,12 @@ class DynamoStore:
         self._client: Any = boto3.client(
             "dynamodb",
             endpoint_url=endpoint_url,
-            config=Config(retries={"mode": "adaptive", "max_attempts": 10}),
+            config=Config(
+                retries={"mode": "adaptive", "max_attempts": 10},
+                max_pool_connections=WRITERS + 16,
+            ),
         )
+        self._writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="dynamodb-write")
 
     def create_tables(self) -> None:
         """Create the table, its indexes and its TTL when missing, on-demand billed: for tests
@@ -241,17 +249,21 @@ class DynamoStore:
             ScanIndexForward=not newest_first,
         )
 
-    def _batch_get(self, keys: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-        """Strongly consistent reads of many keys, 100 per request, unprocessed ones retried."""
+    def _batch_get(
+        self, keys: Sequence[tuple[str, str]], projection: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Strongly consistent reads of many keys, 100 per request, unprocessed ones retried;
+        only the `projection` attributes when given (an occurrence's alert can be 350 KB)."""
         found: list[dict[str, Any]] = []
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), 100):
-            pending: dict[str, Any] = {
-                self.table: {
-                    "Keys": [_dump({"pk": pk, "sk": sk}) for pk, sk in unique[start : start + 100]],
-                    "ConsistentRead": True,
-                }
+            request: dict[str, Any] = {
+                "Keys": [_dump({"pk": pk, "sk": sk}) for pk, sk in unique[start : start + 100]],
+                "ConsistentRead": True,
             }
+            if projection is not None:
+                request["ProjectionExpression"] = projection
+            pending: dict[str, Any] = {self.table: request}
             for attempt in range(10):
                 answer = self._call("batch_get_item", RequestItems=pending)
                 found.extend(_load(item) for item in answer["Responses"].get(self.table, []))
@@ -272,15 +284,45 @@ class DynamoStore:
         head = self._get(f"FP#{fingerprint}", "HEAD")
         return self.get_incident(str(head["incident_id"])) if head else None
 
+    def heads(self, fingerprints: Collection[str]) -> dict[str, Incident]:
+        """Two batched reads, the head pointers then their incidents, instead of two reads per
+        fingerprint. A head read between the two that moved on is caught by the write's
+        condition on it, as any stale read is."""
+        pointers = self._batch_get([(f"FP#{fp}", "HEAD") for fp in fingerprints])
+        owners = {str(item["incident_id"]): str(item["pk"])[3:] for item in pointers}
+        incidents = self._batch_get([(f"INC#{id_}", "INCIDENT") for id_ in owners])
+        found: dict[str, Incident] = {}
+        for item in incidents:
+            incident = Incident.model_validate_json(item["data"])
+            found[owners[incident.id]] = incident
+        return found
+
     def get_incident(self, incident_id: str) -> Incident | None:
         item = self._get(f"INC#{incident_id}", "INCIDENT")
         return Incident.model_validate_json(item["data"]) if item else None
 
-    def write(self, change: IncidentWrite) -> None:
-        """One TransactWriteItems: incident, head, occurrence, events, each with its condition.
+    def write_all(self, changes: Sequence[IncidentWrite]) -> list[StoreError | None]:
+        """Up to WRITERS transactions in flight at once: the incidents are distinct, so their
+        writes are independent, and a batch costs the slowest write rather than their sum."""
+        if len(changes) == 1:
+            return [self._try_write(changes[0])]
+        return list(self._writers.map(self._try_write, changes))
 
-        More events than the transaction has room for are refused rather than dropped (the
-        lifecycle writes at most two)."""
+    def _try_write(self, change: IncidentWrite) -> StoreError | None:
+        try:
+            self.write(change)
+        except (ConflictError, DuplicateOccurrenceError, WriteTooLargeError) as exc:
+            return exc
+        return None
+
+    def recorded_keys(self, keys: Collection[str]) -> set[str]:
+        found = self._batch_get([(f"OCC#{key}", "OCCURRENCE") for key in keys], projection="pk")
+        return {str(item["pk"])[4:] for item in found}
+
+    def write(self, change: IncidentWrite) -> None:
+        """One TransactWriteItems: incident, head, occurrences, events, each with its
+        condition. A change past the transaction's limits is refused as WriteTooLargeError,
+        for the caller to split its occurrences."""
         incident = change.incident
         if change.expected_version is None:
             actions = [self._put_request(self._incident_item(incident), "attribute_not_exists(pk)")]
@@ -292,7 +334,7 @@ class DynamoStore:
                     {":expected": change.expected_version},
                 )
             ]
-        head_at = occurrence_at = None
+        head_at = None
         if change.claims_head:
             head_at = len(actions)
             head = {"pk": f"FP#{incident.fingerprint}", "sk": "HEAD", "incident_id": incident.id}
@@ -304,27 +346,26 @@ class DynamoStore:
                         head, "incident_id = :previous", {":previous": change.previous_head}
                     )
                 )
-        if change.occurrence is not None:
-            occurrence_at = len(actions)
-            actions.append(
-                self._put_request(
-                    self._occurrence_item(change.occurrence), "attribute_not_exists(pk)"
-                )
-            )
-        if len(change.events) > TRANSACTION_ITEMS - len(actions):
-            raise StoreError(
-                f"{len(change.events)} timeline events do not fit one DynamoDB transaction"
-            )
+        occurrences_at = range(len(actions), len(actions) + len(change.occurrences))
+        actions.extend(
+            self._put_request(self._occurrence_item(occurrence), "attribute_not_exists(pk)")
+            for occurrence in change.occurrences
+        )
         actions.extend(
             self._put_request(
                 self._event_item(event, incident.version, n), "attribute_not_exists(pk)"
             )
             for n, event in enumerate(change.events)
         )
+        if len(actions) > TRANSACTION_ITEMS or _size(actions) > TRANSACTION_BYTES:
+            raise WriteTooLargeError(
+                f"the write of {incident.id} with {len(change.occurrences)} alerts does not "
+                "fit one DynamoDB transaction"
+            )
         try:
             self._call("transact_write_items", TransactItems=[{"Put": a} for a in actions])
         except _Cancelled as exc:
-            raise _write_error(exc.reasons, head_at, occurrence_at, change) from exc
+            raise _write_error(exc.reasons, head_at, occurrences_at, change) from exc
 
     def _incident_item(self, incident: Incident) -> dict[str, Any]:
         """The incident, indexed by time, by status, and in the outbox until a message shows
@@ -1004,21 +1045,23 @@ class DynamoStore:
         )
 
     def close(self) -> None:
+        self._writers.shutdown(wait=True)
         self._client.close()
 
 
 def _write_error(
-    reasons: list[str], head_at: int | None, occurrence_at: int | None, change: IncidentWrite
+    reasons: list[str], head_at: int | None, occurrences_at: range, change: IncidentWrite
 ) -> StoreError:
-    """Name the failed condition in SQLite's order: the head, then the occurrence, then the
+    """Name the failed condition in SQLite's order: the head, then the occurrences, then the
     incident. A concurrent transaction on the same items is a lost race too."""
     failed = {n for n, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
     incident = change.incident
     if head_at in failed:
         return ConflictError(f"fingerprint {incident.fingerprint} has a newer incident")
-    if occurrence_at in failed:
-        assert change.occurrence is not None
-        return DuplicateOccurrenceError(f"occurrence {change.occurrence.key} already recorded")
+    for at in occurrences_at:
+        if at in failed:
+            key = change.occurrences[at - occurrences_at.start].key
+            return DuplicateOccurrenceError(f"occurrence {key} already recorded")
     if failed:
         if change.expected_version is None:
             return ConflictError(f"incident {incident.id} already exists")
@@ -1028,6 +1071,15 @@ def _write_error(
     if "TransactionConflict" in reasons:
         return ConflictError(f"a concurrent write touched incident {incident.id}")
     return StoreError(f"DynamoDB cancelled the write of {incident.id}: {reasons}")
+
+
+def _size(actions: list[dict[str, Any]]) -> int:
+    """Roughly what DynamoDB counts against a transaction's 4 MB: the attribute values."""
+    total = 0
+    for action in actions:
+        for value in action["Item"].values():
+            total += len(value.get("S", "")) + len(value.get("B", b""))
+    return total
 
 
 def _alert_attributes(alert: Alert) -> dict[str, Any]:

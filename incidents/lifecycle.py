@@ -11,8 +11,9 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -32,12 +33,16 @@ from incidents.store import (
     IncidentWrite,
     Store,
     StoreError,
+    WriteTooLargeError,
 )
 
 MAX_WRITE_ATTEMPTS = 10
 BACKOFF_BASE_SECONDS = 0.005
 BACKOFF_CAP_SECONDS = 0.5
 MAX_TRACKED_MEMBERS = 500
+OCCURRENCES_PER_WRITE = 25
+"""Alerts one incident write counts at most: with their timeline events, the incident and its
+head, well inside DynamoDB's 100 items per transaction."""
 _ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -69,6 +74,27 @@ class LifecyclePolicy:
     reopen_window: timedelta = timedelta(hours=1)
     flap_threshold: int = 3
     flap_window: timedelta = timedelta(hours=1)
+
+
+@dataclass
+class _Segment:
+    """One planned write of a batch and the alerts it counts, with what each did."""
+
+    write: IncidentWrite
+    indices: list[int] = field(default_factory=list)
+    outcomes: list[RecordOutcome] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Loose:
+    """A resolution of nothing open: an occurrence that belongs to no write."""
+
+    occurrence: Occurrence
+    index: int
+    outcome: RecordOutcome
+
+
+_Step = _Segment | _Loose
 
 
 class IncidentNotFoundError(StoreError):
@@ -104,34 +130,165 @@ class IncidentService:
 
     def record(self, alert: Alert) -> RecordOutcome:
         """Fold one alert into its incident. Idempotent for alerts that carry a dedup key."""
-        occurrence_key = alert.dedup_key or uuid.uuid4().hex
+        return self.record_batch([alert])[0]
+
+    def record_batch(self, alerts: Sequence[Alert]) -> list[RecordOutcome]:
+        """Fold alerts that arrived together into their incidents, in order: what each did.
+
+        A storm costs what its distinct problems cost: the heads and the known keys are read
+        once for the batch, and the alerts of one incident become one write of it (count +n,
+        last seen, members, their events) instead of one write each. Each write keeps its own
+        conditions, so a lost race re-reads that fingerprint alone and plans its alerts again.
+        Idempotent per alert: a key recorded before, or twice in the batch, counts once."""
+        keys = [alert.dedup_key or uuid.uuid4().hex for alert in alerts]
+        outcomes: dict[int, RecordOutcome] = {}
+        todo: dict[str, list[int]] = defaultdict(list)
+        first_of: dict[str, int] = {}
+        for index, key in enumerate(keys):
+            if key in first_of:
+                outcomes[index] = RecordOutcome(OutcomeKind.DUPLICATE, alerts[index], None)
+            else:
+                first_of[key] = index
+                todo[alerts[index].fingerprint].append(index)
+        known = self.store.recorded_keys(first_of)
+        capped: set[str] = set()
         for attempt in range(MAX_WRITE_ATTEMPTS):
-            head = self.store.head_incident(alert.fingerprint)
+            heads = self.store.heads(todo)
+            for fingerprint, indices in list(todo.items()):
+                fresh = [i for i in indices if keys[i] not in known]
+                for index in indices:
+                    if keys[index] in known:
+                        outcomes[index] = RecordOutcome(
+                            OutcomeKind.DUPLICATE, alerts[index], heads.get(fingerprint)
+                        )
+                if fresh:
+                    todo[fingerprint] = fresh
+                else:
+                    del todo[fingerprint]
             now = self._clock()
-            if alert.status is AlertStatus.RESOLVED and (head is None or not head.is_active):
-                stored = self.store.put_occurrence(
-                    Occurrence(
-                        key=occurrence_key, incident_id=head.id if head else None, alert=alert
-                    )
+            plans = {
+                fingerprint: self._fold(
+                    [(alerts[i], keys[i], i) for i in indices],
+                    heads.get(fingerprint),
+                    now,
+                    1 if fingerprint in capped else OCCURRENCES_PER_WRITE,
                 )
-                kind = OutcomeKind.UNMATCHED_RESOLVE if stored else OutcomeKind.DUPLICATE
-                return RecordOutcome(kind, alert, head)
-            kind, change = self._plan(alert, head, now)
-            change = replace(
-                change,
-                occurrence=Occurrence(
-                    key=occurrence_key, incident_id=change.incident.id, alert=alert
-                ),
+                for fingerprint, indices in todo.items()
+            }
+            lost = self._apply(plans, outcomes, todo, capped)
+            if not todo:
+                break
+            if lost:
+                known |= self.store.recorded_keys([keys[i] for i in lost])
+            _back_off(attempt)
+        if todo:
+            raise StoreError(
+                f"gave up recording alerts of {', '.join(sorted(todo))}: too much contention"
             )
-            try:
-                self.store.write(change)
-            except DuplicateOccurrenceError:
-                return RecordOutcome(OutcomeKind.DUPLICATE, alert, head)
-            except ConflictError:
-                _back_off(attempt)
+        return [
+            # A repeat within the batch belongs where its first copy went.
+            replace(outcome, incident=outcomes[first_of[keys[index]]].incident)
+            if first_of[keys[index]] != index
+            else outcome
+            for index, outcome in sorted(outcomes.items())
+        ]
+
+    def _apply(
+        self,
+        plans: dict[str, list[_Step]],
+        outcomes: dict[int, RecordOutcome],
+        todo: dict[str, list[int]],
+        capped: set[str],
+    ) -> list[int]:
+        """Write each fingerprint's steps in order, the first pending write of every
+        fingerprint together (`Store.write_all`); a fingerprint whose write lost stays in
+        `todo` with its unwritten alerts. Returns the alerts of writes refused as duplicates,
+        whose keys the caller reads again."""
+        cursors = dict.fromkeys(plans, 0)
+        duplicates: list[int] = []
+        while cursors:
+            wave: list[tuple[str, _Segment]] = []
+            for fingerprint in list(cursors):
+                steps = plans[fingerprint]
+                at = cursors[fingerprint]
+                while at < len(steps) and isinstance(steps[at], _Loose):
+                    loose = steps[at]
+                    assert isinstance(loose, _Loose)
+                    stored = self.store.put_occurrence(loose.occurrence)
+                    outcomes[loose.index] = (
+                        loose.outcome
+                        if stored
+                        else replace(loose.outcome, kind=OutcomeKind.DUPLICATE)
+                    )
+                    at += 1
+                cursors[fingerprint] = at
+                if at == len(steps):
+                    del cursors[fingerprint]
+                    del todo[fingerprint]
+                    continue
+                segment = steps[at]
+                assert isinstance(segment, _Segment)
+                wave.append((fingerprint, segment))
+            if not wave:
+                break
+            failures = self.store.write_all([segment.write for _, segment in wave])
+            for (fingerprint, segment), failure in zip(wave, failures, strict=True):
+                if failure is None:
+                    outcomes.update(zip(segment.indices, segment.outcomes, strict=True))
+                    cursors[fingerprint] += 1
+                    continue
+                del cursors[fingerprint]
+                written = {i for i in todo[fingerprint] if i in outcomes}
+                todo[fingerprint] = [i for i in todo[fingerprint] if i not in written]
+                if isinstance(failure, DuplicateOccurrenceError):
+                    duplicates.extend(segment.indices)
+                elif isinstance(failure, WriteTooLargeError):
+                    capped.add(fingerprint)
+                elif not isinstance(failure, ConflictError):
+                    raise failure
+        return duplicates
+
+    def _fold(
+        self,
+        alerts: list[tuple[Alert, str, int]],
+        head: Incident | None,
+        now: datetime,
+        per_write: int,
+    ) -> list[_Step]:
+        """Plan one fingerprint's alerts in order, each on the state the ones before it left,
+        merging the changes to one incident into one write of at most `per_write` alerts."""
+        steps: list[_Step] = []
+        current = head
+        pending: _Segment | None = None
+        for alert, key, index in alerts:
+            if alert.status is AlertStatus.RESOLVED and (current is None or not current.is_active):
+                occurrence = Occurrence(
+                    key=key, incident_id=current.id if current else None, alert=alert
+                )
+                outcome = RecordOutcome(OutcomeKind.UNMATCHED_RESOLVE, alert, current)
+                steps.append(_Loose(occurrence, index, outcome))
                 continue
-            return RecordOutcome(kind, alert, change.incident, tuple(change.events))
-        raise StoreError(f"gave up recording an alert of {alert.fingerprint}: too much contention")
+            kind, change = self._plan(alert, current, now)
+            occurrence = Occurrence(key=key, incident_id=change.incident.id, alert=alert)
+            outcome = RecordOutcome(kind, alert, change.incident, tuple(change.events))
+            if (
+                pending is not None
+                and pending.write.incident.id == change.incident.id
+                and len(pending.indices) < per_write
+            ):
+                pending.write = replace(
+                    pending.write,
+                    incident=change.incident,
+                    occurrences=(*pending.write.occurrences, occurrence),
+                    events=(*pending.write.events, *change.events),
+                )
+            else:
+                pending = _Segment(replace(change, occurrences=(occurrence,)))
+                steps.append(pending)
+            pending.indices.append(index)
+            pending.outcomes.append(outcome)
+            current = change.incident
+        return steps
 
     def _plan(
         self, alert: Alert, head: Incident | None, now: datetime

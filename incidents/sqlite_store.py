@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -160,9 +160,44 @@ class SqliteStore:
         )
         return Incident.model_validate_json(str(rows[0][0])) if rows else None
 
+    def heads(self, fingerprints: Collection[str]) -> dict[str, Incident]:
+        found: dict[str, Incident] = {}
+        for chunk in _chunks(list(fingerprints)):
+            rows = self._query(
+                "SELECT h.fingerprint, i.data FROM fingerprint_heads h "
+                "JOIN incidents i ON i.id = h.incident_id "
+                f"WHERE h.fingerprint IN ({', '.join('?' for _ in chunk)})",
+                chunk,
+            )
+            found.update((str(fp), Incident.model_validate_json(str(data))) for fp, data in rows)
+        return found
+
     def get_incident(self, incident_id: str) -> Incident | None:
         rows = self._query("SELECT data FROM incidents WHERE id = ?", (incident_id,))
         return Incident.model_validate_json(str(rows[0][0])) if rows else None
+
+    def write_all(self, changes: Sequence[IncidentWrite]) -> list[StoreError | None]:
+        """One after the other on the one connection: inside a batch each is a savepoint, so
+        a failed condition undoes that change alone and the batch still commits once."""
+        failures: list[StoreError | None] = []
+        for change in changes:
+            try:
+                self.write(change)
+            except (ConflictError, DuplicateOccurrenceError) as exc:
+                failures.append(exc)
+            else:
+                failures.append(None)
+        return failures
+
+    def recorded_keys(self, keys: Collection[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(keys)):
+            rows = self._query(
+                f"SELECT key FROM occurrences WHERE key IN ({', '.join('?' for _ in chunk)})",
+                chunk,
+            )
+            found.update(str(row[0]) for row in rows)
+        return found
 
     def write(self, change: IncidentWrite) -> None:
         incident = change.incident
@@ -179,8 +214,8 @@ class SqliteStore:
                     "ON CONFLICT(fingerprint) DO UPDATE SET incident_id = excluded.incident_id",
                     (incident.fingerprint, incident.id),
                 )
-            if change.occurrence is not None:
-                self._insert_occurrence(conn, change.occurrence)
+            for occurrence in change.occurrences:
+                self._insert_occurrence(conn, occurrence)
             values = (
                 incident.fingerprint,
                 incident.status.value,
@@ -660,6 +695,12 @@ _ANALYSIS_FIELDS = (
 )
 _ANALYSIS_COLUMNS = ", ".join(_ANALYSIS_FIELDS)
 _ANALYSIS_PLACEHOLDERS = ", ".join("?" for _ in _ANALYSIS_FIELDS)
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    """Under SQLite's limit on bound parameters per statement (999 in older builds)."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def _analysis_row(record: AnalysisRecord) -> tuple[object, ...]:

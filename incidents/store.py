@@ -10,7 +10,7 @@ exactly the same guarantees: a lost race is an error the caller retries, never a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,7 +40,12 @@ class ConflictError(StoreError):
 
 
 class DuplicateOccurrenceError(StoreError):
-    """The occurrence's idempotency key is already recorded: the alert was counted before."""
+    """An occurrence's idempotency key is already recorded: the alert was counted before."""
+
+
+class WriteTooLargeError(StoreError):
+    """The change does not fit one atomic write of the backend (DynamoDB's 100 items or 4 MB
+    per transaction): write its occurrences in smaller changes."""
 
 
 @dataclass(frozen=True)
@@ -49,12 +54,14 @@ class IncidentWrite:
 
     `expected_version` is None when the incident must not exist yet. When `claims_head` is set,
     the fingerprint's head pointer moves to this incident, provided it still points at
-    `previous_head` (None: no incident ever had this fingerprint).
+    `previous_head` (None: no incident ever had this fingerprint). `occurrences` are the
+    alerts the change counts, each conditioned on its key being new: a storm's repeats of one
+    incident become one write of the incident with all of them.
     """
 
     incident: Incident
     expected_version: int | None
-    occurrence: Occurrence | None = None
+    occurrences: Sequence[Occurrence] = field(default_factory=tuple)
     events: Sequence[TimelineEvent] = field(default_factory=tuple)
     claims_head: bool = False
     previous_head: str | None = None
@@ -170,10 +177,22 @@ class Store(Protocol):
     def head_incident(self, fingerprint: str) -> Incident | None:
         """The newest incident of a fingerprint, whatever its status."""
 
+    def heads(self, fingerprints: Collection[str]) -> dict[str, Incident]:
+        """The head incident of each fingerprint that has one: one read for a whole batch."""
+
     def get_incident(self, incident_id: str) -> Incident | None: ...
 
     def write(self, change: IncidentWrite) -> None:
-        """Apply the change atomically or raise ConflictError / DuplicateOccurrenceError."""
+        """Apply the change atomically or raise ConflictError / DuplicateOccurrenceError /
+        WriteTooLargeError."""
+
+    def write_all(self, changes: Sequence[IncidentWrite]) -> list[StoreError | None]:
+        """Apply changes to distinct incidents, each atomically on its own conditions, several
+        at once where the backend can: what each failed with (None: applied), in order. A
+        failure of the store itself (not a condition) is raised."""
+
+    def recorded_keys(self, keys: Collection[str]) -> set[str]:
+        """Which of these occurrence keys are recorded already: one read for a whole batch."""
 
     def put_occurrence(self, occurrence: Occurrence) -> bool:
         """Record an alert that belongs to no incident; False when its key was seen before."""

@@ -1,7 +1,8 @@
 """One entry point for every receiver: bytes in, alerts recorded, anything unreadable kept.
 
-The HTTP receiver, the one-shot `analyze` command and (later) the SQS consumer all call
-`Ingestor.ingest`, so the promise "nothing is lost" is kept in one place: an alert is either
+Every receiver goes through `Ingestor.parse` then `Ingestor.commit` (the HTTP receiver and the
+SQS consumer through a group commit that batches what arrives together, the one-shot commands
+through `ingest`), so the promise "nothing is lost" is kept in one place: an alert is either
 recorded in its incident or its payload is in the dead-letter table with the reason.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -45,6 +46,23 @@ class IngestReport:
         return list(seen)
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """One payload after parsing, before anything is stored: what a group commit gathers.
+
+    `error` is set when nothing in the body could be read (the body is then kept whole)."""
+
+    body: bytes
+    origin: str
+    received_at: datetime
+    result: ParseResult | None
+    error: ParseError | None = None
+
+    @property
+    def alert_count(self) -> int:
+        return len(self.result.alerts) if self.result is not None else 0
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -61,39 +79,82 @@ class Ingestor:
         self._clock = clock
 
     def ingest(self, body: bytes, origin: str, message_id: str | None = None) -> IngestReport:
-        """Parse and record. Raises UnreadablePayloadError when no alert came out of it, and
-        lets StoreError through so that the caller can tell its sender to retry."""
+        """Parse and record one payload. Raises UnreadablePayloadError when no alert came out
+        of it, and lets StoreError through so that the caller can tell its sender to retry."""
+        (outcome,) = self.commit([self.parse(body, origin, message_id)])
+        if isinstance(outcome, UnreadablePayloadError):
+            raise outcome
+        return outcome
+
+    def parse(self, body: bytes, origin: str, message_id: str | None = None) -> Parsed:
+        """CPU only, no store: a receiver parses while the previous batch is being written."""
         received_at = self._clock()
         try:
             result = parse_body(body, received_at, message_id)
         except ParseError as exc:
-            letter_id = self._keep(body, origin, exc.reason, received_at)
-            raise UnreadablePayloadError(exc.reason, [letter_id], informational=False) from exc
+            return Parsed(body, origin, received_at, None, exc)
+        return Parsed(body, origin, received_at, result)
+
+    def commit(self, payloads: Sequence[Parsed]) -> list[IngestReport | UnreadablePayloadError]:
+        """Record payloads that arrived together as one batch: their dead letters and their
+        alerts in one store transaction where the backend has one (one fsync in SQLite), the
+        alerts folded into their incidents together (`IncidentService.record_batch`). What
+        each payload did, in order; StoreError fails them all, and nothing is acknowledged."""
         with self.store.batch():
-            letter_ids = self._keep_rejections(body, origin, result, received_at)
-            outcomes = [self.service.record(alert) for alert in result.alerts]
+            letters = [self._keep_rejections(parsed) for parsed in payloads]
+            alerts = [
+                alert
+                for parsed in payloads
+                if parsed.result is not None
+                for alert in parsed.result.alerts
+            ]
+            recorded = iter(self.service.record_batch(alerts))
+        answers: list[IngestReport | UnreadablePayloadError] = []
+        for parsed, letter_ids in zip(payloads, letters, strict=True):
+            answers.append(self._answer(parsed, letter_ids, recorded))
+        return answers
+
+    def keep_unrecordable(self, parsed: Parsed, reason: str) -> UnreadablePayloadError:
+        """Keep a payload whose alerts the store refused (not for being unreachable) whole as a
+        dead letter, so that what could not be recorded is still never lost."""
+        with self.store.batch():
+            letter_id = self._keep(parsed.body, parsed.origin, reason, parsed)
+        return UnreadablePayloadError(reason, [letter_id], informational=False)
+
+    @staticmethod
+    def _answer(
+        parsed: Parsed, letter_ids: list[str], recorded: Iterator[RecordOutcome]
+    ) -> IngestReport | UnreadablePayloadError:
+        if parsed.result is None:
+            assert parsed.error is not None
+            return UnreadablePayloadError(parsed.error.reason, letter_ids, informational=False)
+        result = parsed.result
         if not result.alerts:
             reasons = "; ".join(r.reason for r in result.rejections) or "no alert in payload"
             informational = all(r.informational for r in result.rejections)
-            raise UnreadablePayloadError(reasons, letter_ids, informational)
+            return UnreadablePayloadError(reasons, letter_ids, informational)
+        outcomes = [next(recorded) for _ in result.alerts]
         return IngestReport(outcomes, result.rejections, letter_ids)
 
-    def _keep_rejections(
-        self, body: bytes, origin: str, result: ParseResult, received_at: datetime
-    ) -> list[str]:
-        if not result.rejections:
+    def _keep_rejections(self, parsed: Parsed) -> list[str]:
+        """Dead letters: the whole body when nothing in it was read, else each bad item."""
+        if parsed.result is None:
+            assert parsed.error is not None
+            return [self._keep(parsed.body, parsed.origin, parsed.error.reason, parsed)]
+        rejections = parsed.result.rejections
+        if not rejections:
             return []
-        if not result.alerts and len(result.rejections) == 1:
-            return [self._keep(body, origin, result.rejections[0].reason, received_at)]
+        if not parsed.result.alerts and len(rejections) == 1:
+            return [self._keep(parsed.body, parsed.origin, rejections[0].reason, parsed)]
         return [
-            self._keep(_fragment_bytes(r.fragment), origin, r.reason, received_at)
-            for r in result.rejections
+            self._keep(_fragment_bytes(r.fragment), parsed.origin, r.reason, parsed)
+            for r in rejections
         ]
 
-    def _keep(self, payload: bytes, origin: str, reason: str, received_at: datetime) -> str:
+    def _keep(self, payload: bytes, origin: str, reason: str, parsed: Parsed) -> str:
         letter = DeadLetter(
             id=uuid.uuid4().hex,
-            received_at=received_at,
+            received_at=parsed.received_at,
             origin=origin,
             reason=reason,
             size=len(payload),

@@ -6,20 +6,25 @@ store unreachable) leaves the message for redelivery, and the queue's redrive po
 poison message to its DLQ. A redelivered message (same SNS or SQS MessageId) counts once,
 because that id is the idempotency key of its alerts. Work in progress keeps the message
 invisible, and a full process stops receiving rather than buffering without bound. A busy
-process receives and deletes ten messages a request.
+process receives and deletes ten messages a request, and the messages of a receive are written
+together by the group committer.
+
+At stop, messages not yet being written are handed back at once (visibility 0) for another
+replica to take, instead of waiting out their visibility timeout; a long poll in progress is
+abandoned on its daemon thread rather than waited for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
 from incidents.store import StoreError
-from ingest.pipeline import Ingestor, IngestReport, UnreadablePayloadError
+from ingest.group_commit import BackloggedError, GroupCommitter, StoppingError, WithdrawnError
+from ingest.pipeline import IngestReport, UnreadablePayloadError
+from ingest.threads import in_daemon_thread
 
 logger = logging.getLogger(__name__)
 
@@ -41,24 +46,16 @@ class ConsumerConfig:
 
 
 class SqsConsumer:
-    def __init__(
-        self,
-        sqs: Any,
-        ingestor: Ingestor,
-        store_executor: Executor | None,
-        on_report: Callable[[IngestReport], Awaitable[None]],
-        config: ConsumerConfig,
-    ) -> None:
+    def __init__(self, sqs: Any, committer: GroupCommitter, config: ConsumerConfig) -> None:
         self.sqs = sqs
-        self.ingestor = ingestor
+        self.committer = committer
         self.config = config
-        self._store_executor = store_executor
-        self._on_report = on_report
         self._working: set[asyncio.Task[None]] = set()
         self._reserved = 0
         """Slots held by receives on their way: two pollers must not both fill the last ones."""
         self._room_changed = asyncio.Event()
         self._to_delete: list[dict[str, Any]] = []
+        self._to_release: list[dict[str, Any]] = []
         self._batch_full = asyncio.Event()
         self._deleting: asyncio.Task[None] | None = None
         self._stopping = False
@@ -73,19 +70,28 @@ class SqsConsumer:
         for poller in pollers:
             poller.cancel()
         await asyncio.gather(*pollers, return_exceptions=True)
+        withdrawn = self.committer.withdraw()
+        if withdrawn:
+            logger.info("stopping: handing %d unwritten SQS messages back to the queue", withdrawn)
         while self._working:
             await asyncio.gather(*list(self._working), return_exceptions=True)
         self._stopping = True
         self._batch_full.set()
         while self._deleting is not None:
             await self._deleting
+        await self._release(self._to_release)
+
+    @property
+    def in_hand(self) -> int:
+        """Messages received and not yet deleted or handed back: what `/readyz` reports."""
+        return len(self._working)
 
     async def _poll(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             room = await self._wait_for_room()
             self._reserved += room
             try:
-                messages = await asyncio.to_thread(self._receive, room)
+                messages = await in_daemon_thread(self._receive, room)
             except Exception as exc:  # the queue unreachable: say so, wait, poll again
                 logger.error("SQS receive failed: %s; retrying in 5s", exc)
                 await asyncio.sleep(5)
@@ -132,13 +138,13 @@ class SqsConsumer:
         heartbeat = asyncio.create_task(self._keep_invisible(message))
         try:
             report = await self._record(message)
+        except WithdrawnError:
+            self._to_release.append(message)
+            return
         finally:
             heartbeat.cancel()
-        if report is None:
-            return
-        self._delete_soon(message)
-        if report.outcomes:
-            await self._on_report(report)
+        if report is not None:
+            self._delete_soon(message)
 
     def _delete_soon(self, message: dict[str, Any]) -> None:
         """A handled message is deleted in one request with up to nine others: at once when
@@ -193,16 +199,30 @@ class SqsConsumer:
                 refusal.get("Message", ""),
             )
 
+    async def _release(self, messages: list[dict[str, Any]]) -> None:
+        """Visibility 0, ten a request: another replica receives them at once. One that is
+        not released reappears after its visibility timeout, and counts once all the same."""
+        for start in range(0, len(messages), BATCH_SIZE):
+            batch = messages[start : start + BATCH_SIZE]
+            try:
+                await asyncio.to_thread(
+                    self.sqs.change_message_visibility_batch,
+                    QueueUrl=self.config.queue_url,
+                    Entries=[
+                        {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                        for n, m in enumerate(batch)
+                    ],
+                )
+            except Exception as exc:  # they come back after their timeout: only later, not lost
+                logger.warning("could not hand %d SQS messages back: %s", len(batch), exc)
+
     async def _record(self, message: dict[str, Any]) -> IngestReport | None:
-        """The report to publish, an empty one for a kept dead letter, or None to leave the
-        message in the queue for redelivery."""
+        """The report of a recorded message, an empty one for a kept dead letter, or None to
+        leave the message in the queue for redelivery. WithdrawnError at stop."""
         body = str(message.get("Body", "")).encode()
         message_id = f"sqs:{message['MessageId']}"
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(
-                self._store_executor, self.ingestor.ingest, body, "sqs", message_id
-            )
+            return await self.committer.submit(body, "sqs", message_id, withdrawable=True)
         except UnreadablePayloadError as exc:
             logger.warning(
                 "SQS message %s kept as dead letter %s: %s",
@@ -211,7 +231,7 @@ class SqsConsumer:
                 exc.reason,
             )
             return IngestReport(outcomes=[], rejections=[], dead_letter_ids=exc.dead_letter_ids)
-        except StoreError as exc:
+        except (StoreError, BackloggedError, StoppingError) as exc:
             logger.error("SQS message %s left for redelivery: %s", message["MessageId"], exc)
             return None
 

@@ -1,11 +1,14 @@
 """The SQS consumer against moto's server: SNS to SQS in both delivery modes, exactly-once
-counting of redeliveries, dead letters, redrive to the DLQ, backpressure and a clean stop."""
+counting of redeliveries, dead letters, redrive to the DLQ, backpressure, and a stop that
+hands back what it has not started."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +17,10 @@ from typing import Any
 import boto3
 import pytest
 
-from incidents.lifecycle import IncidentService
+from incidents.lifecycle import IncidentService, RecordOutcome
 from incidents.sqlite_store import SqliteStore
-from ingest.pipeline import Ingestor, IngestReport
+from ingest.group_commit import GroupCommitter
+from ingest.pipeline import Ingestor
 from ingest.sqs import ConsumerConfig, SqsConsumer
 from tests.conftest import BRIEF_ALERT, FIXTURES
 from tests.fakes.moto_server import aws, moto_server  # noqa: F401
@@ -91,20 +95,29 @@ class Harness:
     def __init__(self, tmp_path: Path, queue: Queue, **config: Any) -> None:
         self.store = SqliteStore(tmp_path / "sqs.db")
         self.executor = ThreadPoolExecutor(max_workers=1)
-        self.reports: list[IngestReport] = []
-        self.on_report: Callable[[IngestReport], Awaitable[None]] = self._collect
-        self.consumer = SqsConsumer(
-            queue.sqs,
+        self.outcomes: list[RecordOutcome] = []
+        self.committer = GroupCommitter(
             Ingestor(IncidentService(self.store), self.store),
             self.executor,
-            lambda report: self.on_report(report),
-            ConsumerConfig(queue_url=queue.url, wait_seconds=1, **config),
+            on_commit=self.outcomes.extend,
+        )
+        self.consumer = SqsConsumer(
+            queue.sqs,
+            self.committer,
+            ConsumerConfig(queue_url=queue.url, **{"wait_seconds": 1, **config}),
         )
         self.stop = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
-    async def _collect(self, report: IngestReport) -> None:
-        self.reports.append(report)
+    def hold_the_store(self) -> threading.Event:
+        """Occupy the store's only thread until the returned event is set: a slow store."""
+        release = threading.Event()
+        self.executor.submit(release.wait)
+        return release
+
+    async def writing(self, payloads: int) -> None:
+        """Until the first payload is being written and `payloads - 1` wait behind it."""
+        await self.until(lambda: self.committer.backlog["payloads"] == payloads)
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.consumer.run(self.stop))
@@ -120,6 +133,7 @@ class Harness:
         self.stop.set()
         if self.task is not None:
             await asyncio.wait_for(self.task, 40)
+        await self.committer.close()
         self.executor.shutdown()
         self.store.close()
 
@@ -148,22 +162,22 @@ async def test_an_alarm_published_to_sns_is_recorded_and_deleted(
     [incident] = harness.store.list_incidents()
     assert incident.source == "cloudwatch"
     assert "metric_emitting_node_failure" in incident.title
-    await harness.until(lambda: queue.depth() == 0 and bool(harness.reports))
-    assert [o.kind.value for r in harness.reports for o in r.outcomes] == ["opened"]
+    await harness.until(lambda: queue.depth() == 0 and bool(harness.outcomes))
+    assert [o.kind.value for o in harness.outcomes] == ["opened"]
 
 
 async def test_a_redelivered_message_is_counted_once(harness: Harness, queue: Queue):
     queue.sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(BRIEF_ALERT))
     first = queue.sqs.receive_message(QueueUrl=queue.url, VisibilityTimeout=0)["Messages"][0]
-    harness.consumer.ingestor.ingest(
+    harness.committer.ingestor.ingest(
         first["Body"].encode(), "sqs", f"sqs:{first['MessageId']}"
     )  # recorded, then the process "died" before deleting it
     harness.start()
 
-    await harness.until(lambda: queue.depth() == 0 and bool(harness.reports))
+    await harness.until(lambda: queue.depth() == 0)
     [incident] = harness.store.list_incidents()
     assert incident.occurrences == 1
-    assert [o.kind.value for r in harness.reports for o in r.outcomes] == ["duplicate"]
+    assert [o.kind.value for o in harness.outcomes] == ["duplicate"]
 
 
 async def test_an_unreadable_body_is_kept_as_a_dead_letter_and_deleted(
@@ -192,58 +206,37 @@ async def test_a_store_outage_leaves_the_message_for_redelivery_then_the_dlq(
 
 async def test_a_busy_process_stops_receiving(tmp_path: Path, queue: Queue):
     harness = Harness(tmp_path, queue, max_in_flight=2, pollers=1, visibility_timeout=30)
-    release = asyncio.Event()
-    blocked: list[IngestReport] = []
-
-    async def slow(report: IngestReport) -> None:
-        blocked.append(report)
-        await release.wait()
-
-    harness.on_report = slow
     queue.send_alerts(6)
+    release = harness.hold_the_store()
     harness.start()
     try:
-        await harness.until(lambda: len(blocked) == 2)
+        await harness.until(lambda: harness.consumer.in_hand == 2)
         await asyncio.sleep(1)
-        assert len(blocked) == 2
+        assert harness.consumer.in_hand == 2
         assert queue.visible() == 4, "left in the queue"
         release.set()
-        await harness.until(lambda: len(blocked) == 6)
         await harness.until(lambda: queue.depth() == 0)
+        assert sum(i.occurrences for i in harness.store.list_incidents()) == 6
     finally:
         release.set()
         await harness.close()
 
 
 async def test_a_busy_process_receives_whole_batches(tmp_path: Path, queue: Queue):
-    """Room for one message is not worth a request: it receives again when ten fit."""
-    harness = Harness(tmp_path, queue, max_in_flight=10, pollers=1, visibility_timeout=30)
-    gates: list[asyncio.Event] = []
-
-    async def held(report: IngestReport) -> None:
-        gate = asyncio.Event()
-        gates.append(gate)
-        await gate.wait()
-
-    harness.on_report = held
+    """Room for less than ten is not worth a request: the next receive waits for ten."""
+    harness = Harness(tmp_path, queue, max_in_flight=15, pollers=1, visibility_timeout=30)
     queue.send_alerts(20)
+    release = harness.hold_the_store()
     harness.start()
     try:
-        await harness.until(lambda: len(gates) == 10)
-        for gate in gates[:5]:
-            gate.set()
+        await harness.until(lambda: harness.consumer.in_hand == 10)
         await asyncio.sleep(1)
-        assert len(gates) == 10
-        assert queue.visible() == 10, "no receive for 5 slots"
-        for gate in gates:
-            gate.set()
-        await harness.until(lambda: len(gates) == 20)
-        for gate in gates:
-            gate.set()
+        assert harness.consumer.in_hand == 10, "no receive for the 5 slots left"
+        assert queue.visible() == 10
+        release.set()
         await harness.until(lambda: queue.depth() == 0)
     finally:
-        for gate in gates:
-            gate.set()
+        release.set()
         await harness.close()
 
 
@@ -273,7 +266,7 @@ async def test_handled_messages_are_deleted_ten_a_request_and_the_rest_on_stop(
         queue.sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(BRIEF_ALERT))
     harness.start()
     try:
-        await harness.until(lambda: len(harness.reports) == 12 and queue.depth() == 2)
+        await harness.until(lambda: len(harness.outcomes) == 12 and queue.depth() == 2)
         assert sqs.batches == [10], "a full batch goes at once; the other two wait"
     finally:
         await harness.close()
@@ -281,25 +274,39 @@ async def test_handled_messages_are_deleted_ten_a_request_and_the_rest_on_stop(
     assert queue.depth() == 0
 
 
-async def test_stopping_finishes_the_message_in_hand(tmp_path: Path, queue: Queue):
-    harness = Harness(tmp_path, queue, visibility_timeout=30)
-    working = asyncio.Event()
-    finish = asyncio.Event()
-
-    async def held(report: IngestReport) -> None:
-        working.set()
-        await finish.wait()
-
-    harness.on_report = held
+async def test_stopping_finishes_the_message_being_written_and_hands_back_the_rest(
+    tmp_path: Path, queue: Queue
+):
+    harness = Harness(tmp_path, queue, visibility_timeout=60, pollers=1)
+    release = harness.hold_the_store()
     queue.sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(BRIEF_ALERT))
     harness.start()
-    await asyncio.wait_for(working.wait(), 30)
-
-    harness.stop.set()
-    finish.set()
+    try:
+        await harness.writing(1)
+        queue.send_alerts(4)
+        await harness.writing(5)
+        harness.stop.set()
+        await asyncio.sleep(0.2)
+    finally:
+        release.set()
     assert harness.task is not None
-    await asyncio.wait_for(harness.task, 40)
-    assert queue.depth() == 0
-    assert len(harness.store.list_incidents()) == 1
+    await asyncio.wait_for(harness.task, 10)
+
+    [incident] = harness.store.list_incidents()
+    assert incident.title == BRIEF_ALERT["title"], "the message being written was finished"
+    assert queue.visible() == 4, "the others are back at once, not after 60 s"
+    assert queue.depth() == 4
+    await harness.committer.close()
     harness.executor.shutdown()
     harness.store.close()
+
+
+async def test_a_stop_does_not_wait_for_the_long_poll(tmp_path: Path, queue: Queue):
+    harness = Harness(tmp_path, queue, wait_seconds=20)
+    harness.start()
+    await asyncio.sleep(0.5)  # the receive is waiting on an empty queue
+
+    stopped = time.monotonic()
+    await harness.close()
+
+    assert time.monotonic() - stopped < 3

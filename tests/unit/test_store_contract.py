@@ -145,7 +145,7 @@ def test_a_duplicate_occurrence_undoes_the_whole_write(any_store):
     _open(any_store, _incident())
     occurrence = Occurrence(key="k", incident_id="INC-A", alert=make_alert())
     any_store.write(
-        IncidentWrite(incident=_incident(version=2), expected_version=1, occurrence=occurrence)
+        IncidentWrite(incident=_incident(version=2), expected_version=1, occurrences=(occurrence,))
     )
 
     with pytest.raises(DuplicateOccurrenceError):
@@ -153,7 +153,7 @@ def test_a_duplicate_occurrence_undoes_the_whole_write(any_store):
             IncidentWrite(
                 incident=_incident(version=3, occurrences=5),
                 expected_version=2,
-                occurrence=occurrence,
+                occurrences=(occurrence,),
                 events=(_event("INC-A", TimelineKind.ACKNOWLEDGED),),
             )
         )
