@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from analysis.cost import DEFAULT_PRICES, Price
@@ -82,6 +89,14 @@ def parse_names(value: object) -> list[str]:
 
 
 Names = Annotated[list[str], NoDecode, BeforeValidator(parse_names)]
+
+
+def blank_is_unset(value: object) -> object:
+    """`AWS_REGION=` (what `AWS_REGION=${AWS_REGION}` gives where the host has none) means no
+    region, not a region named ""."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
 
 
 def split_addresses(raw: str) -> list[str]:
@@ -160,6 +175,12 @@ class Settings(BaseSettings):
     digest_tz: str = "UTC"
     runbooks_file: Path | None = None
 
+    # The region of every boto3 client the bot creates, passed as `region_name`: AWS_REGION,
+    # else AWS_DEFAULT_REGION (botocore itself reads only the latter); None leaves botocore
+    # to its own resolution (AWS_DEFAULT_REGION, the profile's region).
+    aws_region: Annotated[str | None, BeforeValidator(blank_is_unset)] = Field(
+        default=None, validation_alias=AliasChoices("aws_region", "aws_default_region")
+    )
     store: Literal["sqlite", "dynamodb"] = "sqlite"
     sqlite_path: Path = Path("./incidents.db")
     dynamodb_table_prefix: str = "incident-responder"

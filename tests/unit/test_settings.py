@@ -40,6 +40,9 @@ CONTRACT_NAMES = (
     "DIGEST_AT",
     "DIGEST_TZ",
     "RUNBOOKS_FILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
 )
 
 
@@ -167,6 +170,17 @@ def test_email_without_a_way_to_send_stops_start_up(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("SMTP_STARTTLS", "false")
     with pytest.raises(SettingsError, match="password would cross the network in clear"):
         load_settings()
+
+
+def test_the_aws_region_is_aws_region_else_aws_default_region(monkeypatch: pytest.MonkeyPatch):
+    assert Settings().aws_region is None
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert load_settings().aws_region == "eu-west-1"
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    assert load_settings().aws_region == "eu-central-1", "AWS_REGION first, as boto3's docs say"
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", " ")
+    assert load_settings().aws_region is None, "blank is unset, not a region named ''"
 
 
 def test_escalation_defaults_follow_the_contract_and_off_switches_a_severity(
