@@ -99,6 +99,20 @@ def blank_is_unset(value: object) -> object:
     return value
 
 
+def botocore_region() -> str | None:
+    """The region botocore finds by itself when a client is given none: `AWS_DEFAULT_REGION`,
+    else the `region` of the profile in the AWS config file. It never reads `AWS_REGION`."""
+    # Imported here: only a configuration that talks to AWS needs botocore at start-up.
+    from botocore.exceptions import ProfileNotFound
+    from botocore.session import Session
+
+    try:
+        region = Session().get_config_variable("region")
+    except ProfileNotFound as exc:
+        raise ValueError(f"AWS_PROFILE: {exc}") from None
+    return str(region) if region else None
+
+
 def split_addresses(raw: str) -> list[str]:
     """Email addresses as people type them: separated by commas, semicolons or spaces."""
     return [part.strip() for part in re.split(r"[,;\s]+", raw) if part.strip()]
@@ -237,6 +251,27 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SMTP_USER is set with SMTP_STARTTLS=false: the password would cross the "
                 "network in clear; enable STARTTLS"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _aws_has_a_region(self) -> Settings:
+        """Without a region, boto3 stops at the first client it makes with a NoRegionError
+        traceback; what talks to AWS says what to set here instead, in one line."""
+        needs = [
+            name
+            for name, wanted in (
+                ("STORE=dynamodb", self.store == "dynamodb"),
+                ("ALERT_QUEUE_URL", bool(self.alert_queue_url)),
+                ("EMAIL_TRANSPORT=ses", self.email_enabled and self.email_transport == "ses"),
+            )
+            if wanted
+        ]
+        if needs and self.aws_region is None and botocore_region() is None:
+            verb = "needs" if len(needs) == 1 else "need"
+            raise ValueError(
+                f"{' and '.join(needs)} {verb} an AWS region: "
+                "set AWS_REGION (or AWS_DEFAULT_REGION)"
             )
         return self
 

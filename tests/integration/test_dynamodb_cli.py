@@ -1,6 +1,6 @@
 """`STORE=dynamodb` through the command line, against moto's DynamoDB: the same incidents as
 SQLite would keep, in the tables named with `DYNAMODB_TABLE_PREFIX`, in the region of
-`AWS_REGION` or `AWS_DEFAULT_REGION`."""
+`AWS_REGION` or `AWS_DEFAULT_REGION`, and one line instead of a traceback without either."""
 
 from __future__ import annotations
 
@@ -77,6 +77,23 @@ def test_init_store_then_alerts_land_in_dynamodb(tmp_path: Path):
     assert doctor.returncode == 0, doctor.stdout
     said = "ok    store      DynamoDB table cli-test-store: ACTIVE, 4 indexes, TTL on expires_at"
     assert said in doctor.stdout.decode()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("init-store",), ("run",), ("doctor",), ("query", "--severity", "high"), ("costs",)],
+    ids=lambda command: command[0],
+)
+def test_without_a_region_each_command_says_what_to_set_in_one_line(command: tuple[str, ...]):
+    """The `aws` fixture hides any AWS config file, so no profile can supply a region."""
+    completed = _cli(*command, drop=("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"))
+
+    assert completed.returncode != 0
+    assert completed.stdout == b""
+    assert completed.stderr.decode().splitlines() == [
+        "incident-bot: configuration error: STORE=dynamodb needs an AWS region: "
+        "set AWS_REGION (or AWS_DEFAULT_REGION)"
+    ]
 
 
 def test_aws_region_alone_is_the_region_of_every_client():
