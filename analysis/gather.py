@@ -19,7 +19,6 @@ import asyncio
 import json
 import logging
 import math
-import os
 import re
 import threading
 from collections import deque
@@ -40,7 +39,7 @@ from ingest.parsers.base import as_dict, first
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[str, str | None], Any]
-"""`(service, region) -> boto3 client`; region None lets botocore resolve its default."""
+"""`(service, region) -> boto3 client`; region None: the factory's default region."""
 
 ALARM_PARSERS = ("cloudwatch_alarm", "cloudwatch_alarm_eventbridge", "cloudwatch_alarm_lambda")
 LOGS_PARSER = "cloudwatch_logs"
@@ -171,18 +170,22 @@ class _Found:
 class BotoClients:
     """A `ClientFactory` over one boto3 Session, creating each client on first use (never at
     import, and only for alerts that need AWS) and reusing it, since creating one costs tens of
-    milliseconds. Endpoint and credentials come from the environment as boto3 reads them
+    milliseconds. A client asked for no region gets `region`: the bot passes `AWS_REGION` (or
+    `AWS_DEFAULT_REGION`) here, since botocore does not read `AWS_REGION`; None leaves botocore
+    to its own default. Endpoint and credentials come from the environment as boto3 reads them
     (`AWS_ENDPOINT_URL` included); a Session is not thread-safe, so creation is serialized."""
 
     def __init__(
         self,
         session: Any | None = None,
         *,
+        region: str | None = None,
         connect_timeout: float = 2.0,
         read_timeout: float = 3.0,
         max_attempts: int = 3,
     ) -> None:
         self._session = session
+        self._region = region
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_attempts = max_attempts
@@ -190,6 +193,7 @@ class BotoClients:
         self._lock = threading.Lock()
 
     def __call__(self, service: str, region: str | None) -> Any:
+        region = region or self._region
         with self._lock:
             client = self._clients.get((service, region))
             if client is None:
@@ -771,12 +775,9 @@ def _format(value: float) -> str:
 
 def _region(alert: Alert) -> str | None:
     """The alert's own region when it names a real one (the classic notification may carry
-    `US East (N. Virginia)`), else AWS_REGION; None leaves botocore to its defaults
-    (AWS_DEFAULT_REGION, the profile). botocore itself does not read AWS_REGION."""
+    `US East (N. Virginia)`); None leaves the client factory to the bot's configured region."""
     region = alert.labels.get("region", "")
-    if _REGION.match(region):
-        return region
-    return os.environ.get("AWS_REGION") or None
+    return region if _REGION.match(region) else None
 
 
 def _history_reason(data: Any) -> str:

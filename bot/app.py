@@ -90,9 +90,14 @@ logger = logging.getLogger(__name__)
 
 def build_store(settings: Settings) -> Store:
     """`STORE=sqlite` (one file, the embedded default) or `STORE=dynamodb` (the tables named
-    with `DYNAMODB_TABLE_PREFIX`; boto3 reads region, endpoint and credentials itself)."""
+    with `DYNAMODB_TABLE_PREFIX`, in `settings.aws_region`; boto3 reads endpoint and
+    credentials itself)."""
     if settings.store == "dynamodb":
-        return DynamoStore(settings.dynamodb_table_prefix, retention=settings.retention)
+        return DynamoStore(
+            settings.dynamodb_table_prefix,
+            retention=settings.retention,
+            region=settings.aws_region,
+        )
     return SqliteStore(settings.sqlite_path)
 
 
@@ -125,8 +130,10 @@ class _AwsNotConfigured:
 def aws_clients(settings: Settings) -> ClientFactory:
     """boto3 clients for context and graphs when the environment configures AWS; else a
     factory that refuses, so that each use becomes a note rather than a metadata probe."""
-    if any(os.environ.get(name) for name in _AWS_SIGNALS):
-        return BotoClients(read_timeout=settings.context_timeout.total_seconds())
+    if settings.aws_region or any(os.environ.get(name) for name in _AWS_SIGNALS):
+        return BotoClients(
+            region=settings.aws_region, read_timeout=settings.context_timeout.total_seconds()
+        )
     return _AwsNotConfigured()
 
 
@@ -211,14 +218,14 @@ def jira_tickets(settings: Settings) -> JiraTickets | None:
 
 
 def email_transport(settings: Settings) -> EmailTransport | None:
-    """SMTP with STARTTLS and login, or SES through boto3 (region and credentials from the
-    environment, as for SQS); None when email is off."""
+    """SMTP with STARTTLS and login, or SES through boto3 (in `settings.aws_region`,
+    credentials from the environment, as for SQS); None when email is off."""
     if not settings.email_enabled:
         return None
     if settings.email_transport == "ses":
         import boto3
 
-        return SesTransport(boto3.client("ses"))
+        return SesTransport(boto3.client("ses", region_name=settings.aws_region))
     assert settings.smtp_host is not None
     return SmtpTransport(
         settings.smtp_host,
@@ -344,14 +351,18 @@ def build_scheduled(
 
 
 def sqs_consumer(settings: Settings, committer: GroupCommitter) -> SqsConsumer | None:
-    """The SQS consumer when `ALERT_QUEUE_URL` is set; boto3 reads region, endpoint and
-    credentials from the environment itself."""
+    """The SQS consumer when `ALERT_QUEUE_URL` is set, in `settings.aws_region`; boto3 reads
+    endpoint and credentials from the environment itself."""
     if not settings.alert_queue_url:
         return None
     import boto3
     from botocore.config import Config
 
-    sqs = boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    sqs = boto3.client(
+        "sqs",
+        region_name=settings.aws_region,
+        config=Config(retries={"mode": "standard", "max_attempts": 5}),
+    )
     return SqsConsumer(
         sqs,
         committer,

@@ -140,7 +140,8 @@ async def _claude(settings: Settings) -> str:
 
 async def _sqs(settings: Settings) -> str:
     def check() -> str:
-        attributes: dict[str, Any] = boto3.client("sqs").get_queue_attributes(
+        sqs = boto3.client("sqs", region_name=settings.aws_region)
+        attributes: dict[str, Any] = sqs.get_queue_attributes(
             QueueUrl=settings.alert_queue_url, AttributeNames=["All"]
         )["Attributes"]
         if "RedrivePolicy" not in attributes:

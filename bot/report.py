@@ -15,6 +15,9 @@ from incidents.models import Alert, Incident, Occurrence
 from incidents.store import CostTotal
 from ingest.pipeline import IngestReport
 
+# Wider than any table of whole values: the width a table is measured at off a terminal.
+_NO_WINDOW = 1_000_000
+
 
 def as_json(report: IngestReport, analyses: dict[str, Analysis]) -> dict[str, Any]:
     """`incident` and `analysis` are those of the first alert; `incidents` lists every incident
@@ -114,7 +117,7 @@ def render_costs(totals: list[CostTotal], console: Console) -> None:
         f"{sum(t.cost_usd for t in totals):.4f}",
         style="bold",
     )
-    console.print(table)
+    _print_whole(table, console)
 
 
 def alert_json(alert: Alert) -> dict[str, Any]:
@@ -142,4 +145,17 @@ def render_alerts(found: list[Occurrence], title: str, console: Console) -> None
             escape(alert.source),
             alert.status.value,
         )
-    console.print(table)
+    _print_whole(table, console)
+
+
+def _print_whole(table: Table, console: Console) -> None:
+    """On a terminal the table fits the window, and a value too long for it ends in "…". A
+    pipe or a file has no window: rich assumes 80 columns (or `COLUMNS`) there and would cut
+    the very alert names a script greps for, so off a terminal the table is as wide as its
+    longest values need."""
+    if not console.is_terminal:
+        options = console.options.update_width(_NO_WINDOW)
+        needed = console.measure(table, options=options).maximum
+        if needed > console.width:
+            table.width = needed
+    console.print(table, crop=console.is_terminal)

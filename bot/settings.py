@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from analysis.cost import DEFAULT_PRICES, Price
@@ -82,6 +89,28 @@ def parse_names(value: object) -> list[str]:
 
 
 Names = Annotated[list[str], NoDecode, BeforeValidator(parse_names)]
+
+
+def blank_is_unset(value: object) -> object:
+    """`AWS_REGION=` (what `AWS_REGION=${AWS_REGION}` gives where the host has none) means no
+    region, not a region named ""."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def botocore_region() -> str | None:
+    """The region botocore finds by itself when a client is given none: `AWS_DEFAULT_REGION`,
+    else the `region` of the profile in the AWS config file. It never reads `AWS_REGION`."""
+    # Imported here: only a configuration that talks to AWS needs botocore at start-up.
+    from botocore.exceptions import ProfileNotFound
+    from botocore.session import Session
+
+    try:
+        region = Session().get_config_variable("region")
+    except ProfileNotFound as exc:
+        raise ValueError(f"AWS_PROFILE: {exc}") from None
+    return str(region) if region else None
 
 
 def split_addresses(raw: str) -> list[str]:
@@ -160,6 +189,12 @@ class Settings(BaseSettings):
     digest_tz: str = "UTC"
     runbooks_file: Path | None = None
 
+    # The region of every boto3 client the bot creates, passed as `region_name`: AWS_REGION,
+    # else AWS_DEFAULT_REGION (botocore itself reads only the latter); None leaves botocore
+    # to its own resolution (AWS_DEFAULT_REGION, the profile's region).
+    aws_region: Annotated[str | None, BeforeValidator(blank_is_unset)] = Field(
+        default=None, validation_alias=AliasChoices("aws_region", "aws_default_region")
+    )
     store: Literal["sqlite", "dynamodb"] = "sqlite"
     sqlite_path: Path = Path("./incidents.db")
     dynamodb_table_prefix: str = "incident-responder"
@@ -220,6 +255,27 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SMTP_USER is set with SMTP_STARTTLS=false: the password would cross the "
                 "network in clear; enable STARTTLS"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _aws_has_a_region(self) -> Settings:
+        """Without a region, boto3 stops at the first client it makes with a NoRegionError
+        traceback; what talks to AWS says what to set here instead, in one line."""
+        needs = [
+            name
+            for name, wanted in (
+                ("STORE=dynamodb", self.store == "dynamodb"),
+                ("ALERT_QUEUE_URL", bool(self.alert_queue_url)),
+                ("EMAIL_TRANSPORT=ses", self.email_enabled and self.email_transport == "ses"),
+            )
+            if wanted
+        ]
+        if needs and self.aws_region is None and botocore_region() is None:
+            verb = "needs" if len(needs) == 1 else "need"
+            raise ValueError(
+                f"{' and '.join(needs)} {verb} an AWS region: "
+                "set AWS_REGION (or AWS_DEFAULT_REGION)"
             )
         return self
 

@@ -107,8 +107,9 @@ class _Cancelled(StoreError):
 
 class DynamoStore:
     """Thread-safe (boto3 clients are). The client retries throttling adaptively, so a burst
-    of alerts slows down instead of failing; the endpoint comes from `endpoint_url` or, when
-    None, from boto3's own configuration (`AWS_ENDPOINT_URL`)."""
+    of alerts slows down instead of failing; the endpoint comes from `endpoint_url` and the
+    region from `region`, or, when None, from boto3's own configuration (`AWS_ENDPOINT_URL`,
+    `AWS_DEFAULT_REGION`, the profile)."""
 
     def __init__(
         self,
@@ -116,12 +117,14 @@ class DynamoStore:
         *,
         retention: timedelta = DEFAULT_RETENTION,
         endpoint_url: str | None = None,
+        region: str | None = None,
     ) -> None:
         self.table = f"{table_prefix}-store"
         self.retention = retention
         self._client: Any = boto3.client(
             "dynamodb",
             endpoint_url=endpoint_url,
+            region_name=region,
             config=Config(
                 retries={"mode": "adaptive", "max_attempts": 10},
                 max_pool_connections=WRITERS + 16,

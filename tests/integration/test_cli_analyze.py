@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -188,3 +190,64 @@ def test_costs_sums_analyses_per_day_and_source(tmp_path: Path):
     total = next(line for line in text.splitlines() if "total" in line)
     assert total.split("│")[3].strip() == "2"
     assert total.split("│")[4].strip() == "0"
+
+
+LONG_NAME = "prod-checkout-alb-5xx-errors-above-threshold-in-us-east-1-for-five-minutes"
+
+
+def _query_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """With one alert whose name is wider than 80 columns recorded, and no `COLUMNS`: rich's
+    width off a terminal is then its 80-column default, the case the issue reported."""
+    alert = dict(BRIEF_ALERT, title=LONG_NAME)
+    assert _analyze(tmp_path, "-", stdin=json.dumps(alert).encode()).returncode == 0
+    env = {
+        key: value
+        for key, value in _env(tmp_path).items()
+        if key not in ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+    }
+    return dict(env, **extra)
+
+
+def test_query_into_a_pipe_keeps_long_alert_names_whole(tmp_path: Path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "query", "--severity", "high"],
+        env=_query_env(tmp_path),
+        capture_output=True,
+        timeout=60,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    text = completed.stdout.decode()
+    [row] = [line for line in text.splitlines() if "INC-" in line]
+    assert LONG_NAME in row
+    assert "…" not in text
+
+
+def test_query_on_a_terminal_fits_the_window(tmp_path: Path):
+    env = _query_env(tmp_path, COLUMNS="80", NO_COLOR="1")
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "query", "--severity", "high"],
+        env=env,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+    ) as process:
+        os.close(follower)
+        output = b""
+        while chunk := _read_pty(leader):
+            output += chunk
+        os.close(leader)
+        assert process.wait(timeout=60) == 0, process.stderr.read() if process.stderr else ""
+
+    lines = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode()).splitlines()
+    assert max(len(line) for line in lines) <= 80
+    [row] = [line for line in lines if "INC-" in line]
+    assert LONG_NAME not in row and "…" in row
+
+
+def _read_pty(leader: int) -> bytes:
+    """What the process wrote to its terminal; b"" once it has closed it (Linux says EIO)."""
+    try:
+        return os.read(leader, 4096)
+    except OSError:
+        return b""

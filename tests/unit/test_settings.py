@@ -40,6 +40,9 @@ CONTRACT_NAMES = (
     "DIGEST_AT",
     "DIGEST_TZ",
     "RUNBOOKS_FILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
 )
 
 
@@ -167,6 +170,42 @@ def test_email_without_a_way_to_send_stops_start_up(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("SMTP_STARTTLS", "false")
     with pytest.raises(SettingsError, match="password would cross the network in clear"):
         load_settings()
+
+
+def test_the_aws_region_is_aws_region_else_aws_default_region(monkeypatch: pytest.MonkeyPatch):
+    assert Settings().aws_region is None
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert load_settings().aws_region == "eu-west-1"
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    assert load_settings().aws_region == "eu-central-1", "AWS_REGION first, as boto3's docs say"
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_REGION", " ")
+    assert load_settings().aws_region is None, "blank is unset, not a region named ''"
+
+
+def test_what_talks_to_aws_without_a_region_stops_start_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    hint = r"an AWS region: set AWS_REGION \(or AWS_DEFAULT_REGION\)$"
+    with pytest.raises(SettingsError, match=rf"^STORE=dynamodb needs {hint}"):
+        load_settings(store="dynamodb")
+    queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/alerts"
+    with pytest.raises(SettingsError, match=rf"^STORE=dynamodb and ALERT_QUEUE_URL need {hint}"):
+        load_settings(store="dynamodb", alert_queue_url=queue)
+    with pytest.raises(SettingsError, match=rf"^EMAIL_TRANSPORT=ses needs {hint}"):
+        load_settings(email_from="bot@example.com", email_to="a@example.com", email_transport="ses")
+    assert load_settings(store="dynamodb", aws_region="eu-west-1").aws_region == "eu-west-1"
+
+    # botocore reads a profile's region itself, so that is enough too.
+    config = tmp_path / "aws-config"
+    config.write_text("[profile ops]\nregion = eu-north-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "ops")
+    assert load_settings(store="dynamodb").store == "dynamodb"
+    monkeypatch.setenv("AWS_PROFILE", "opps")
+    with pytest.raises(SettingsError, match=r"^AWS_PROFILE: The config profile \(opps\)"):
+        load_settings(store="dynamodb")
 
 
 def test_escalation_defaults_follow_the_contract_and_off_switches_a_severity(
