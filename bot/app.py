@@ -502,21 +502,29 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         await notifier.analysed(incident, analysis)
 
     def start(outcome: RecordOutcome) -> None:
-        """What one event sets off at once, before its message is published: an analysis (so
-        that a publishing failure can delay a message, never cost an analysis), a graph,
-        the pages and mails."""
+        """An analysis starts as soon as its incident is durable, before anything is
+        published: a publishing failure can delay a message, never cost an analysis."""
+        if outcome.incident is not None and outcome.kind in (
+            OutcomeKind.OPENED,
+            OutcomeKind.REOPENED,
+        ):
+            spawn(analyze(outcome.incident, outcome.alert))
+
+    async def react(outcome: RecordOutcome) -> None:
+        """The message first; then what writes in its thread (a graph, the notes of pages
+        and mails), which needs the message to exist."""
+        await publisher.publish(outcome)
         incident = outcome.incident
         if incident is None:
             return
-        if outcome.kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED):
-            spawn(analyze(incident, outcome.alert))
-            if (
-                graphs is not None
-                # A flapping incident's thread would fill with the same picture.
-                and not incident.flapping
-                and graphs.applies(outcome.alert)
-            ):
-                spawn(graphs.post(incident, outcome.alert), pictures)
+        if (
+            graphs is not None
+            and outcome.kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED)
+            # A flapping incident's thread would fill with the same picture.
+            and not incident.flapping
+            and graphs.applies(outcome.alert)
+        ):
+            spawn(graphs.post(incident, outcome.alert), pictures)
         if outcome.kind in _NOTIFIED:
             spawn(notify(outcome.kind, incident))
 
@@ -531,7 +539,7 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         except Exception:  # the task's last stop: nothing above it would report the failure
             logger.exception("notifications for %s failed", incident.id)
 
-    reactions = Reactions(start, publisher.publish)
+    reactions = Reactions(start, react)
     committer = GroupCommitter(
         ingestor,
         executor,
