@@ -214,8 +214,7 @@ class SqliteStore:
                     "ON CONFLICT(fingerprint) DO UPDATE SET incident_id = excluded.incident_id",
                     (incident.fingerprint, incident.id),
                 )
-            for occurrence in change.occurrences:
-                self._insert_occurrence(conn, occurrence)
+            self._insert_occurrences(conn, change.occurrences)
             values = (
                 incident.fingerprint,
                 incident.status.value,
@@ -255,28 +254,33 @@ class SqliteStore:
             )
 
     @staticmethod
-    def _insert_occurrence(conn: sqlite3.Connection, occurrence: Occurrence) -> None:
+    def _insert_occurrences(conn: sqlite3.Connection, occurrences: Sequence[Occurrence]) -> None:
+        """One statement for all of a write's occurrences; a key seen before fails them all."""
         try:
-            conn.execute(
+            conn.executemany(
                 "INSERT INTO occurrences (key, incident_id, received_at, severity, "
                 "fingerprint, source, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    occurrence.key,
-                    occurrence.incident_id,
-                    occurrence.alert.received_at.isoformat(),
-                    occurrence.alert.severity.value,
-                    occurrence.alert.fingerprint,
-                    occurrence.alert.source,
-                    occurrence.alert.model_dump_json(),
-                ),
+                [
+                    (
+                        occurrence.key,
+                        occurrence.incident_id,
+                        occurrence.alert.received_at.isoformat(),
+                        occurrence.alert.severity.value,
+                        occurrence.alert.fingerprint,
+                        occurrence.alert.source,
+                        occurrence.alert.model_dump_json(),
+                    )
+                    for occurrence in occurrences
+                ],
             )
         except sqlite3.IntegrityError as exc:
-            raise DuplicateOccurrenceError(f"occurrence {occurrence.key} already recorded") from exc
+            keys = ", ".join(o.key for o in occurrences[:3])
+            raise DuplicateOccurrenceError(f"an occurrence of {keys} is already recorded") from exc
 
     def put_occurrence(self, occurrence: Occurrence) -> bool:
         try:
             with self._transaction() as conn:
-                self._insert_occurrence(conn, occurrence)
+                self._insert_occurrences(conn, (occurrence,))
         except DuplicateOccurrenceError:
             return False
         return True

@@ -86,7 +86,8 @@ def parse_entry(group: Group, index: int, item: Any, envelope: Envelope) -> Aler
     description = first(annotations, "description", "message") or ""
     label_lines = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
     starts = text(item.get("startsAt"), 64)
-    member = fingerprint.of_labels(parser, labels) if labels else None
+    identity = fingerprint.of_labels(parser, labels) if labels else None
+    member = identity
     if group.identity is not None and name:
         problem = fingerprint.of_identity(parser, *group.identity, name)
         common = group.common_annotations.get("summary")
@@ -115,9 +116,7 @@ def parse_entry(group: Group, index: int, item: Any, envelope: Envelope) -> Aler
         raw={**group.context, "alert": item},
         resource=next((labels[k] for k in _RESOURCE_LABELS if labels.get(k)), None),
         labels=labels,
-        dedup_key=f"{parser}:{fingerprint.of_labels(parser, labels)}:{starts}:{status.value}"
-        if starts and labels
-        else None,
+        dedup_key=f"{parser}:{identity}:{starts}:{status.value}" if starts and identity else None,
     )
 
 
