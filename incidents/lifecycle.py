@@ -276,6 +276,8 @@ class IncidentService:
                 and pending.write.incident.id == change.incident.id
                 and len(pending.indices) < per_write
             ):
+                # One write, one version: the merged change keeps the version it writes.
+                change.incident.version = pending.write.incident.version
                 pending.write = replace(
                     pending.write,
                     incident=change.incident,

@@ -1025,3 +1025,134 @@ def test_alerts_by_severity_answer_the_briefs_query(
     assert found[0].incident_id is None, "a resolution of nothing open is kept too"
     assert found[1].alert.title == "db down"
     assert [o.key for o in any_store.alerts_by_severity(Severity.CRITICAL, T0, limit=1)] == ["c3"]
+
+
+# -- batches: what a group commit hands the lifecycle -------------------------------------
+
+
+def test_heads_and_recorded_keys_read_a_whole_batch_at_once(any_store, service):
+    first = service.record(make_alert(problem="a", dedup_key="k-a"))
+    second = service.record(make_alert(problem="b", dedup_key="k-b"))
+    assert first.incident is not None and second.incident is not None
+
+    heads = any_store.heads([first.alert.fingerprint, second.alert.fingerprint, "fp-none"])
+
+    assert heads == {
+        first.alert.fingerprint: any_store.get_incident(first.incident.id),
+        second.alert.fingerprint: any_store.get_incident(second.incident.id),
+    }
+    assert any_store.recorded_keys(["k-a", "k-b", "k-none"]) == {"k-a", "k-b"}
+    assert any_store.heads([]) == {} and any_store.recorded_keys([]) == set()
+
+
+def test_a_batch_folds_each_incidents_alerts_into_one_write(any_store, service):
+    alerts = [make_alert(problem=f"p{n % 3}", dedup_key=f"k{n}") for n in range(30)]
+    alerts[7] = make_alert(problem="p1", dedup_key="k7", severity=Severity.CRITICAL)
+
+    outcomes = service.record_batch(alerts)
+
+    assert [o.kind for o in outcomes[:3]] == [OutcomeKind.OPENED] * 3
+    assert {o.kind for o in outcomes[3:]} == {OutcomeKind.REPEATED}
+    incidents = {i.fingerprint: i for i in any_store.list_incidents()}
+    assert sorted(i.occurrences for i in incidents.values()) == [10, 10, 10]
+    raised = incidents[alerts[1].fingerprint]
+    assert raised.severity is Severity.CRITICAL
+    assert [e.kind for e in any_store.timeline(raised.id)] == [
+        TimelineKind.OPENED,
+        TimelineKind.SEVERITY_RAISED,
+    ]
+    assert raised.version == 1, "one write per incident: created once, never updated"
+    assert len(any_store.occurrences(raised.id, limit=100)) == 10
+    # Each outcome reports the incident after the write that counted it.
+    assert outcomes[-1].incident is not None and outcomes[-1].incident.occurrences == 10
+
+
+def test_a_batch_counts_a_key_once_whether_seen_before_or_within_it(any_store, service):
+    service.record(make_alert(dedup_key="seen"))
+
+    outcomes = service.record_batch(
+        [make_alert(dedup_key="seen"), make_alert(dedup_key="new"), make_alert(dedup_key="new")]
+    )
+
+    assert [o.kind for o in outcomes] == [
+        OutcomeKind.DUPLICATE,
+        OutcomeKind.REPEATED,
+        OutcomeKind.DUPLICATE,
+    ]
+    assert outcomes[2].incident is not None and outcomes[2].incident.id == outcomes[1].incident.id
+    [incident] = any_store.list_incidents()
+    assert incident.occurrences == 2
+
+
+def test_a_batch_keeps_the_order_of_one_problems_changes(any_store, service, clock):
+    firing = make_alert(problem="flappy", dedup_key="f1")
+    resolved = make_alert(problem="flappy", dedup_key="r1", status=AlertStatus.RESOLVED)
+    again = make_alert(problem="flappy", dedup_key="r2", status=AlertStatus.RESOLVED)
+    back = make_alert(problem="flappy", dedup_key="f2")
+
+    outcomes = service.record_batch([firing, resolved, again, back])
+
+    assert [o.kind for o in outcomes] == [
+        OutcomeKind.OPENED,
+        OutcomeKind.RESOLVED,
+        OutcomeKind.UNMATCHED_RESOLVE,
+        OutcomeKind.REOPENED,
+    ]
+    [incident] = any_store.list_incidents()
+    assert incident.status is IncidentStatus.OPEN and incident.reopen_count == 1
+    assert [e.kind for e in any_store.timeline(incident.id)] == [
+        TimelineKind.OPENED,
+        TimelineKind.RESOLVED,
+        TimelineKind.REOPENED,
+    ]
+    assert any_store.recorded_keys(["f1", "r1", "r2", "f2"]) == {"f1", "r1", "r2", "f2"}
+
+
+def test_a_storm_of_one_problem_is_written_in_chunks_each_atomic(any_store, service):
+    outcomes = service.record_batch([make_alert(dedup_key=f"k{n}") for n in range(60)])
+
+    [incident] = any_store.list_incidents()
+    assert incident.occurrences == 60
+    assert len(any_store.occurrences(incident.id, limit=100)) == 60
+    assert incident.version == 3, "60 alerts in writes of at most 25"
+    assert outcomes[-1].incident == incident
+
+
+def test_a_batch_whose_head_moved_meanwhile_is_planned_again(any_store, clock):
+    """Another replica wrote the incident between this batch's read and its write."""
+    ours = IncidentService(any_store, clock=clock)
+    theirs = IncidentService(any_store, clock=clock)
+    ours.record(make_alert(dedup_key="k0"))
+    stale_heads = any_store.heads
+    raced = False
+
+    def heads_then_race(fingerprints):
+        nonlocal raced
+        found = stale_heads(fingerprints)
+        if not raced:
+            raced = True
+            theirs.record(make_alert(dedup_key="theirs"))
+        return found
+
+    any_store.heads = heads_then_race  # type: ignore[method-assign]
+    outcomes = ours.record_batch([make_alert(dedup_key=f"k{n}") for n in range(1, 6)])
+
+    assert {o.kind for o in outcomes} == {OutcomeKind.REPEATED}
+    [incident] = any_store.list_incidents()
+    assert incident.occurrences == 7
+
+
+def test_a_batch_of_large_alerts_is_split_to_fit_the_backends_write(any_store, service):
+    """DynamoDB takes 4 MB a transaction: twenty alerts of 300 KB go in writes of their own."""
+    large = [
+        make_alert(dedup_key=f"k{n}").model_copy(update={"raw": "x" * 300_000})
+        for n in range(20)
+    ]
+
+    outcomes = service.record_batch(large)
+
+    assert outcomes[0].kind is OutcomeKind.OPENED
+    [incident] = any_store.list_incidents()
+    assert incident.occurrences == 20
+    stored = any_store.occurrences(incident.id, limit=100)
+    assert len(stored) == 20 and {len(o.alert.raw) for o in stored} == {300_000}
