@@ -1145,8 +1145,7 @@ def test_a_batch_whose_head_moved_meanwhile_is_planned_again(any_store, clock):
 def test_a_batch_of_large_alerts_is_split_to_fit_the_backends_write(any_store, service):
     """DynamoDB takes 4 MB a transaction: twenty alerts of 300 KB go in writes of their own."""
     large = [
-        make_alert(dedup_key=f"k{n}").model_copy(update={"raw": "x" * 300_000})
-        for n in range(20)
+        make_alert(dedup_key=f"k{n}").model_copy(update={"raw": "x" * 300_000}) for n in range(20)
     ]
 
     outcomes = service.record_batch(large)
