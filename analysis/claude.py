@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
-from anthropic import NOT_GIVEN, NotGiven
-from anthropic.types import (
-    MessageParam,
-    TextBlockParam,
-    ToolChoiceToolParam,
-    ToolParam,
-    ToolUseBlockParam,
-)
 from pydantic import ValidationError
 
 from analysis import prompting
 from analysis.cost import Usage
 from analysis.models import Diagnosis
+
+if TYPE_CHECKING:
+    # At run time the SDK is imported only by the functions that hold a client: it adds
+    # ~20 MB to the bot, which a bot without ANTHROPIC_API_KEY must not pay (issue 13).
+    import anthropic
+    from anthropic.types import (
+        MessageParam,
+        TextBlockParam,
+        ToolChoiceToolParam,
+        ToolParam,
+        ToolUseBlockParam,
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,8 @@ class ClaudeAnalyzer:
 
     async def answer(self, model: str, data: str) -> tuple[str, Usage]:
         """A plain-text answer to a follow-up question; `data` is redacted and fenced."""
+        import anthropic
+
         try:
             response = await self.client.messages.create(
                 model=model,
@@ -156,12 +161,15 @@ async def forced_tool_call(
     tool: tuple[str, str, dict[str, Any]],
     messages: list[MessageParam],
     usage: Usage | None = None,
-    timeout: float | NotGiven = NOT_GIVEN,
+    timeout: float | None = None,
 ) -> anthropic.types.Message:
     """One Messages API request that must answer by calling `tool` (name, description, input
-    schema), with the system prompt and the tool cached. The SDK's own errors become ours:
-    `ClaudeUnavailableError` when trying later can help (connection, 429, 5xx), else
-    `ClaudeAnswerError`; both carry the `usage` spent so far."""
+    schema), with the system prompt and the tool cached, within `timeout` seconds (None: the
+    client's). The SDK's own errors become ours: `ClaudeUnavailableError` when trying later
+    can help (connection, 429, 5xx), else `ClaudeAnswerError`; both carry the `usage` spent
+    so far."""
+    import anthropic
+
     name, description, schema = tool
     system_blocks: list[TextBlockParam] = [
         {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
@@ -183,7 +191,7 @@ async def forced_tool_call(
             tools=tools,
             tool_choice=tool_choice,
             messages=messages,
-            timeout=timeout,
+            timeout=anthropic.NOT_GIVEN if timeout is None else timeout,
         )
     except (anthropic.APIConnectionError, anthropic.InternalServerError) as exc:
         raise ClaudeUnavailableError(f"Claude unavailable: {exc}", usage) from exc
@@ -210,6 +218,8 @@ def tool_use_block(
 ) -> anthropic.types.ToolUseBlock:
     """The call of `tool_name` in the answer; `ClaudeAnswerError` (`declined` for a refusal)
     when there is none."""
+    import anthropic
+
     if response.stop_reason == "refusal":
         raise ClaudeAnswerError(declined, usage)
     for block in response.content:

@@ -26,9 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import anthropic
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from analysis.claude import (
@@ -51,6 +50,9 @@ from incidents.models import (
     TimelineEvent,
     TimelineKind,
 )
+
+if TYPE_CHECKING:
+    import anthropic  # for annotations only: the offline writer must not load the SDK (issue 13)
 
 logger = logging.getLogger(__name__)
 

@@ -5,16 +5,15 @@ so an incident that cannot be posted is the price of a missed limit. The builder
 numbers; `assert_within_slack_limits` proves it, in unit tests and on every payload the
 end-to-end tests capture. It also round-trips each block through slack_sdk's models, which
 catch a misspelt key or an unknown block type that a length check would miss.
+
+The checks import slack_sdk themselves: the builders import this module for its numbers, and
+a bot printing to the console must not load slack_sdk for them (issue 13's memory budget).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-from slack_sdk.errors import SlackObjectFormationError
-from slack_sdk.models.blocks import Block
-from slack_sdk.models.views import View
 
 MESSAGE_BLOCKS_MAX = 50
 MODAL_BLOCKS_MAX = 100
@@ -43,8 +42,9 @@ MODAL_TITLE_MAX = 24
 MODAL_BUTTON_MAX = 24
 PRIVATE_METADATA_MAX = 3000
 CALLBACK_ID_MAX = 255
-# What slack_sdk's models raise on a payload they refuse: each is a finding, not a crash.
-_SDK_REFUSALS = (SlackObjectFormationError, AttributeError, KeyError, TypeError, ValueError)
+# What slack_sdk's models raise on a payload they refuse, besides their own
+# SlackObjectFormationError: each is a finding, not a crash.
+_SDK_REFUSALS = (AttributeError, KeyError, TypeError, ValueError)
 # Slack cuts a message's `text` at 40,000 characters but asks for at most 4,000; the fallback
 # is a notification line, so the stricter number is the useful one.
 MESSAGE_TEXT_MAX = 4000
@@ -104,10 +104,13 @@ def assert_view_within_slack_limits(view: Mapping[str, Any]) -> None:
     _check_text_object(problems, "view close", view.get("close"), MODAL_BUTTON_MAX)
     _check_length(problems, "private_metadata", view.get("private_metadata"), PRIVATE_METADATA_MAX)
     _check_length(problems, "callback_id", view.get("callback_id"), CALLBACK_ID_MAX)
+    from slack_sdk.errors import SlackObjectFormationError
+    from slack_sdk.models.views import View
+
     try:
         if View(**view).to_dict() != view:
             problems.append("view does not survive slack_sdk's View round trip")
-    except _SDK_REFUSALS as error:
+    except (SlackObjectFormationError, *_SDK_REFUSALS) as error:
         problems.append(f"view refused by slack_sdk: {error}")
     problems += slack_limit_violations(view.get("blocks", []), max_blocks=MODAL_BLOCKS_MAX)
     if problems:
@@ -210,11 +213,14 @@ def _check_length(problems: list[str], where: str, value: Any, limit: int) -> No
 
 def _check_round_trip(problems: list[str], where: str, block: Mapping[str, Any]) -> None:
     """slack_sdk's model drops keys it does not know: a lossy round trip is a typo."""
+    from slack_sdk.errors import SlackObjectFormationError
+    from slack_sdk.models.blocks import Block
+
     try:
         parsed = Block.parse(dict(block))
         if parsed is None:
             problems.append(f"{where}: slack_sdk does not know this block")
         elif parsed.to_dict() != block:
             problems.append(f"{where}: does not survive slack_sdk's round trip")
-    except _SDK_REFUSALS as error:
+    except (SlackObjectFormationError, *_SDK_REFUSALS) as error:
         problems.append(f"{where}: refused by slack_sdk: {error}")

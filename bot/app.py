@@ -3,6 +3,12 @@
 `run` wires the store, the lifecycle, the receiver and the publisher, serves until SIGTERM or
 SIGINT, then stops accepting, finishes the requests in flight, flushes coalesced updates and
 closes the store, so an alert that got its 202 is never left half-recorded.
+
+An SDK is imported where a configuration first uses it, not at the top: anthropic only with
+`ANTHROPIC_API_KEY`, boto3 only with DynamoDB, SES, SQS or AWS configured, jira only with
+Jira, Slack's only outside console mode. Imported up front, they put an idle bot on the
+embedded defaults at 111 MB instead of 71, against issue 13's budget of 120 MB through a
+storm; `tests/unit/test_lazy_imports.py` holds the line.
 """
 
 from __future__ import annotations
@@ -14,21 +20,12 @@ import signal
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from anthropic import AsyncAnthropic
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from rich.console import Console
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
-from slack_sdk.web.async_client import AsyncWebClient
 
 from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
@@ -44,9 +41,6 @@ from bot.postmortems import PostMortems
 from bot.reactions import Reactions
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
-from bot.slack_app import SlackDeps, register
-from bot.slack_publisher import SlackPublisher, explain_slack_error
-from incidents.dynamodb_store import DynamoStore
 from incidents.escalation import EscalationPolicy
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind, RecordOutcome
@@ -63,6 +57,14 @@ from notify.jira import JiraTickets
 from notify.outbox import Sender
 from notify.pagerduty import PagerDutyEvents
 from notify.teams import TeamsWebhook
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack_app import SlackDeps
+    from bot.slack_publisher import SlackPublisher
 
 __all__ = ["Ingestor", "build_engine", "build_ingestor", "run"]
 
@@ -93,6 +95,8 @@ def build_store(settings: Settings) -> Store:
     with `DYNAMODB_TABLE_PREFIX`, in `settings.aws_region`; boto3 reads endpoint and
     credentials itself)."""
     if settings.store == "dynamodb":
+        from incidents.dynamodb_store import DynamoStore  # boto3: only for this store
+
         return DynamoStore(
             settings.dynamodb_table_prefix,
             retention=settings.retention,
@@ -142,6 +146,8 @@ def claude_client(settings: Settings) -> AsyncAnthropic | None:
     retries and timeout; None without `ANTHROPIC_API_KEY`: the offline writers then."""
     if settings.anthropic_api_key is None:
         return None
+    from anthropic import AsyncAnthropic
+
     return AsyncAnthropic(
         api_key=settings.anthropic_api_key.get_secret_value(),
         max_retries=settings.analysis_max_retries,
@@ -380,6 +386,13 @@ def slack_client(settings: Settings) -> AsyncWebClient:
     """The one Web API client: `SLACK_API_URL`, and slack_sdk's retry handlers for
     connection errors, 429s (honouring `Retry-After`) and 5xx."""
     assert settings.slack_bot_token is not None
+    from slack_sdk.http_retry.builtin_async_handlers import (
+        AsyncConnectionErrorRetryHandler,
+        AsyncRateLimitErrorRetryHandler,
+        AsyncServerErrorRetryHandler,
+    )
+    from slack_sdk.web.async_client import AsyncWebClient
+
     return AsyncWebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
@@ -396,6 +409,8 @@ async def connect_slack(
 ) -> None:
     """Connect to Slack, and keep trying while it refuses: a revoked token or an outage
     must not stop the receiver, which goes on recording alerts; their messages follow."""
+    from bot.slack_publisher import explain_slack_error
+
     delay = retry.total_seconds()
     while True:
         try:
@@ -440,6 +455,8 @@ async def run(settings: Settings, console: Console | None = None) -> None:
     if settings.console_mode:
         publisher = ConsolePublisher(console or Console(), settings.update_interval)
     else:
+        from bot.slack_publisher import SlackPublisher
+
         slack = SlackPublisher(
             slack_client(settings),
             ingestor.service,
@@ -454,6 +471,11 @@ async def run(settings: Settings, console: Console | None = None) -> None:
     scheduler.start()
     postmortems, postmortem_claude = build_postmortems(settings, ingestor.store, executor)
     if slack is not None:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+        from slack_bolt.async_app import AsyncApp
+
+        from bot.slack_app import SlackDeps, register
+
         client = slack.client
         bolt = AsyncApp(client=client, logger=logging.getLogger("slack_bolt"))
         deps = SlackDeps(

@@ -18,7 +18,6 @@ from analysis.postmortem import PostMortem, render_markdown
 from bot import app, doctor, logs, report
 from bot.postmortems import IncidentMissingError
 from bot.settings import Settings, SettingsError, load_settings, parse_duration
-from incidents.dynamodb_store import DynamoStore
 from incidents.models import Incident, Severity
 from incidents.store import Store, StoreError
 from ingest.normalize import MAX_PAYLOAD_BYTES
@@ -172,7 +171,10 @@ def _init_store(settings: Settings) -> int:
     CloudFormation template owns them and the bot's role may not create tables)."""
     store = app.build_store(settings)
     try:
-        if isinstance(store, DynamoStore):
+        if settings.store == "dynamodb":
+            from incidents.dynamodb_store import DynamoStore  # boto3: only for this store
+
+            assert isinstance(store, DynamoStore)
             store.create_tables()
     finally:
         store.close()

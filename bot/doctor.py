@@ -3,6 +3,9 @@
 One line per service, `ok` or the reason, so that a failed deployment says in a minute what
 is wrong instead of at the first incident. A service that is not configured is listed as
 such, not checked. The exit code is non-zero when anything configured fails.
+
+Each check imports its service's SDK itself: `bot.cli` imports this module, and the bot must
+not load SDKs it is not configured to use (issue 13's memory budget).
 """
 
 from __future__ import annotations
@@ -12,13 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from anthropic import AsyncAnthropic
-
 from analysis.runbooks import load_runbooks
 from bot.app import build_store, email_transport, jira_tickets, slack_client
 from bot.settings import Settings
-from bot.slack_publisher import explain_slack_error
 from incidents.lifecycle import short_duration
 from incidents.models import Severity
 from notify.jira import TicketError
@@ -124,6 +123,8 @@ async def _slack(settings: Settings) -> str:
 
 async def _claude(settings: Settings) -> str:
     assert settings.anthropic_api_key is not None
+    from anthropic import AsyncAnthropic
+
     client = AsyncAnthropic(
         api_key=settings.anthropic_api_key.get_secret_value(), max_retries=0, timeout=20
     )
@@ -140,6 +141,8 @@ async def _claude(settings: Settings) -> str:
 
 async def _sqs(settings: Settings) -> str:
     def check() -> str:
+        import boto3
+
         sqs = boto3.client("sqs", region_name=settings.aws_region)
         attributes: dict[str, Any] = sqs.get_queue_attributes(
             QueueUrl=settings.alert_queue_url, AttributeNames=["All"]
@@ -191,6 +194,8 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, TicketError | DeliveryError):
         return exc.reason
     if type(exc).__module__.startswith("slack_sdk"):
+        from bot.slack_publisher import explain_slack_error
+
         return explain_slack_error(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__

@@ -23,22 +23,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    NoRegionError,
-    ParamValidationError,
-    PartialCredentialsError,
-)
-from botocore.parsers import ResponseParserError
 
 from analysis.models import Analysis
 from incidents.models import Incident, TimelineEvent
 from notify.outbox import DeliveryError
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 SUBJECT_LIMIT = 200
 TIMELINE_LIMIT = 50
@@ -352,6 +345,17 @@ class SesTransport:
 
     @contextmanager
     def _errors(self, doing: str, permission: str) -> Iterator[None]:
+        # botocore only with an SES client in hand: SMTP alone must not load it (issue 13).
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            NoCredentialsError,
+            NoRegionError,
+            ParamValidationError,
+            PartialCredentialsError,
+        )
+        from botocore.parsers import ResponseParserError
+
         try:
             yield
         except ClientError as exc:

@@ -17,14 +17,16 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-
-import requests
-from jira import JIRA
-from jira.exceptions import JIRAError
+from typing import TYPE_CHECKING, Any
 
 from analysis.models import Analysis
 from incidents.models import Incident, Severity, TimelineEvent
+
+if TYPE_CHECKING:
+    # At run time `jira` (and `requests`) are imported with the first client, so that a bot
+    # without Jira does not load them (issue 13's memory budget).
+    from jira import JIRA
+    from jira.exceptions import JIRAError
 
 DEFAULT_PRIORITIES: Mapping[Severity, str] = {
     Severity.CRITICAL: "Highest",
@@ -126,6 +128,9 @@ class JiraTickets:
 
     @contextmanager
     def _translated_errors(self) -> Iterator[None]:
+        import requests
+        from jira.exceptions import JIRAError
+
         try:
             yield
         except JIRAError as error:
@@ -165,6 +170,8 @@ class JiraTickets:
         """The client, built on first use: constructing one at startup would need Jira to be up."""
         with self._lock:
             if self._client is None:
+                from jira import JIRA
+
                 self._client = JIRA(
                     server=self.url,
                     basic_auth=self._credentials,
