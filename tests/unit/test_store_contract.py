@@ -1134,7 +1134,7 @@ def test_a_batch_whose_head_moved_meanwhile_is_planned_again(any_store, clock):
             theirs.record(make_alert(dedup_key="theirs"))
         return found
 
-    any_store.heads = heads_then_race  # type: ignore[method-assign]
+    any_store.heads = heads_then_race
     outcomes = ours.record_batch([make_alert(dedup_key=f"k{n}") for n in range(1, 6)])
 
     assert {o.kind for o in outcomes} == {OutcomeKind.REPEATED}
