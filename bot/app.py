@@ -44,6 +44,7 @@ from bot.postmortems import PostMortems
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
 from bot.slack_app import SlackDeps, register
+from bot.slack_pacing import Priority
 from bot.slack_publisher import SlackPublisher, explain_slack_error
 from incidents.dynamodb_store import DynamoStore
 from incidents.escalation import EscalationPolicy
@@ -259,11 +260,12 @@ def build_notifier(
     async def tell_sent(delivery: Delivery) -> None:
         note = delivery_sent_note(delivery)
         if slack is not None and note is not None:
-            await slack.thread_note(delivery.incident_id, note)
+            await slack.thread_note(delivery.incident_id, note, Priority.NOTE)
 
     async def tell_failed(delivery: Delivery) -> None:
         if slack is not None:
-            await slack.thread_note(delivery.incident_id, delivery_failed_note(delivery))
+            note = delivery_failed_note(delivery)
+            await slack.thread_note(delivery.incident_id, note, Priority.NOTE)
 
     return Notifier(
         store,

@@ -3,10 +3,17 @@
 Slack lets an app post about one message per second per channel (`chat.postMessage`) and
 edit about 50 messages per minute across the workspace (`chat.update`, Tier 3), both with
 short bursts above that. An alert storm gives the bot more to say than this, so each of
-those calls first takes a turn here: a token bucket per budget (a channel's posts, the
-workspace's edits), whose waiters are served by priority, then in order of arrival. A
-person's click goes first, then news (a new incident, a resolution, an analysis), then notes
-about deliveries, and repeat counters last.
+those calls first takes a turn here, from a line per budget (a channel's posts, the
+workspace's edits) served by priority, then in order of arrival: a person's click goes
+first, then news (a new incident, a resolution, an analysis), then notes about deliveries,
+and repeat counters last.
+
+A budget lets a few turns out of its line at once (its burst), and a token bucket spaces
+the calls made with them as they are made. Pacing the calls rather than the turns matters
+because the time between a turn and its call (reading the store, rendering the message)
+varies under load: turns handed out at the right rate could still reach Slack bunched.
+Letting only a few turns out at once keeps the line, where priority decides, in front of
+everything but those few; a person's click is let out at once, and its call goes next.
 
 Waiting requests are cheap to drop because every incident message is rendered from the
 store when its turn comes, never from the event that asked for it. A request for an incident
@@ -124,9 +131,21 @@ class _Bucket:
         return now + max(0.0, (1 - self.tokens) / self.rate.per_second)
 
 
+class _Lane:
+    """One budget: how many of its turns are out (granted, their calls not gone yet), the
+    bucket that spaces its calls, and the calls waiting for a token, best first."""
+
+    def __init__(self, rate: Rate, now: float) -> None:
+        self.rate = rate
+        self.out = 0
+        self.calls = _Bucket(rate, now)
+        self.callers: list[tuple[Ticket, asyncio.Future[None]]] = []
+
+
 class Ticket:
-    """One request for a turn. `wait()` says whether it got one; a granted turn that ends up
-    unused (the sync found nothing to send) goes back with `release()`."""
+    """One request for a turn. `wait()` says whether it got one, `spend()` waits until the
+    call may go, and a turn that ends up unused (the sync found nothing to send) goes back
+    with `release()`."""
 
     def __init__(
         self,
@@ -163,19 +182,21 @@ class Ticket:
             self._pacer._withdraw(self)
             raise
 
-    def take(self, budget: Budget) -> bool:
-        """Spend the granted turn on a call against `budget`; False when it is spent already
-        or was for another budget (the incident's state changed while it waited)."""
+    async def spend(self, budget: Budget) -> bool:
+        """Spend the granted turn on a call against `budget`, returning when the call may
+        go; False when it is spent already or was for another budget (the incident's state
+        changed while it waited)."""
         if not self.granted or self.spent or budget != self.budget:
             return False
         self.spent = True
+        await self._pacer._call(self)
         return True
 
     def release(self) -> None:
         """Give an unspent turn back, so that a sync that sent nothing costs nothing."""
         if self.granted and not self.spent:
             self.spent = True
-            self._pacer._give_back(self.budget)
+            self._pacer._turn_back(self.budget)
 
     def _finish(self, granted: bool) -> None:
         if not self._future.done():
@@ -189,7 +210,7 @@ class Pacer:
     def __init__(self, rates: Mapping[str, Rate], clock: Clock | None = None) -> None:
         self.rates = dict(rates)
         self._clock = clock
-        self._buckets: dict[Budget, _Bucket] = {}
+        self._lanes: dict[Budget, _Lane] = {}
         self._waiting: list[Ticket] = []
         self._seq = itertools.count()
         self._timer: Cancellable | None = None
@@ -197,7 +218,7 @@ class Pacer:
 
     @property
     def waiting(self) -> int:
-        """Requests waiting for their turn, in every budget."""
+        """Requests waiting in line, in every budget."""
         return len(self._waiting)
 
     def request(
@@ -208,13 +229,13 @@ class Pacer:
         key: str | None = None,
         coalesce: bool = False,
     ) -> Ticket:
-        """Ask for a turn, at once: it is granted now when the budget allows, else queued.
+        """Ask for a turn, at once: granted now when the budget has one out, else in line.
 
         `key` names what the call renders (an incident). With `coalesce`, a request of the
-        same key already waiting serves for this one (taking the higher priority of the two),
-        and this one is finished ungranted at once; a waiting `coalesce` request of the same
-        key is finished ungranted when any newer request of its key arrives, the newcomer
-        taking its place in line if that is earlier."""
+        same key already in line serves for this one (taking the higher priority of the
+        two), and this one is finished ungranted at once; a `coalesce` request in line is
+        finished ungranted when any newer request of its key arrives, the newcomer taking
+        its place in line if that is earlier."""
         ticket = Ticket(self, budget, priority, key, coalesce, next(self._seq))
         same_key = [t for t in self._waiting if key is not None and t.key == key]
         if coalesce and same_key:
@@ -232,17 +253,17 @@ class Pacer:
         return ticket
 
     async def turn(self, budget: Budget, priority: Priority) -> None:
-        """Wait for the turn of one call that must be made (a thread note, a person's reply);
-        `NoTurn` when the bot is stopping and it did not come in time."""
+        """Wait until one call that must be made (a thread note, a person's reply) may go;
+        `NoTurn` when the bot is stopping and its turn did not come in time."""
         ticket = self.request(budget, priority)
         if not await ticket.wait():
             raise NoTurn(f"the bot is stopping: no turn left for {budget.method} {budget.scope}")
-        ticket.spent = True
+        await ticket.spend(budget)
 
     def stop(self, grace: float) -> None:
         """From now on, a catch-up that cannot go at once is dropped (the store keeps what it
         would have shown, and the resync of a running replica, or of the next start, shows
-        it), and anything still waiting after `grace` seconds is dropped too, so that a
+        it), and anything still in line after `grace` seconds is dropped too, so that a
         stop in the middle of a storm fits in the platform's grace period. Only the first
         call counts."""
         if self._deadline is None:
@@ -250,26 +271,33 @@ class Pacer:
             self._dispatch()
 
     def _dispatch(self) -> None:
-        """Grant every turn the budgets allow now, best first, and set the timer for the
-        next one."""
+        """Let out of each line the turns its budget allows, best first; let go the calls
+        its tokens allow, best first; and set the timer for the next token."""
         clock = self._clock_now()
         now = clock.time()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        wake: float | None = None
-        by_budget: dict[Budget, list[Ticket]] = {}
-        for ticket in self._waiting:
-            by_budget.setdefault(ticket.budget, []).append(ticket)
-        for budget, tickets in by_budget.items():
-            bucket = self._bucket(budget, now)
-            for ticket in sorted(tickets, key=_order):
-                if bucket is not None and not bucket.take(now):
-                    ready = bucket.ready_at(now)
-                    wake = ready if wake is None else min(wake, ready)
-                    break
+        for ticket in sorted(self._waiting, key=_order):
+            lane = self._lane(ticket.budget, now)
+            if ticket.done:  # its waiter was cancelled, and is on its way out
+                self._waiting.remove(ticket)
+            elif lane is None:
                 self._waiting.remove(ticket)
                 ticket._finish(True)
+            elif lane.out < lane.rate.burst or ticket.priority is Priority.USER:
+                self._waiting.remove(ticket)
+                lane.out += 1
+                ticket._finish(True)
+        wake: float | None = None
+        for lane in self._lanes.values():
+            lane.callers = [(t, caller) for t, caller in lane.callers if not caller.done()]
+            lane.callers.sort(key=lambda waiting: _order(waiting[0]))
+            while lane.callers and lane.calls.take(now):
+                lane.callers.pop(0)[1].set_result(None)
+            if lane.callers:
+                ready = lane.calls.ready_at(now)
+                wake = ready if wake is None else min(wake, ready)
         if self._deadline is not None:
             for ticket in list(self._waiting):
                 if ticket.coalesce or now >= self._deadline:
@@ -277,27 +305,47 @@ class Pacer:
                     ticket._finish(False)
             if self._waiting:
                 wake = self._deadline if wake is None else min(wake, self._deadline)
-        if self._waiting and wake is not None:
+        if wake is not None:
             self._timer = clock.call_at(wake, self._dispatch)
 
-    def _bucket(self, budget: Budget, now: float) -> _Bucket | None:
+    async def _call(self, ticket: Ticket) -> None:
+        """Wait until the call of a granted turn may go: at once within the burst, else when
+        a token comes, the best caller first. Its turn is back in the budget then."""
+        now = self._now()
+        lane = self._lane(ticket.budget, now)
+        if lane is None:
+            return
+        try:
+            if lane.callers or not lane.calls.take(now):
+                caller: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                lane.callers.append((ticket, caller))
+                self._dispatch()
+                try:
+                    await caller
+                except asyncio.CancelledError:
+                    if caller.done() and not caller.cancelled():
+                        lane.calls.give_back(self._now())  # its token, unused
+                    raise
+        finally:
+            self._turn_back(ticket.budget)
+
+    def _lane(self, budget: Budget, now: float) -> _Lane | None:
         rate = self.rates.get(budget.method)
         if rate is None:
             return None
-        bucket = self._buckets.get(budget)
-        if bucket is None:
-            bucket = self._buckets[budget] = _Bucket(rate, now)
-        return bucket
+        lane = self._lanes.get(budget)
+        if lane is None:
+            lane = self._lanes[budget] = _Lane(rate, now)
+        return lane
 
-    def _give_back(self, budget: Budget) -> None:
-        now = self._now()
-        bucket = self._bucket(budget, now)
-        if bucket is not None:
-            bucket.give_back(now)
+    def _turn_back(self, budget: Budget) -> None:
+        lane = self._lanes.get(budget)
+        if lane is not None:
+            lane.out -= 1
             self._dispatch()
 
     def _withdraw(self, ticket: Ticket) -> None:
-        """A waiter was cancelled (a shutdown): out of the line, and its turn back if it had
+        """A waiter was cancelled (a shutdown): out of the line, or its turn back if it had
         just been granted one."""
         if ticket in self._waiting:
             self._waiting.remove(ticket)
