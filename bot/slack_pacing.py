@@ -229,7 +229,7 @@ class Pacer:
         key: str | None = None,
         coalesce: bool = False,
     ) -> Ticket:
-        """Ask for a turn, at once: granted now when the budget has one out, else in line.
+        """Ask for a turn, at once: granted now when the budget has a turn free, else in line.
 
         `key` names what the call renders (an incident). With `coalesce`, a request of the
         same key already in line serves for this one (taking the higher priority of the
