@@ -1,9 +1,11 @@
 """Slack API calls under an alert storm: how quiet the bot stays.
 
-Runs `incident-bot run` as a real process against the Slack emulator of the tests and sends
-1,000 alerts (by default) from 10 distinct problems through its HTTP receiver, as fast as the
-receiver takes them, ids and counters varied on every alert. When every message shows its
-incident's final state, prints the Web API calls by method and the root posts per problem.
+Runs `incident-bot run` as a real process against the Slack emulator of the tests, which
+enforces Slack's published rate limits, and sends 1,000 alerts (by default) from 10 distinct
+problems through its HTTP receiver, as fast as the receiver takes them, ids and counters
+varied on every alert. When every message shows its incident's final state, prints the Web
+API calls by method, the root posts, how long the messages took to catch up, and how many
+calls Slack answered 429 (the bot paces itself, so none).
 
     python bench/slack_storm.py [--alerts N] [--problems P]
 """
@@ -48,7 +50,7 @@ async def storm(alerts: int, problems: int, seed: int) -> None:
     async with SlackEmulator(channels=("C1",)) as emulator:
         with tempfile.TemporaryDirectory() as workdir:
             env = slack_env(Path(workdir), emulator.api_url, UPDATE_INTERVAL="10s")
-            bot = BotProcess(env, Path(workdir) / "b.db")
+            bot = BotProcess(env, Path(workdir) / "bot.db")
             await bot.start()
             started = time.perf_counter()
             batches = [alert(rng, rng.randrange(problems)) for _ in range(alerts)]
@@ -63,6 +65,7 @@ async def storm(alerts: int, problems: int, seed: int) -> None:
                 return not stale and len(emulator.messages("C1")) > 0
 
             await emulator.wait_for(settled, timeout=120)
+            caught_up = time.perf_counter() - started
             await asyncio.sleep(2)
             await bot.stop()
     calls = Counter(call.method for call in emulator.calls)
@@ -74,6 +77,8 @@ async def storm(alerts: int, problems: int, seed: int) -> None:
         print(f"  {method:<22}{count:>8,}")
     slack_calls = sum(c for m, c in calls.items() if m.startswith(("chat.", "views.")))
     print(f"message calls in all    {slack_calls:>8,}   ({slack_calls / alerts:.3f} per alert)")
+    print(f"messages current after  {caught_up:>8.1f} s")
+    print(f"answered 429            {sum(emulator.rate_limited.values()):>8,}")
 
 
 def main() -> None:

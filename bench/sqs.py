@@ -643,7 +643,8 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=2000)
     parser.add_argument("--alarms", type=int, default=30)
     parser.add_argument("--incidents", type=int, default=150)
-    parser.add_argument("--rate", type=float, default=2.0, help="new incidents per second")
+    # One new incident a second: Slack's pace for posts in one channel, which the bot keeps.
+    parser.add_argument("--rate", type=float, default=1.0, help="new incidents per second")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument(
         "--stock-moto",

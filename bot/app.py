@@ -41,6 +41,7 @@ from bot.postmortems import PostMortems
 from bot.reactions import Reactions
 from bot.scheduler import build_scheduler
 from bot.settings import Settings
+from bot.slack_pacing import Priority
 from incidents.escalation import EscalationPolicy
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind, RecordOutcome
@@ -279,11 +280,12 @@ def build_notifier(
     async def tell_sent(delivery: Delivery) -> None:
         note = delivery_sent_note(delivery)
         if slack is not None and note is not None:
-            await slack.thread_note(delivery.incident_id, note)
+            await slack.thread_note(delivery.incident_id, note, Priority.NOTE)
 
     async def tell_failed(delivery: Delivery) -> None:
         if slack is not None:
-            await slack.thread_note(delivery.incident_id, delivery_failed_note(delivery))
+            note = delivery_failed_note(delivery)
+            await slack.thread_note(delivery.incident_id, note, Priority.NOTE)
 
     return Notifier(
         store,

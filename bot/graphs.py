@@ -24,6 +24,7 @@ from analysis.gather import (
 from analysis.runbooks import alarm_name
 from blocks.kit import Message
 from blocks.thread import graph_comment, graph_skipped_note
+from bot.slack_pacing import Priority
 from incidents.models import Alert, Incident
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ class ThreadFiles(Protocol):
         self, incident_id: str, filename: str, content: bytes | str, *, title: str, comment: str
     ) -> bool: ...
 
-    async def thread_note(self, incident_id: str, message: Message) -> None: ...
+    async def thread_note(
+        self, incident_id: str, message: Message, priority: Priority = Priority.CHANGE
+    ) -> None: ...
 
 
 class MetricGraphs:
@@ -86,7 +89,8 @@ class MetricGraphs:
                 comment=graph_comment(name),
             )
         logger.info("metric graph of %s skipped: %s", incident.id, reason)
-        await self.thread.thread_note(incident.id, graph_skipped_note(reason))
+        # Only a picture missing: behind the posts of new incidents in Slack's pace.
+        await self.thread.thread_note(incident.id, graph_skipped_note(reason), Priority.NOTE)
         return False
 
     def draw(self, alert: Alert) -> bytes | None:

@@ -62,6 +62,28 @@ def parse_optional_duration(value: object) -> timedelta | None:
 OptionalDuration = Annotated[timedelta | None, BeforeValidator(parse_optional_duration)]
 
 
+def parse_rate(value: object) -> float:
+    """`1/s`, `50/m` (or `50/min`), `100/10s`, or a bare number of calls per second:
+    how Slack's documentation states its rate limits."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        per_second = float(value)
+    else:
+        count, _, period = str(value).partition("/")
+        period = period.strip().lower().removesuffix("in") or "1s"  # 50/min is 50/m
+        try:
+            calls = float(count)
+            seconds = parse_duration(period if period[0].isdigit() else f"1{period}")
+        except ValueError:
+            raise ValueError("not a rate such as 1/s or 50/m") from None
+        per_second = calls / seconds.total_seconds() if seconds.total_seconds() > 0 else 0.0
+    if not per_second > 0:
+        raise ValueError("not a positive rate such as 1/s or 50/m")
+    return per_second
+
+
+PerSecond = Annotated[float, BeforeValidator(parse_rate)]
+
+
 def parse_clock(value: object) -> time | None:
     """`09:00` or `9:30`: the local time of day the digest is posted at."""
     if value is None or isinstance(value, time):
@@ -141,6 +163,11 @@ class Settings(BaseSettings):
     slack_channel_medium: str | None = None
     slack_channel_low: str | None = None
     slack_resync_interval: Duration = timedelta(seconds=30)
+    # The bot's own pace, in calls per second, at Slack's published limits: chat.postMessage
+    # about one per second per channel, chat.update (Tier 3) about 50 per minute per
+    # workspace. Replicas each keep their own pace: divide by their number.
+    slack_post_rate: PerSecond = 1.0
+    slack_update_rate: PerSecond = 50 / 60
 
     jira_url: str | None = None
     jira_email: str | None = None

@@ -34,6 +34,7 @@ from blocks.postmortem import postmortem_summary
 from blocks.thread import email_outcome, followup_messages, silenced_note, ticket_note
 from bot.postmortems import IncidentMissingError, PostMortems
 from bot.settings import Settings, parse_duration, split_addresses
+from bot.slack_pacing import Priority
 from bot.slack_publisher import SlackPublisher
 from bot.stats import compute_stats
 from incidents.lifecycle import (
@@ -199,7 +200,9 @@ class _Handlers:
         )
         await deps.notifier.record_ticket(incident_id, user, key=ticket.key, error=None)
         await deps.publisher.sync(incident_id, shown_by_user=True)
-        await deps.publisher.thread_note(incident_id, ticket_note(ticket.key, ticket.url, user))
+        await deps.publisher.thread_note(
+            incident_id, ticket_note(ticket.key, ticket.url, user), Priority.USER
+        )
         return ticket.key
 
     async def postmortem(self, incident_id: str, user: str) -> str:
@@ -241,7 +244,7 @@ class _Handlers:
             comment=summary.text,
         )
         if uploaded:
-            await deps.publisher.thread_note(incident_id, summary)
+            await deps.publisher.thread_note(incident_id, summary, Priority.USER)
         if not uploaded:
             raise UserFacingError(
                 f"The post-mortem draft of {incident_id} could not be posted in its thread; "
@@ -255,7 +258,7 @@ class _Handlers:
         except IncidentNotFoundError as exc:
             raise UserFacingError(f"There is no incident {incident_id}.") from exc
         await self.deps.publisher.sync(incident_id, shown_by_user=True)
-        await self.deps.publisher.thread_note(incident_id, silenced_note(silence))
+        await self.deps.publisher.thread_note(incident_id, silenced_note(silence), Priority.USER)
 
     async def _incident(self, incident_id: str) -> Incident:
         incident = await self.deps.store(self.deps.service.store.get_incident, incident_id)
@@ -296,7 +299,7 @@ class _Handlers:
         if ref is not None:
             await _ephemeral(client, ref.channel, user, text)
         else:
-            await client.chat_postMessage(channel=user, text=text)
+            await self.deps.publisher.reply(user, Message(text=text, blocks=[]))
 
     async def command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
@@ -423,14 +426,7 @@ class _Handlers:
                 footer=f"{answer.model}, ${answer.cost_usd:.4f}" if answer else None,
             )
         for reply in replies_out:
-            await client.chat_postMessage(
-                channel=channel,
-                thread_ts=thread_ts,
-                text=reply.text,
-                blocks=reply.blocks,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
+            await self.deps.publisher.reply(channel, reply, thread_ts=thread_ts)
 
     async def error(self, error: Exception, body: dict[str, Any], client: AsyncWebClient) -> None:
         """The last stop for an unexpected error: logged in full, shown to the person with a

@@ -5,6 +5,12 @@ analysis, its silence), never from the event that triggered the update, so any u
 repeated or skipped without harm: a storm of repeats becomes one `chat.update` per interval,
 and whatever Slack refused is simply synced again by the resync loop once Slack is back.
 
+Every post and edit takes its turn from the pacer (`bot.slack_pacing`), at Slack's published
+rates, and `publish` hands its work to background tasks, so that neither the receiver nor
+the SQS consumer ever waits for Slack's pace. A sync renders the message once its turn has
+come, so the message is as fresh as the turn, and a repeat-counter sync waiting for its
+turn serves for every later one of its incident.
+
 Several replicas share the work through leases in the store (`incidents.leases`): one sync of
 an incident at a time across all of them (so one root post), one coalesced update per interval
 across all of them, and one resync pass per interval. A replica killed between posting and
@@ -15,9 +21,11 @@ channel (by the incident id in the message's metadata) before posting again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -31,6 +39,17 @@ from blocks.incident import render_incident
 from blocks.kit import Message
 from blocks.thread import continuation, reanalyzed_note, reopened_note, resolved_note
 from bot.settings import Settings
+from bot.slack_pacing import (
+    POST,
+    UPDATES,
+    Budget,
+    NoTurn,
+    Pacer,
+    Priority,
+    Ticket,
+    posts_in,
+    slack_rates,
+)
 from bot.throttle import Throttle
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, OutcomeKind, RecordOutcome
@@ -44,10 +63,17 @@ T = TypeVar("T")
 _GRACE = timedelta(seconds=1)
 METADATA_EVENT = "incident_posted"
 _HISTORY_SEARCHED = 200  # recent top-level messages searched for a post a dead replica made
+# How long a notification waits for the link to a new incident's message while its post is
+# queued behind a storm: a page is worth more on time than with its link.
+_LINK_WAIT = 5.0
+# How long, once stopping, posts and edits keep their turns: inside the 8 s a stop gives its
+# updates and analyses (bot.app.STOP_WITHIN), so that a stop ends within 10 s.
+_STOP_PACING = 6.0
 # SlackClientError covers SlackApiError (Slack said no) and SlackRequestError (a files
-# upload's second step refused); the others are the network.
-_SLACK_FAILURES = (SlackClientError, aiohttp.ClientError, TimeoutError)
+# upload's second step refused); the others are the network, and a stop that left no turn.
+_SLACK_FAILURES = (SlackClientError, aiohttp.ClientError, TimeoutError, NoTurn)
 # Refusals that trying again will not change; anything else (an outage, a 429) may pass later.
+_REPEATS = (OutcomeKind.REPEATED, OutcomeKind.MEMBER_RESOLVED)
 _PERMANENT_ERRORS = ("channel_not_found", "is_archived", "invalid_blocks", "msg_too_long")
 _EXPLAINED = {
     "channel_not_found": "the channel does not exist or the bot cannot see it: check SLACK_CHANNEL",
@@ -56,6 +82,30 @@ _EXPLAINED = {
     "account_inactive": "the Slack app was uninstalled or its token revoked",
     "missing_scope": "the Slack app lacks a scope: reinstall it from slack-app-manifest.yaml",
 }
+
+
+@dataclass
+class _Work:
+    """What this replica is doing about one incident's message: the lock that keeps its
+    syncs one at a time, and how many syncs (or new incidents' first posts) are under way."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a sync found in the store, and so which call it will make."""
+
+    incident: Incident
+    ref: MessageRef | None
+    silenced_until: datetime | None
+    channel: str
+
+    @property
+    def budget(self) -> Budget:
+        return UPDATES if self.ref is not None else posts_in(self.channel)
 
 
 class SlackPublisher:
@@ -67,8 +117,13 @@ class SlackPublisher:
         leases: Leases,
         executor: Executor | None = None,
         runbooks: Runbooks | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
+        """`pacer` defaults to one at `SLACK_POST_RATE` and `SLACK_UPDATE_RATE`."""
         self.client = client
+        self.pacer = pacer or Pacer(
+            slack_rates(settings.slack_post_rate, settings.slack_update_rate)
+        )
         self.runbooks = runbooks or Runbooks()
         self.service = service
         self.store = service.store
@@ -78,28 +133,54 @@ class SlackPublisher:
         self._updates: Throttle[str] = Throttle(
             settings.update_interval.total_seconds(), self._throttled_sync
         )
-        # One lock per incident, with how many syncs hold or await it: forgotten only when
-        # none does, so two syncs of one incident can never run at once and post twice.
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        # Per incident, forgotten only when no sync uses it, so that two syncs of one
+        # incident never run at once and post twice.
+        self._work: dict[str, _Work] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._analyzing: set[str] = set()
+        # Incidents with a repeat's reaction on its way: one at a time, so that a storm's
+        # repeats spawn one task per incident rather than one per alert.
+        self._repeating: set[str] = set()
         # How long a sync waits for another replica's lease on the incident: past a lease's
         # life, so that a replica that died with it is taken over; nothing once stopping.
         self._lease_wait = leases.duration + _GRACE
 
     async def publish(self, outcome: RecordOutcome) -> None:
-        """React to what an alert did; the message itself is rendered by `sync`."""
+        """React to what an alert did, in the background: whoever recorded the alert goes on
+        at once, whatever Slack's pace. The message itself is rendered by `sync`.
+
+        A new incident's post is under way from this call on: its thread replies (a graph,
+        "PagerDuty paged") and its link wait for it rather than find no message."""
         incident = outcome.incident
         if incident is None or outcome.kind is OutcomeKind.DUPLICATE:
             return
         if outcome.kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED):
             self._analyzing.add(incident.id)
-        if await self._muted(incident):
-            return
-        if outcome.kind is OutcomeKind.REOPENED:
-            await self.thread_note(incident.id, reopened_note(incident))
-        elif outcome.kind is OutcomeKind.RESOLVED:
-            await self.thread_note(incident.id, resolved_note(incident))
-        await self._updates.offer(incident.id, incident.id)
+        if outcome.kind is OutcomeKind.OPENED:
+            self._enter(incident.id)
+        if outcome.kind in _REPEATS:
+            if incident.id in self._repeating:
+                return  # the repeat on its way offers the incident's newest state anyway
+            self._repeating.add(incident.id)
+        self._spawn(self._react(outcome.kind, incident))
+
+    async def _react(self, kind: OutcomeKind, incident: Incident) -> None:
+        """A repeat waits for its incident's next coalesced update; a resolution or a reopen
+        is news, sent now (superseding the coalesced update) with its note in the thread."""
+        self._repeating.discard(incident.id)
+        try:
+            if await self._muted(incident):
+                return
+            if kind in (OutcomeKind.REOPENED, OutcomeKind.RESOLVED):
+                self._updates.discard(incident.id)
+                note = reopened_note if kind is OutcomeKind.REOPENED else resolved_note
+                self._spawn(self.thread_note(incident.id, note(incident)))
+                await self.sync(incident.id, coalesce=True)
+            else:
+                await self._updates.offer(incident.id, incident.id)
+        finally:
+            if kind is OutcomeKind.OPENED:
+                self._leave(incident.id)
 
     async def publish_analysis(
         self, incident: Incident, analysis: Analysis, *, reanalyzed_by: str | None = None
@@ -111,59 +192,107 @@ class SlackPublisher:
         if not asked and await self._muted(incident):
             return
         overflow = await self.sync(incident.id, shown_by_user=asked)
+        priority = Priority.USER if asked else Priority.CHANGE
         for part in continuation(incident, overflow):
-            await self.thread_note(incident.id, part)
+            await self.thread_note(incident.id, part, priority)
         if reanalyzed_by is not None:
-            await self.thread_note(incident.id, reanalyzed_note(analysis, reanalyzed_by))
+            await self.thread_note(
+                incident.id, reanalyzed_note(analysis, reanalyzed_by), Priority.USER
+            )
 
     async def publish_analysis_failure(self, incident: Incident) -> None:
         """The analysis will not come: stop showing "Analyzing…" on the message."""
         self._analyzing.discard(incident.id)
-        await self.sync(incident.id)
+        await self.sync(incident.id, coalesce=True)
 
-    async def sync(self, incident_id: str, *, shown_by_user: bool = False) -> list[str]:
+    async def sync(
+        self,
+        incident_id: str,
+        *,
+        shown_by_user: bool = False,
+        priority: Priority = Priority.CHANGE,
+        coalesce: bool = False,
+    ) -> list[str]:
         """Post the incident's message, or update it to the incident's current state.
 
-        A silenced incident is left as it is unless a person acted on it (`shown_by_user`).
+        A silenced incident is left as it is unless a person acted on it (`shown_by_user`,
+        which also puts the sync first in line). The sync waits for its turn at `priority`;
+        a new incident's post goes at least as news. With `coalesce` (a catch-up that needs
+        no answer of its own) a sync of the incident already waiting serves for it.
         Returns the analysis text that did not fit the message. A Slack failure is logged
         and leaves the message pending: the resync loop will try again."""
-        lock, users = self._locks.get(incident_id, (asyncio.Lock(), 0))
-        self._locks[incident_id] = (lock, users + 1)
-        try:
-            async with (
-                lock,
-                self.leases.holding(f"slack:{incident_id}", wait=self._lease_wait) as grant,
-            ):
-                if not grant.granted:
-                    logger.warning("message of %s left to the replica that holds it", incident_id)
+        if shown_by_user:
+            priority = Priority.USER
+        with self._working(incident_id) as work:
+            try:
+                # Under the lock, so that a sync sending now (a post not recorded yet) has
+                # finished, and the plan sees what it did.
+                async with work.lock:
+                    plan = await self._plan(incident_id, shown_by_user)
+                if plan is None:
                     return []
-                return await self._sync(
-                    incident_id, shown_by_user, taken_over=grant is LeaseGrant.TAKEN_OVER
+                if plan.budget.method == POST:
+                    priority = min(priority, Priority.CHANGE)
+                turn = self.pacer.request(plan.budget, priority, key=incident_id, coalesce=coalesce)
+                if not await turn.wait():
+                    return []
+                try:
+                    return await self._sync_in_turn(incident_id, shown_by_user, work, turn)
+                finally:
+                    turn.release()
+            except _SLACK_FAILURES as exc:
+                logger.warning(
+                    "Slack message of %s left pending for retry: %s",
+                    incident_id,
+                    explain_slack_error(exc),
                 )
-        except _SLACK_FAILURES as exc:
-            logger.warning(
-                "Slack message of %s left pending for retry: %s",
-                incident_id,
-                explain_slack_error(exc),
-            )
-            return []
-        finally:
-            lock, users = self._locks[incident_id]
-            if users == 1:
-                del self._locks[incident_id]
-            else:
-                self._locks[incident_id] = (lock, users - 1)
+                return []
 
-    async def _sync(self, incident_id: str, shown_by_user: bool, *, taken_over: bool) -> list[str]:
+    async def _sync_in_turn(
+        self, incident_id: str, shown_by_user: bool, work: _Work, turn: Ticket
+    ) -> list[str]:
+        lease = self.leases.holding(f"slack:{incident_id}", wait=self._lease_wait)
+        async with work.lock, lease as grant:
+            if not grant.granted:
+                logger.warning("message of %s left to the replica that holds it", incident_id)
+                return []
+            taken_over = grant is LeaseGrant.TAKEN_OVER
+            return await self._sync(incident_id, shown_by_user, turn, taken_over=taken_over)
+
+    async def _plan(
+        self, incident_id: str, shown_by_user: bool, *, post_resolved: bool = False
+    ) -> _Plan | None:
+        """The incident as the store has it now; None when its message is to be left as it
+        is: a silenced incident nobody acted on, or one resolved before it was ever posted
+        (after an outage, a finished incident would only be noise), unless `post_resolved`:
+        its post was asked for while it was open, and waited for its turn."""
         incident = await self._store(self.store.get_incident, incident_id)
         if incident is None:
-            return []
+            return None
         ref = await self._store(self.store.message_ref, incident_id)
         silenced_until = await self._store(self.service.silenced_until, incident.fingerprint)
         if silenced_until and not shown_by_user:
+            return None
+        if ref is None and incident.status is IncidentStatus.RESOLVED and not post_resolved:
+            return None
+        channel = self.settings.channel_for(incident.severity)
+        return _Plan(incident, ref, silenced_until, channel)
+
+    async def _sync(
+        self, incident_id: str, shown_by_user: bool, turn: Ticket, *, taken_over: bool
+    ) -> list[str]:
+        plan = await self._plan(
+            incident_id, shown_by_user, post_resolved=turn.budget.method == POST
+        )
+        if plan is None:
             return []
-        if ref is None and incident.status is IncidentStatus.RESOLVED:
-            return []
+        incident, ref, silenced_until = plan.incident, plan.ref, plan.silenced_until
+        if (
+            ref is not None
+            and turn.priority is Priority.REPEAT
+            and ref.synced_version >= incident.version
+        ):
+            return []  # a catch-up whose work another sync did while it waited
         record = await self._store(self.store.latest_analysis, incident_id)
         analysis = Analysis.model_validate_json(record.body) if record else None
         latest = await self._store(self.store.occurrences, incident_id, 1)
@@ -180,13 +309,14 @@ class SlackPublisher:
             jira_link=(ticket.key, ticket.url) if ticket and ticket.key and ticket.url else None,
             runbook=(runbook.name, runbook.url) if runbook else None,
         )
-        channel = self.settings.channel_for(incident.severity)
+        channel = plan.channel
         if ref is None and taken_over:
             ref = await self._find_post(incident, channel)
         if ref is None:
             if await self.leases.acquire(f"slack:{incident_id}") is not LeaseGrant.ACQUIRED:
                 logger.warning("lost the lease on %s before posting it; not posting", incident_id)
                 return []
+            await self._turn(turn, posts_in(channel))
             response = await self.client.chat_postMessage(
                 channel=channel,
                 text=message.text,
@@ -203,6 +333,7 @@ class SlackPublisher:
             )
         else:
             try:
+                await self._turn(turn, UPDATES)
                 await self.client.chat_update(
                     channel=ref.channel, ts=ref.ts, text=message.text, blocks=message.blocks
                 )
@@ -210,6 +341,7 @@ class SlackPublisher:
                 if exc.response.get("error") != "message_not_found":
                     raise
                 logger.warning("message of %s was deleted in Slack; posting it anew", incident_id)
+                await self._turn(turn, posts_in(ref.channel))
                 response = await self.client.chat_postMessage(
                     channel=ref.channel,
                     text=message.text,
@@ -222,6 +354,13 @@ class SlackPublisher:
             ref = ref.model_copy(update={"synced_version": incident.version})
         await self._store(self.store.put_message_ref, ref)
         return message.overflow
+
+    async def _turn(self, turn: Ticket, budget: Budget) -> None:
+        """The turn for the sync's next call: the one it waited for, unless that is spent or
+        was for another call (another replica posted the message while it waited); then a
+        new one, at the same priority."""
+        if not await turn.spend(budget):
+            await self.pacer.turn(budget, turn.priority)
 
     async def _find_post(self, incident: Incident, channel: str) -> MessageRef | None:
         """The incident's message, if a replica that died before recording it had posted it:
@@ -257,13 +396,14 @@ class SlackPublisher:
         if not granted:
             await self._updates.offer(incident_id, incident_id)
             return
-        await self.sync(incident_id)
+        await self.sync(incident_id, priority=Priority.REPEAT, coalesce=True)
 
     async def permalink(self, incident_id: str) -> str | None:
         """The link to the incident's message, for tickets, mails, pages and cards; None
         while it is unposted or Slack will not say, since a notification without the link
-        beats no notification."""
-        ref = await self._store(self.store.message_ref, incident_id)
+        beats no notification (or a late one: a post queued behind a storm is waited for
+        `_LINK_WAIT` at most)."""
+        ref = await self._message_ref(incident_id, wait=_LINK_WAIT)
         if ref is None:
             return None
         try:
@@ -273,12 +413,16 @@ class SlackPublisher:
             return None
         return str(answer.get("permalink") or "") or None
 
-    async def thread_note(self, incident_id: str, message: Message) -> None:
-        """A reply under the incident's message; skipped while the message itself is pending."""
-        ref = await self._store(self.store.message_ref, incident_id)
+    async def thread_note(
+        self, incident_id: str, message: Message, priority: Priority = Priority.CHANGE
+    ) -> None:
+        """A reply under the incident's message, once the message is there; skipped while
+        the message is pending (Slack refused it)."""
+        ref = await self._message_ref(incident_id)
         if ref is None:
             return
         try:
+            await self.pacer.turn(posts_in(ref.channel), priority)
             await self.client.chat_postMessage(
                 channel=ref.channel,
                 thread_ts=ref.ts,
@@ -295,7 +439,7 @@ class SlackPublisher:
     async def post_in_thread(self, incident_id: str, message: Message) -> str:
         """A reply under the incident's message that must not be lost (a reminder): its ts,
         or `DeliveryError` for the outbox to retry while Slack or the message is not there."""
-        ref = await self._store(self.store.message_ref, incident_id)
+        ref = await self._message_ref(incident_id)
         if ref is None:
             raise DeliveryError(f"the message of {incident_id} is not posted yet")
         return await self._post(ref.channel, message, thread_ts=ref.ts)
@@ -311,7 +455,7 @@ class SlackPublisher:
         """A file (a graph, a post-mortem draft) under the incident's message, with files
         upload v2 (getUploadURLExternal, the upload, completeUploadExternal, which slack_sdk
         chains). False, logged, while the message is unposted or Slack refuses."""
-        ref = await self._store(self.store.message_ref, incident_id)
+        ref = await self._message_ref(incident_id)
         if ref is None:
             logger.warning(
                 "%s of %s not uploaded: its message is not posted", filename, incident_id
@@ -336,7 +480,7 @@ class SlackPublisher:
     async def thread_messages(self, incident_id: str, limit: int = 100) -> list[dict[str, Any]]:
         """The incident's thread as Slack returns it, oldest first (the root included);
         empty while the message is unposted or Slack will not say."""
-        ref = await self._store(self.store.message_ref, incident_id)
+        ref = await self._message_ref(incident_id)
         if ref is None:
             return []
         try:
@@ -348,8 +492,22 @@ class SlackPublisher:
             return []
         return list(answer.get("messages") or [])
 
+    async def reply(self, channel: str, message: Message, *, thread_ts: str | None = None) -> None:
+        """A message a person asked for (an answer in a thread, a word by direct message):
+        first in line for the channel's turn, since someone is waiting for it."""
+        await self.pacer.turn(posts_in(channel), Priority.USER)
+        await self.client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=message.text,
+            blocks=message.blocks or None,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+
     async def _post(self, channel: str, message: Message, thread_ts: str | None = None) -> str:
         try:
+            await self.pacer.turn(posts_in(channel), Priority.CHANGE)
             response = await self.client.chat_postMessage(
                 channel=channel,
                 text=message.text,
@@ -380,21 +538,71 @@ class SlackPublisher:
             await asyncio.sleep(interval.total_seconds())
 
     async def resync(self) -> None:
+        """All at once, as catch-ups: each waits for its turn in line, and one already
+        waiting for an incident serves for the resync's."""
         now = datetime.now(UTC)
-        for incident in await self._store(self.store.unsynced_incidents, now, 100):
-            await self.sync(incident.id)
+        async with asyncio.TaskGroup() as syncs:
+            for incident in await self._store(self.store.unsynced_incidents, now, 100):
+                syncs.create_task(self.sync(incident.id, priority=Priority.REPEAT, coalesce=True))
 
     def stopping(self) -> None:
         """From now on, sync without waiting on another replica's lease: that replica is
         syncing the incident now, and whatever it misses the resync loop (of a replica still
         running, or of this one's next start) repairs. Waiting would chain one lease per
-        incident into a stop longer than the platform's grace period."""
+        incident into a stop longer than the platform's grace period. For the same reason,
+        catch-ups no longer wait for a turn, and the rest wait `_STOP_PACING` at most."""
         self._lease_wait = timedelta(0)
+        self.pacer.stop(_STOP_PACING)
 
     async def close(self) -> None:
-        """Flush the coalesced updates, as `stopping` says."""
+        """Finish the reactions under way and flush the coalesced updates, as `stopping`
+        says."""
         self.stopping()
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self._updates.flush()
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The task's last stop: nothing above it would report the failure.
+            logger.error("publishing to Slack failed", exc_info=task.exception())
+
+    def _enter(self, incident_id: str) -> _Work:
+        work = self._work.setdefault(incident_id, _Work())
+        work.users += 1
+        return work
+
+    def _leave(self, incident_id: str) -> None:
+        work = self._work[incident_id]
+        work.users -= 1
+        if work.users == 0:
+            del self._work[incident_id]
+            work.idle.set()
+
+    @contextlib.contextmanager
+    def _working(self, incident_id: str) -> Iterator[_Work]:
+        work = self._enter(incident_id)
+        try:
+            yield work
+        finally:
+            self._leave(incident_id)
+
+    async def _message_ref(self, incident_id: str, wait: float | None = None) -> MessageRef | None:
+        """The incident's message; while this replica has its post under way, once that is
+        done (or after `wait` seconds)."""
+        ref = await self._store(self.store.message_ref, incident_id)
+        work = self._work.get(incident_id)
+        if ref is None and work is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(work.idle.wait(), wait)
+            ref = await self._store(self.store.message_ref, incident_id)
+        return ref
 
     async def _muted(self, incident: Incident) -> bool:
         return await self._store(self.service.silenced_until, incident.fingerprint) is not None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -39,6 +40,43 @@ class ManualClock:
     def advance(self, **kwargs: float) -> datetime:
         self.now += timedelta(**kwargs)
         return self.now
+
+
+class LoopClock:
+    """An event loop's time and timers (`time`, `call_at`), moved only by `advance`: what the
+    Slack pacer waits on, so that its tests never wait on real time."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+        self._timers: list[_Timer] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: Callable[[], object], /) -> _Timer:
+        timer = _Timer(when, callback)
+        self._timers.append(timer)
+        return timer
+
+    def advance(self, seconds: float) -> None:
+        """Move time on, running each timer due on the way at its own time."""
+        end = self.now + seconds
+        while due := [t for t in self._timers if not t.cancelled and t.when <= end]:
+            timer = min(due, key=lambda t: t.when)
+            self._timers.remove(timer)
+            self.now = max(self.now, timer.when)
+            timer.callback()
+        self.now = end
+
+
+@dataclass
+class _Timer:
+    when: float
+    callback: Callable[[], object]
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
 
 @pytest.fixture

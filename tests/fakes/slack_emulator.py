@@ -17,6 +17,11 @@ payload captures in the SDKs' own tests):
 - Errors are HTTP 200 `{"ok": false, "error": ...}` (invalid blocks add `errors` and
   `response_metadata.messages`); rate limits are HTTP 429 with `Retry-After` and
   `{"ok": false, "error": "ratelimited"}`; unknown methods answer `unknown_method`.
+- Rate limits, enforced by default at Slack's published rates: `chat.postMessage` about one
+  message per second per channel, `chat.update` (Tier 3) about 50 per minute per workspace,
+  each allowing a short burst (Slack publishes no burst size; `RATE_LIMITS` says ours). A
+  call over its limit answers 429 with `Retry-After` in whole seconds, as Slack does, and
+  is not served; `rate_limited` counts those answers per method.
 - Socket Mode: `apps.connections.open` (app-level token) returns a WebSocket URL; on connect
   the server sends `hello`; envelopes are `{"envelope_id", "type", "payload",
   "accepts_response_payload"}` (events_api adds `retry_attempt`/`retry_reason`); the client
@@ -40,10 +45,11 @@ import asyncio
 import base64
 import contextlib
 import json
+import math
 import secrets
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
@@ -94,6 +100,37 @@ _POLL_SECONDS = 0.05
 _SHUTDOWN_GRACE_SECONDS = 0.5
 # Server-side WebSocket close handshake limit, so stop() never hangs on a silent client.
 _WS_CLOSE_TIMEOUT_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """One method's limit: a token bucket of `burst` calls refilled at `per_second`, per
+    channel (`chat.postMessage`) or for the whole workspace."""
+
+    per_second: float
+    burst: int
+    per_channel: bool = False
+
+
+RATE_LIMITS: Mapping[str, RateLimit] = {
+    "chat.postMessage": RateLimit(per_second=1.0, burst=5, per_channel=True),
+    "chat.update": RateLimit(per_second=50 / 60, burst=10),
+}
+
+
+def scaled_limits(factor: float, *, burst: int | None = None) -> dict[str, RateLimit]:
+    """Slack's limits `factor` times faster (and with another burst), for a test that must
+    run a storm through them in seconds rather than minutes."""
+    return {
+        method: RateLimit(limit.per_second * factor, burst or limit.burst, limit.per_channel)
+        for method, limit in RATE_LIMITS.items()
+    }
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
 
 
 @dataclass(frozen=True)
@@ -285,6 +322,7 @@ class SlackEmulator(LocalServer):
         ack_deadline: float = ACK_DEADLINE_SECONDS,
         trigger_ttl: float = TRIGGER_TTL_SECONDS,
         connect_timeout: float = 5.0,
+        rate_limits: Mapping[str, RateLimit] = RATE_LIMITS,
     ) -> None:
         """Configure the workspace.
 
@@ -298,6 +336,7 @@ class SlackEmulator(LocalServer):
             ack_deadline: how long the interaction drivers wait for an ack.
             trigger_ttl: how long a trigger_id stays valid for views.open.
             connect_timeout: how long a driver waits for a Socket Mode connection.
+            rate_limits: the limit of each method that has one; `{}` lifts them all.
         """
         super().__init__()
         self.bot_token = bot_token
@@ -308,6 +347,7 @@ class SlackEmulator(LocalServer):
         self.ack_deadline = ack_deadline
         self.trigger_ttl = trigger_ttl
         self.connect_timeout = connect_timeout
+        self.rate_limits = dict(rate_limits)
         self.down = False
 
         self.calls: list[ApiCall] = []
@@ -323,6 +363,7 @@ class SlackEmulator(LocalServer):
         self._messages: dict[str, list[Message]] = {}
         self._by_ts: dict[str, Message] = {}
         self._faults: dict[str, deque[_Fault]] = {}
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._triggers: dict[str, float] = {}
         self._used_triggers: set[str] = set()
         self._tickets: set[str] = set()
@@ -414,6 +455,12 @@ class SlackEmulator(LocalServer):
         self.down = down
 
     # ------------------------------------------------------------------ recorded state
+
+    @property
+    def rate_limited(self) -> Counter[str]:
+        """How many calls of each method were answered 429, whether over a limit or injected
+        with `fail_next`."""
+        return Counter(call.method for call in self.calls if call.status == 429)
 
     def calls_to(self, method: str) -> list[ApiCall]:
         """The calls to one Web API method, retries and failures included, in order."""
@@ -727,7 +774,29 @@ class SlackEmulator(LocalServer):
         handler = self._methods.get(method)
         if handler is None:
             raise _ApiError("unknown_method", req_method=method)
+        wait = self._over_limit(method, params)
+        if wait is not None:
+            retry_after = str(max(1, math.ceil(wait)))
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": retry_after}
         return 200, {"ok": True, **await handler(params)}, {}
+
+    def _over_limit(self, method: str, params: JSON) -> float | None:
+        """Take one call from the method's bucket; None when it may go, else the seconds
+        until it may."""
+        limit = self.rate_limits.get(method)
+        if limit is None:
+            return None
+        scope = str(params.get("channel", "")) if limit.per_channel else ""
+        now = time.monotonic()
+        bucket = self._buckets.setdefault((method, scope), _Bucket(float(limit.burst), now))
+        bucket.tokens = min(
+            float(limit.burst), bucket.tokens + (now - bucket.updated) * limit.per_second
+        )
+        bucket.updated = now
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return None
+        return (1 - bucket.tokens) / limit.per_second
 
     def _take_fault(self, method: str) -> _Fault | None:
         queue = self._faults.get(method)

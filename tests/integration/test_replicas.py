@@ -142,6 +142,9 @@ def _env(
         SQS_VISIBILITY_TIMEOUT="5",
         REPLICA_LEASE="10s",
         UPDATE_INTERVAL=f"{UPDATE_INTERVAL}s",
+        # One workspace, three replicas: each keeps a third of Slack's pace.
+        SLACK_POST_RATE=f"1/{REPLICAS}s",
+        SLACK_UPDATE_RATE=f"{50 // REPLICAS}/m",
         ANTHROPIC_API_KEY="sk-ant-test",
         ANTHROPIC_BASE_URL=claude.url,
         **aws,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings, SettingsError, load_settings, parse_duration
+from bot.settings import Settings, SettingsError, load_settings, parse_duration, parse_rate
 from incidents.models import Severity
 
 CONTRACT_NAMES = (
@@ -43,6 +43,8 @@ CONTRACT_NAMES = (
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
     "AWS_PROFILE",
+    "SLACK_POST_RATE",
+    "SLACK_UPDATE_RATE",
 )
 
 
@@ -61,6 +63,8 @@ def test_embedded_defaults_need_no_configuration():
     assert (settings.webhook_host, settings.webhook_port) == ("127.0.0.1", 8080)
     assert settings.console_mode is True
     assert settings.update_interval == timedelta(seconds=10)
+    assert settings.slack_post_rate == 1.0, "Slack's chat.postMessage: 1 per second per channel"
+    assert settings.slack_update_rate * 60 == pytest.approx(50), "chat.update, Tier 3: 50/min"
 
 
 def test_values_come_from_the_contract_names(monkeypatch: pytest.MonkeyPatch):
@@ -107,6 +111,8 @@ def test_loopback_hosts_need_no_key(monkeypatch: pytest.MonkeyPatch, host: str):
         ("DIGEST_AT", "25:00", "DIGEST_AT: not a time of day such as 09:00 (got '25:00')"),
         ("DIGEST_TZ", "Mars/Olympus", "DIGEST_TZ='Mars/Olympus' is not a timezone"),
         ("RUNBOOKS_FILE", "absent.yaml", "RUNBOOKS_FILE: cannot read absent.yaml"),
+        ("SLACK_UPDATE_RATE", "fast", "SLACK_UPDATE_RATE: not a rate such as 1/s or 50/m"),
+        ("SLACK_POST_RATE", "0/s", "SLACK_POST_RATE: not a positive rate such as 1/s"),
     ],
 )
 def test_a_bad_value_names_its_variable(monkeypatch, name, value, expected):
@@ -122,6 +128,20 @@ def test_a_bad_value_names_its_variable(monkeypatch, name, value, expected):
 )
 def test_durations(text: str, seconds: int):
     assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    ("text", "per_second"),
+    [("1/s", 1.0), ("50/m", 50 / 60), ("50/min", 50 / 60), ("100/10s", 10.0), ("2", 2.0)],
+)
+def test_rates_read_as_slack_writes_them(text: str, per_second: float):
+    assert parse_rate(text) == pytest.approx(per_second)
+
+
+@pytest.mark.parametrize("text", ["fast", "0/s", "-1/s", "1/0s", "1/fortnight", "nan"])
+def test_a_rate_that_is_not_one_is_refused(text: str):
+    with pytest.raises(ValueError, match="rate such as 1/s or 50/m"):
+        parse_rate(text)
 
 
 def test_slack_needs_a_channel_and_routes_by_severity(monkeypatch: pytest.MonkeyPatch):

@@ -27,7 +27,10 @@ from tests.fakes.slack_emulator import (
     ACK_DEADLINE_SECONDS,
     BOT_ID,
     BOT_USER_ID,
+    RATE_LIMITS,
+    RateLimit,
     SlackEmulator,
+    scaled_limits,
 )
 
 pytestmark = pytest.mark.integration
@@ -251,6 +254,54 @@ async def test_rate_limit_is_retried_after_retry_after(
     assert attempts[1].time - attempts[0].time >= 1.0
     assert time.monotonic() - started >= 1.0
     assert response["ok"] and len(emulator.messages("C1")) == 1
+    assert emulator.rate_limited == {"chat.postMessage": 1}
+
+
+def test_slacks_published_limits_are_enforced_by_default() -> None:
+    assert SlackEmulator().rate_limits == RATE_LIMITS
+    post, update = RATE_LIMITS["chat.postMessage"], RATE_LIMITS["chat.update"]
+    assert (post.per_second, post.per_channel) == (1.0, True)
+    assert update.per_second * 60 == pytest.approx(50)
+    assert not update.per_channel
+    assert scaled_limits(10)["chat.update"].per_second == pytest.approx(10 * 50 / 60)
+
+
+async def test_calls_over_a_limit_answer_429_with_retry_after_and_are_not_served() -> None:
+    """Refills are so slow here (one call per 100 s) that only the bursts go through."""
+    limits = {
+        "chat.postMessage": RateLimit(per_second=0.01, burst=2, per_channel=True),
+        "chat.update": RateLimit(per_second=0.01, burst=3),
+    }
+    async with SlackEmulator(rate_limits=limits) as emulator:
+        client = AsyncWebClient(token="xoxb-test", base_url=emulator.api_url, retry_handlers=[])
+        first = await client.chat_postMessage(channel="C1", text="one")
+        await client.chat_postMessage(channel="C1", text="two")
+        with pytest.raises(SlackApiError) as refused:
+            await client.chat_postMessage(channel="C1", text="three")
+        other = await client.chat_postMessage(channel="C2", text="a channel of its own")
+        for n in range(2):
+            await client.chat_update(channel="C1", ts=first["ts"], text=f"edit {n}")
+        await client.chat_update(channel="C2", ts=other["ts"], text="same workspace budget")
+        with pytest.raises(SlackApiError) as over:
+            await client.chat_update(channel="C2", ts=other["ts"], text="one too many")
+
+        assert refused.value.response.status_code == 429
+        assert refused.value.response.data == {"ok": False, "error": "ratelimited"}
+        assert int(refused.value.response.headers["Retry-After"]) >= 1
+        assert over.value.response["error"] == "ratelimited"
+        assert [m.versions[0].text for m in emulator.messages("C1")] == ["one", "two"]
+        assert emulator.message(other["ts"]).text == "same workspace budget"
+        assert emulator.rate_limited == {"chat.postMessage": 1, "chat.update": 1}
+
+
+async def test_limits_can_be_lifted() -> None:
+    async with SlackEmulator(rate_limits={}) as emulator:
+        client = AsyncWebClient(token="xoxb-test", base_url=emulator.api_url, retry_handlers=[])
+        for n in range(20):
+            await client.chat_postMessage(channel="C1", text=str(n))
+
+        assert len(emulator.messages("C1")) == 20
+        assert not emulator.rate_limited
 
 
 async def test_server_errors_are_retried_then_surface(
