@@ -75,7 +75,7 @@ class SlackPublisher:
         self.settings = settings
         self.leases = leases
         self._executor = executor
-        self._updates: Throttle[str] = Throttle(
+        self._updates: Throttle[Incident] = Throttle(
             settings.update_interval.total_seconds(), self._throttled_sync
         )
         # One lock per incident, with how many syncs hold or await it: forgotten only when
@@ -87,19 +87,22 @@ class SlackPublisher:
         self._lease_wait = leases.duration + _GRACE
 
     async def publish(self, outcome: RecordOutcome) -> None:
-        """React to what an alert did; the message itself is rendered by `sync`."""
+        """React to what an alert did; the message itself is rendered by `sync`. The silence
+        is read here only before a thread note: a storm's repeats go to the coalesced update,
+        which reads it once per interval (`_throttled_sync`) rather than once per write."""
         incident = outcome.incident
         if incident is None or outcome.kind is OutcomeKind.DUPLICATE:
             return
         if outcome.kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED):
             self._analyzing.add(incident.id)
-        if await self._muted(incident):
-            return
-        if outcome.kind is OutcomeKind.REOPENED:
-            await self.thread_note(incident.id, reopened_note(incident))
-        elif outcome.kind is OutcomeKind.RESOLVED:
-            await self.thread_note(incident.id, resolved_note(incident))
-        await self._updates.offer(incident.id, incident.id)
+        if outcome.kind in (OutcomeKind.REOPENED, OutcomeKind.RESOLVED):
+            if await self._muted(incident):
+                return
+            if outcome.kind is OutcomeKind.REOPENED:
+                await self.thread_note(incident.id, reopened_note(incident))
+            else:
+                await self.thread_note(incident.id, resolved_note(incident))
+        await self._updates.offer(incident.id, incident)
 
     async def publish_analysis(
         self, incident: Incident, analysis: Analysis, *, reanalyzed_by: str | None = None
@@ -242,20 +245,24 @@ class SlackPublisher:
                 )
         return None
 
-    async def _throttled_sync(self, incident_id: str) -> None:
+    async def _throttled_sync(self, incident: Incident) -> None:
         """A coalesced update, at most one per interval across replicas: a replica that finds
         another's update this interval tries again at the end of its own, and then only if
         the message is still behind the incident. The first post takes the interval's lease
-        too, so that a repeat on another replica does not update it at once."""
+        too, so that a repeat on another replica does not update it at once. A silenced
+        incident is left as it is, for the price of one read."""
+        if await self._muted(incident):
+            return
+        incident_id = incident.id
         ref = await self._store(self.store.message_ref, incident_id)
         if ref is not None:
-            incident = await self._store(self.store.get_incident, incident_id)
-            if incident is None or ref.synced_version >= incident.version:
+            current = await self._store(self.store.get_incident, incident_id)
+            if current is None or ref.synced_version >= current.version:
                 return
         interval = self.settings.update_interval
         granted = (await self.leases.acquire(f"slack-update:{incident_id}", interval)).granted
         if not granted:
-            await self._updates.offer(incident_id, incident_id)
+            await self._updates.offer(incident_id, incident)
             return
         await self.sync(incident_id)
 
