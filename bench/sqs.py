@@ -632,6 +632,10 @@ def print_throughput(runs: list[Throughput], alarm_count: int, *, offline: bool)
             print(f"  {r.processes} process(es) logged {count:>5} x {problem}")
         for op, count in r.moto.errors.items():
             print(f"  {r.processes} process(es): moto answered 5xx to {count} x {op}")
+        for op, count in r.moto.refused.most_common(3):
+            # A refused TransactWriteItems (a write that lost a race) takes moto's own path,
+            # which deep-copies the table (`lightened_moto`): its ms above are mostly these.
+            print(f"  {r.processes} process(es): moto refused (4xx) {count} x {op}")
 
 
 def _per_alert(run: Throughput, operation: str) -> str:
