@@ -69,7 +69,7 @@ from tests.fakes.moto_server import (  # noqa: E402
     reset,
     serving,
 )
-from tests.fakes.slack_emulator import SlackEmulator  # noqa: E402
+from tests.fakes.slack_emulator import ApiCall, SlackEmulator  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "payloads" / "cloudwatch-alarm-sns"
 TEMPLATES = (
@@ -111,21 +111,29 @@ LATENCY_SETTINGS = {
 
 @dataclass
 class Tally:
-    """Per moto operation (`dynamodb GetItem`...): requests, 5xx answers, handler CPU seconds."""
+    """Per moto operation (`dynamodb GetItem`...): requests, 5xx answers, 4xx answers (a
+    failed condition, a cancelled transaction: a write that lost a race), handler CPU seconds."""
 
     requests: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    refused: Counter[str] = field(default_factory=Counter)
 
     def __sub__(self, earlier: Tally) -> Tally:
         return Tally(
             self.requests - earlier.requests,
             self.errors - earlier.errors,
             defaultdict(float, {op: t - earlier.cpu.get(op, 0.0) for op, t in self.cpu.items()}),
+            self.refused - earlier.refused,
         )
 
     def copy(self) -> Tally:
-        return Tally(Counter(self.requests), Counter(self.errors), defaultdict(float, self.cpu))
+        return Tally(
+            Counter(self.requests),
+            Counter(self.errors),
+            defaultdict(float, self.cpu),
+            Counter(self.refused),
+        )
 
 
 class Moto:
@@ -140,7 +148,7 @@ class Moto:
         self.tally = Tally()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        operation = _operation(environ)
+        operation = self.operation(environ)
         status: list[str] = []
 
         def recording_start_response(code: str, *args: Any) -> Any:
@@ -159,11 +167,18 @@ class Moto:
             self.tally.requests[operation] += 1
             if status and status[0].startswith("5"):
                 self.tally.errors[operation] += 1
+            elif status and status[0].startswith("4"):
+                self.tally.refused[operation] += 1
         return body
 
     def snapshot(self) -> Tally:
         with self._tally:
             return self.tally.copy()
+
+    def operation(self, environ: dict[str, Any]) -> str:
+        """What a request is counted under, `<service> <action>`: a subclass may add detail
+        after them."""
+        return _operation(environ)
 
 
 def _operation(environ: dict[str, Any]) -> str:
@@ -186,10 +201,11 @@ def _operation(environ: dict[str, Any]) -> str:
 
 
 @contextmanager
-def moto_server() -> Iterator[tuple[str, Moto]]:
+def moto_server(app: Moto | None = None) -> Iterator[tuple[str, Moto]]:
+    """`app` (a fresh `Moto` by default) served on 127.0.0.1: its endpoint, and the app."""
     moto_logger = logging.getLogger("werkzeug")  # one line per request otherwise
     moto_logger.setLevel(logging.CRITICAL)
-    app = Moto()
+    app = app or Moto()
     with serving(app) as endpoint:
         yield endpoint, app
 
@@ -206,9 +222,12 @@ class Alarm:
     state: str = "INSUFFICIENT_DATA"
     changed_at: datetime = field(default_factory=lambda: datetime(2026, 11, 24, 8, tzinfo=UTC))
 
-    def next_notification(self, rng: random.Random) -> tuple[str, str]:
-        """(Subject, Message) of its next state change, as CloudWatch publishes them to SNS."""
-        new = "OK" if self.state == "ALARM" else "ALARM"
+    def next_notification(self, rng: random.Random, *, alarm_only: bool = False) -> tuple[str, str]:
+        """(Subject, Message) of its next state change, as CloudWatch publishes them to SNS.
+        With `alarm_only`, each is the alarm going into ALARM again, as an alarm notifies
+        whose only action is its AlarmActions: the OK in between notified nobody."""
+        new = "OK" if self.state == "ALARM" and not alarm_only else "ALARM"
+        old = "OK" if new == self.state else self.state
         self.changed_at += timedelta(
             seconds=rng.randrange(60, 600), milliseconds=rng.randrange(1000)
         )
@@ -223,7 +242,7 @@ class Alarm:
             AlarmDescription=f"{self.name.replace('-', ' ')} over its threshold",
             AWSAccountId=ACCOUNT,
             NewStateValue=new,
-            OldStateValue=self.state,
+            OldStateValue=old,
             NewStateReason=reason,
             StateChangeTime=self.changed_at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000",
             Region=REGION_NAME,
@@ -250,12 +269,14 @@ def alarms(count: int, rng: random.Random, prefix: str = "") -> list[Alarm]:
     return found
 
 
-def notifications(total: int, alarm_count: int, seed: int) -> list[tuple[str, str]]:
+def notifications(
+    total: int, alarm_count: int, seed: int, *, alarm_only: bool = False
+) -> list[tuple[str, str]]:
     """`total` notifications from `alarm_count` alarms, interleaved at random, each alarm's own
-    in the order of its state changes."""
+    in the order of its state changes (`Alarm.next_notification`)."""
     rng = random.Random(seed)
     pool = alarms(alarm_count, rng)
-    return [rng.choice(pool).next_notification(rng) for _ in range(total)]
+    return [rng.choice(pool).next_notification(rng, alarm_only=alarm_only) for _ in range(total)]
 
 
 # -- AWS resources ------------------------------------------------------------------------------
@@ -269,16 +290,22 @@ class Aws:
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION)
 
-    def queue_and_topic(self, name: str) -> tuple[str, str]:
-        """A queue subscribed to a topic, raw delivery off (the default): the SNS envelope."""
+    def queue_and_topic(
+        self, name: str, attributes: dict[str, str] | None = None
+    ) -> tuple[str, str]:
+        """A queue (with `attributes`) subscribed to a topic, raw delivery off (the default):
+        the SNS envelope."""
         sqs, sns = self.client("sqs"), self.client("sns")
-        queue_url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        queue_url = str(sqs.create_queue(QueueName=name, Attributes=attributes or {})["QueueUrl"])
         topic = str(sns.create_topic(Name=f"{name}-alarms")["TopicArn"])
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=self.queue_arn(queue_url))
         return queue_url, topic
+
+    def queue_arn(self, queue_url: str) -> str:
+        attributes = self.client("sqs").get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]
+        return str(attributes["QueueArn"])
 
     def store(self, prefix: str, *, create: bool = False) -> DynamoStore:
         store = DynamoStore(prefix, endpoint_url=self.endpoint)
@@ -296,6 +323,34 @@ class Aws:
             int(attributes["ApproximateNumberOfMessages"]),
             int(attributes["ApproximateNumberOfMessagesNotVisible"]),
         )
+
+
+def publish_all(
+    sns: Any, topic: str, bodies: list[tuple[str, str]], published: list[int] | None = None
+) -> None:
+    """(Subject, Message) pairs to the topic, ten per PublishBatch as a storm's sender would;
+    `published[0]` counts those accepted so far, for a caller watching from another thread."""
+    for start in range(0, len(bodies), 10):
+        entries = [
+            {"Id": str(n), "Subject": subject, "Message": message}
+            for n, (subject, message) in enumerate(bodies[start : start + 10])
+        ]
+        answer = sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)
+        if answer.get("Failed"):
+            raise RuntimeError(f"SNS refused part of a batch: {answer['Failed']}")
+        if published is not None:
+            published[0] += len(entries)
+
+
+def log_problems(bots: Iterable[BotProcess]) -> Counter[str]:
+    """The bots' warnings and errors, counted by their first 60 characters."""
+    problems: Counter[str] = Counter()
+    for bot in bots:
+        for line in bot.lines:
+            for level in ("ERROR", "WARNING"):
+                if f" {level} " in line:
+                    problems[f"{level} {line.split(level, 1)[1].strip()[:60]}"] += 1
+    return problems
 
 
 def bot_env(aws: Aws, base: dict[str, str], queue_url: str, prefix: str) -> dict[str, str]:
@@ -369,12 +424,7 @@ async def throughput(
     queue_url, topic = aws.queue_and_topic(name)
     sns = aws.client("sns")
     loading = time.perf_counter()
-    for start in range(0, len(bodies), 10):
-        entries = [
-            {"Id": str(n), "Subject": subject, "Message": message}
-            for n, (subject, message) in enumerate(bodies[start : start + 10])
-        ]
-        sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=entries)
+    publish_all(sns, topic, bodies)
     load_seconds = time.perf_counter() - loading
     total = len(bodies)
     if sum(aws.depth(queue_url)) != total:
@@ -424,12 +474,7 @@ async def throughput(
     incidents = len(store.list_incidents(limit=total + 1))
     dead_letters = len(store.dead_letters(limit=total + 1))
     store.close()
-    problems: Counter[str] = Counter()
-    for bot in bots:
-        for line in bot.lines:
-            for level in ("ERROR", "WARNING"):
-                if f" {level} " in line:
-                    problems[f"{level} {line.split(level, 1)[1].strip()[:60]}"] += 1
+    problems = log_problems(bots)
     return Throughput(
         processes=processes,
         alerts=total,
@@ -500,16 +545,16 @@ async def latency(aws: Aws, server: Moto, incidents: int, rate: float, workdir: 
                 )
 
             def all_posted() -> bool:
-                return len(_root_posts(slack.calls)) >= incidents
+                return len(root_posts(slack.calls)) >= incidents
 
             await slack.wait_for(all_posted, timeout=60 + incidents / rate)
         finally:
             await stop(bot)
         after = server.snapshot()
-    posts = _root_posts(slack.calls)
+    posts = root_posts(slack.calls)
     latencies = []
     for alarm_name, sent in published.items():
-        arrived = [t for text, t in posts if alarm_name in text]
+        arrived = [call.time for call in posts if alarm_name in str(call.params.get("text", ""))]
         if arrived:
             latencies.append(min(arrived) - sent)
     return Latency(
@@ -521,10 +566,10 @@ async def latency(aws: Aws, server: Moto, incidents: int, rate: float, workdir: 
     )
 
 
-def _root_posts(calls: Iterable[Any]) -> list[tuple[str, float]]:
-    """(text, arrival) of each accepted chat.postMessage that starts a message (no thread)."""
+def root_posts(calls: Iterable[ApiCall]) -> list[ApiCall]:
+    """Each accepted chat.postMessage that starts a message (not in a thread)."""
     return [
-        (str(call.params.get("text", "")), float(call.time))
+        call
         for call in calls
         if call.method == "chat.postMessage" and call.ok and not call.params.get("thread_ts")
     ]
@@ -587,6 +632,10 @@ def print_throughput(runs: list[Throughput], alarm_count: int, *, offline: bool)
             print(f"  {r.processes} process(es) logged {count:>5} x {problem}")
         for op, count in r.moto.errors.items():
             print(f"  {r.processes} process(es): moto answered 5xx to {count} x {op}")
+        for op, count in r.moto.refused.most_common(3):
+            # A refused TransactWriteItems (a write that lost a race) takes moto's own path,
+            # which deep-copies the table (`lightened_moto`): its ms above are mostly these.
+            print(f"  {r.processes} process(es): moto refused (4xx) {count} x {op}")
 
 
 def _per_alert(run: Throughput, operation: str) -> str:

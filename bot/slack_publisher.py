@@ -130,7 +130,7 @@ class SlackPublisher:
         self.settings = settings
         self.leases = leases
         self._executor = executor
-        self._updates: Throttle[str] = Throttle(
+        self._updates: Throttle[Incident] = Throttle(
             settings.update_interval.total_seconds(), self._throttled_sync
         )
         # Per incident, forgotten only when no sync uses it, so that two syncs of one
@@ -150,7 +150,9 @@ class SlackPublisher:
         at once, whatever Slack's pace. The message itself is rendered by `sync`.
 
         A new incident's post is under way from this call on: its thread replies (a graph,
-        "PagerDuty paged") and its link wait for it rather than find no message."""
+        "PagerDuty paged") and its link wait for it rather than find no message. The silence
+        is read only before news: a storm's repeats go to the coalesced update, which reads
+        it once per interval."""
         incident = outcome.incident
         if incident is None or outcome.kind is OutcomeKind.DUPLICATE:
             return
@@ -169,15 +171,15 @@ class SlackPublisher:
         is news, sent now (superseding the coalesced update) with its note in the thread."""
         self._repeating.discard(incident.id)
         try:
-            if await self._muted(incident):
-                return
             if kind in (OutcomeKind.REOPENED, OutcomeKind.RESOLVED):
+                if await self._muted(incident):
+                    return
                 self._updates.discard(incident.id)
                 note = reopened_note if kind is OutcomeKind.REOPENED else resolved_note
                 self._spawn(self.thread_note(incident.id, note(incident)))
                 await self.sync(incident.id, coalesce=True)
             else:
-                await self._updates.offer(incident.id, incident.id)
+                await self._updates.offer(incident.id, incident)
         finally:
             if kind is OutcomeKind.OPENED:
                 self._leave(incident.id)
@@ -381,20 +383,24 @@ class SlackPublisher:
                 )
         return None
 
-    async def _throttled_sync(self, incident_id: str) -> None:
+    async def _throttled_sync(self, incident: Incident) -> None:
         """A coalesced update, at most one per interval across replicas: a replica that finds
         another's update this interval tries again at the end of its own, and then only if
         the message is still behind the incident. The first post takes the interval's lease
-        too, so that a repeat on another replica does not update it at once."""
+        too, so that a repeat on another replica does not update it at once. A silenced
+        incident is left as it is, for the price of one read."""
+        if await self._muted(incident):
+            return
+        incident_id = incident.id
         ref = await self._store(self.store.message_ref, incident_id)
         if ref is not None:
-            incident = await self._store(self.store.get_incident, incident_id)
-            if incident is None or ref.synced_version >= incident.version:
+            current = await self._store(self.store.get_incident, incident_id)
+            if current is None or ref.synced_version >= current.version:
                 return
         interval = self.settings.update_interval
         granted = (await self.leases.acquire(f"slack-update:{incident_id}", interval)).granted
         if not granted:
-            await self._updates.offer(incident_id, incident_id)
+            await self._updates.offer(incident_id, incident)
             return
         await self.sync(incident_id, priority=Priority.REPEAT, coalesce=True)
 

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,11 @@ class BotProcess:
         self.database = database
         self.lines: list[str] = []
         self.port = 0
+        self.terminated_at: float | None = None
+        """`time.time()` when `stop` sent SIGTERM (None if the process had already ended)."""
+        self.exited_at: float | None = None
+        """`time.time()` when `stop` saw the process exit: with `terminated_at`, how long the
+        stop took, which an orchestrator bounds with a SIGKILL."""
         self._new_line = asyncio.Event()
 
     async def start(self, *, wait_connected: bool = True) -> None:
@@ -81,8 +87,10 @@ class BotProcess:
         await self.session.close()
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGTERM)
+            self.terminated_at = time.time()
         try:
             code = await asyncio.wait_for(self.process.wait(), 30)
+            self.exited_at = time.time()
         except TimeoutError:
             self.process.kill()  # a hung shutdown fails its test, and leaves no orphan behind
             await self.process.wait()

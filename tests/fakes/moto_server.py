@@ -184,10 +184,15 @@ def _transact_without_backup(original: Any) -> Any:
     return transact
 
 
+RESET_TIMEOUT = 60.0
+"""Seconds a reset may take: after a benchmark's storm moto frees its whole state, which took
+5.2 s after bench/sqs.py's three-process run."""
+
+
 def reset(endpoint: str) -> None:
     """Forget every resource: moto keeps its state in the process, across tests."""
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=5) as response:
+    with urllib.request.urlopen(request, timeout=RESET_TIMEOUT) as response:
         response.read()
 
 

@@ -1,0 +1,92 @@
+"""The publisher's store reads under a storm, against the Slack emulator: a storm's repeats
+cost the store what their coalesced updates cost, not a read each (on DynamoDB every read is a
+request, and bench/sqs_replicas.py counts them per alert)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.settings import Settings
+from bot.slack_publisher import SlackPublisher
+from incidents.leases import Leases
+from incidents.lifecycle import IncidentService, OutcomeKind
+from incidents.models import Silence
+from incidents.sqlite_store import SqliteStore
+from tests.conftest import make_alert
+from tests.fakes.slack_emulator import SlackEmulator
+
+pytestmark = pytest.mark.integration
+
+CHANNEL = "C1"
+REPEATS = 50
+
+
+class CountingStore(SqliteStore):
+    """SQLite, counting the silence lookups."""
+
+    silence_reads = 0
+
+    def silence(self, fingerprint: str) -> Silence | None:
+        self.silence_reads += 1
+        return super().silence(fingerprint)
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[SlackEmulator]:
+    async with SlackEmulator(channels=(CHANNEL,)) as started:
+        yield started
+
+
+def _publisher(store: CountingStore, emulator: SlackEmulator) -> SlackPublisher:
+    settings = Settings(slack_bot_token="xoxb-test", slack_app_token="xapp-test",
+                        slack_api_url=emulator.api_url, slack_channel=CHANNEL)  # fmt: skip
+    client = AsyncWebClient(token="xoxb-test", base_url=emulator.api_url)
+    leases = Leases(store, timedelta(seconds=30), holder="test")
+    return SlackPublisher(client, IncidentService(store), settings, leases)
+
+
+async def test_a_storm_of_repeats_reads_the_silence_per_update_not_per_alert(
+    tmp_path: Path, emulator: SlackEmulator
+):
+    store = CountingStore(tmp_path / "bot.db")
+    publisher = _publisher(store, emulator)
+    opened = publisher.service.record(make_alert())
+    await publisher.publish(opened)
+    for _ in range(REPEATS):
+        repeat = publisher.service.record(make_alert())
+        assert repeat.kind is OutcomeKind.REPEATED
+        await publisher.publish(repeat)
+    await publisher.close()  # the coalesced update, at once
+
+    assert len(emulator.calls_to("chat.postMessage")) == 1
+    [update] = emulator.calls_to("chat.update")
+    assert f"*Occurrences*\\n{REPEATS + 1}" in json.dumps(update.params["blocks"])
+    # The post and the update read it twice each (before the lease, and as they render).
+    assert store.silence_reads == 4, f"{store.silence_reads} silence reads for one post, one update"
+    store.close()
+
+
+async def test_a_silenced_incident_is_left_as_it_is_by_its_repeats(
+    tmp_path: Path, emulator: SlackEmulator
+):
+    store = CountingStore(tmp_path / "bot.db")
+    publisher = _publisher(store, emulator)
+    opened = publisher.service.record(make_alert())
+    await publisher.publish(opened)
+    assert opened.incident is not None
+    publisher.service.silence(opened.incident.id, timedelta(hours=1), "U7")
+    before = store.silence_reads
+    for _ in range(REPEATS):
+        await publisher.publish(publisher.service.record(make_alert()))
+    await publisher.close()
+
+    assert len(emulator.calls_to("chat.postMessage")) == 1
+    assert emulator.calls_to("chat.update") == []
+    assert store.silence_reads - before == 1, "one read for the coalesced update it skipped"
+    store.close()
