@@ -4,6 +4,7 @@ request, and bench/sqs_replicas.py counts them per alert)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -45,7 +46,8 @@ async def emulator() -> AsyncIterator[SlackEmulator]:
 
 def _publisher(store: CountingStore, emulator: SlackEmulator) -> SlackPublisher:
     settings = Settings(slack_bot_token="xoxb-test", slack_app_token="xapp-test",
-                        slack_api_url=emulator.api_url, slack_channel=CHANNEL)  # fmt: skip
+                        slack_api_url=emulator.api_url, slack_channel=CHANNEL,
+                        update_interval=timedelta(milliseconds=300))  # fmt: skip
     client = AsyncWebClient(token="xoxb-test", base_url=emulator.api_url)
     leases = Leases(store, timedelta(seconds=30), holder="test")
     return SlackPublisher(client, IncidentService(store), settings, leases)
@@ -62,13 +64,15 @@ async def test_a_storm_of_repeats_reads_the_silence_per_update_not_per_alert(
         repeat = publisher.service.record(make_alert())
         assert repeat.kind is OutcomeKind.REPEATED
         await publisher.publish(repeat)
-    await publisher.close()  # the coalesced update, at once
+    shown = f"*Occurrences*\\n{REPEATS + 1}"
+    await emulator.wait_for(  # the root post, or its update, shows every repeat
+        lambda: any(shown in json.dumps(c.params.get("blocks")) for c in emulator.calls)
+    )
+    await publisher.close()
 
     assert len(emulator.calls_to("chat.postMessage")) == 1
-    [update] = emulator.calls_to("chat.update")
-    assert f"*Occurrences*\\n{REPEATS + 1}" in json.dumps(update.params["blocks"])
-    # The post and the update read it twice each (before the lease, and as they render).
-    assert store.silence_reads == 4, f"{store.silence_reads} silence reads for one post, one update"
+    # The post and the update read it twice each at most (before the lease, as they render).
+    assert store.silence_reads <= 4, f"{store.silence_reads} silence reads for a post, an update"
     store.close()
 
 
@@ -80,13 +84,15 @@ async def test_a_silenced_incident_is_left_as_it_is_by_its_repeats(
     opened = publisher.service.record(make_alert())
     await publisher.publish(opened)
     assert opened.incident is not None
+    await emulator.wait_for(lambda: emulator.calls_to("chat.postMessage"))
     publisher.service.silence(opened.incident.id, timedelta(hours=1), "U7")
     before = store.silence_reads
     for _ in range(REPEATS):
         await publisher.publish(publisher.service.record(make_alert()))
+    await asyncio.sleep(0.6)  # two update intervals: time for an update that must not come
     await publisher.close()
 
     assert len(emulator.calls_to("chat.postMessage")) == 1
     assert emulator.calls_to("chat.update") == []
-    assert store.silence_reads - before == 1, "one read for the coalesced update it skipped"
+    assert store.silence_reads - before <= 1, "at most one read for the update it skipped"
     store.close()
