@@ -248,7 +248,7 @@ class Settings(BaseSettings):
     alert_queue_url: str | None = None
     sqs_pollers: int = Field(default=2, ge=1, le=32)
     sqs_max_in_flight: int = Field(default=50, ge=1, le=10_000)
-    sqs_visibility_timeout: int = Field(default=60, ge=1, le=43_200)
+    sqs_visibility_timeout: int = Field(default=20, ge=1, le=43_200)
     sqs_wait_seconds: int = Field(default=20, ge=0, le=20)
 
     reopen_window: Duration = timedelta(hours=1)

@@ -39,7 +39,7 @@ class ConsumerConfig:
     queue_url: str
     pollers: int = 2
     max_in_flight: int = 50
-    visibility_timeout: int = 60
+    visibility_timeout: int = 20
     """Seconds a received message stays invisible; renewed while it is being worked on."""
     wait_seconds: int = LONG_POLL_SECONDS
     """Long poll: at most this long per receive, which is also how long a stop may wait."""

@@ -141,7 +141,7 @@ def _bot_env(outputs: dict[str, str], tmp_path: Path) -> dict[str, str]:
         "STORE": "dynamodb",
         "DYNAMODB_TABLE_PREFIX": outputs["TablePrefix"],
         "ALERT_QUEUE_URL": outputs["AlertQueueUrl"],
-        "SQS_VISIBILITY_TIMEOUT": "60",
+        "SQS_VISIBILITY_TIMEOUT": "20",
         "AWS_REGION": "us-east-1",
     }
     env = {
