@@ -21,9 +21,9 @@ queue, one replica is killed with SIGKILL. Measured against the targets:
 
 The replicas run the bot's defaults (SQS_POLLERS=2, SQS_MAX_IN_FLIGHT=50, SQS_WAIT_SECONDS=20,
 UPDATE_INTERVAL=10s, SLACK_RESYNC_INTERVAL=30s, REPLICA_LEASE=30s), the queue's visibility
-timeout being `--visibility-timeout` (deploy/template.yaml's default, 60 s, unless told).
+timeout being `--visibility-timeout` (deploy/template.yaml's default, 20 s, unless told).
 
-    python bench/sqs_replicas.py [--alerts 1000] [--problems 10] [--visibility-timeout 60]
+    python bench/sqs_replicas.py [--alerts 1000] [--problems 10] [--visibility-timeout 20]
 """
 
 from __future__ import annotations
@@ -600,8 +600,8 @@ def main() -> None:
     parser.add_argument(
         "--visibility-timeout",
         type=int,
-        default=60,
-        help="seconds; the queue's and SQS_VISIBILITY_TIMEOUT (deploy/template.yaml: 60)",
+        default=20,
+        help="seconds; the queue's and SQS_VISIBILITY_TIMEOUT (deploy/template.yaml: 20)",
     )
     parser.add_argument("--seed", type=int, default=17)
     args = parser.parse_args()
