@@ -62,6 +62,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.healthz_probe import Sample  # noqa: E402
 from tests.fakes.bot_process import BotProcess, slack_env  # noqa: E402
 from tests.fakes.slack_emulator import SlackEmulator  # noqa: E402
 
@@ -69,6 +70,8 @@ from tests.fakes.slack_emulator import SlackEmulator  # noqa: E402
 TARGET_RATE_RATIO = {100: 1.0, 1: 0.5}
 TARGET_CPU_RATIO = 3.0
 TARGET_FIRST_POST_SECONDS = 1.0
+TARGET_HEALTHZ_SECONDS = 0.05
+PROBE_EVERY = 0.05  # seconds between liveness probes of the bot
 # The issue measured a 30 s tail. 12 s covers what each server defers past the last alert:
 # the bot's coalesced Slack update (its default UPDATE_INTERVAL is 10 s) and Alertmanager's
 # next group flush (group_interval 10 s here). Past that both only idle, and idle CPU is a
@@ -552,6 +555,8 @@ class Run:
     durable: int | None = None
     """Occurrences in the bot's SQLite file after it stopped."""
     log_problems: Counter[str] = field(default_factory=Counter)
+    healthz: list[Sample] = field(default_factory=list)
+    """The bot's `GET /healthz` answers, probed every PROBE_EVERY s over the storm and tail."""
 
 
 async def run_bot(fired: Sequence[Fired], batch: int, args: Options) -> Run:
@@ -569,13 +574,17 @@ async def run_bot(fired: Sequence[Fired], batch: int, args: Options) -> Run:
                 await bot.start()
                 url = f"http://127.0.0.1:{bot.port}/alerts"
                 seen = len(bot.lines)
-                measured = await load(
-                    bot.process.pid,
-                    url,
-                    lambda start: bodies(fired, batch, start, webhook=True),
-                    202,
-                    args,
-                )
+                probe = await _probe(f"http://127.0.0.1:{bot.port}/healthz")
+                try:
+                    measured = await load(
+                        bot.process.pid,
+                        url,
+                        lambda start: bodies(fired, batch, start, webhook=True),
+                        202,
+                        args,
+                    )
+                finally:
+                    healthz = await _probed(probe)
             finally:
                 await _stop(bot)
             db = sqlite3.connect(database)
@@ -604,7 +613,25 @@ async def run_bot(fired: Sequence[Fired], batch: int, args: Options) -> Run:
         problems=incidents,
         durable=durable,
         log_problems=logged,
+        healthz=healthz,
     )
+
+
+async def _probe(url: str) -> asyncio.subprocess.Process:
+    """Liveness probes from a process of its own, as an orchestrator sends them: this process
+    is busy sending the storm, and its own delays would read as the bot's."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.healthz_probe", "--every", str(PROBE_EVERY), url,
+        cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def _probed(probe: asyncio.subprocess.Process) -> list[Sample]:
+    assert probe.stdin is not None and probe.stdout is not None
+    probe.stdin.close()
+    answers: dict[str, list[Sample]] = json.loads(await probe.stdout.read())
+    await probe.wait()
+    return [sample for samples in answers.values() for sample in samples]
 
 
 async def _stop(bot: BotProcess) -> None:
@@ -820,6 +847,19 @@ def report(batch: int, bot: Run, am: Run | None, args: Options) -> None:
         "",
         f"incidents; alerts (of {len(PROBLEMS)})",
     )
+    seconds = sorted(took for _, took, status in bot.healthz if status == 200)
+    failed = sum(1 for _, _, status in bot.healthz if status != 200)
+    if seconds:
+        worst = seconds[-1]
+        p99 = seconds[min(len(seconds) - 1, int(0.99 * len(seconds)))]
+        _row(
+            "/healthz under load, ms",
+            f"max {worst * 1000:.0f}",
+            f"p99 {p99 * 1000:.0f}",
+            f"{failed} failed",
+            f"max <= {TARGET_HEALTHZ_SECONDS * 1000:.0f} ms  "
+            f"{_verdict(worst <= TARGET_HEALTHZ_SECONDS and not failed)}",
+        )
     durable_ok = bot.durable == bot.load.delivery.accepted
     _row(
         "occurrences in bot's SQLite",
