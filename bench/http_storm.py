@@ -586,7 +586,7 @@ async def run_bot(fired: Sequence[Fired], batch: int, args: Options) -> Run:
                 finally:
                     healthz = await _probed(probe)
             finally:
-                await _stop(bot)
+                await bot.stop_if_started()
             db = sqlite3.connect(database)
             try:
                 durable = db.execute("SELECT count(*) FROM occurrences").fetchone()[0]
@@ -632,17 +632,6 @@ async def _probed(probe: asyncio.subprocess.Process) -> list[Sample]:
     answers: dict[str, list[Sample]] = json.loads(await probe.stdout.read())
     await probe.wait()
     return [sample for samples in answers.values() for sample in samples]
-
-
-async def _stop(bot: BotProcess) -> None:
-    """Stop a bot that may not have started fully (the bench failed during its start)."""
-    if not hasattr(bot, "process"):
-        return
-    if hasattr(bot, "session"):
-        await bot.stop()
-    elif bot.process.returncode is None:
-        bot.process.terminate()
-        await bot.process.wait()
 
 
 class WebhookSink:

@@ -369,17 +369,6 @@ def bot_env(aws: Aws, base: dict[str, str], queue_url: str, prefix: str) -> dict
     return env
 
 
-async def stop(bot: BotProcess) -> None:
-    """Stop a bot that may not have started fully (the bench failed during its start)."""
-    if not hasattr(bot, "process"):
-        return
-    if hasattr(bot, "session"):
-        await bot.stop()
-    elif bot.process.returncode is None:
-        bot.process.terminate()
-        await bot.process.wait()
-
-
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time of a process so far, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -468,7 +457,7 @@ async def throughput(
         bench_cpu = time.process_time() - bench_at_first
         moto_end = server.snapshot()
     finally:
-        await asyncio.gather(*(stop(bot) for bot in bots))
+        await asyncio.gather(*(bot.stop_if_started() for bot in bots))
     since = datetime(2000, 1, 1, tzinfo=UTC)
     recorded = sum(len(store.alerts_by_severity(s, since, limit=total + 1)) for s in Severity)
     incidents = len(store.list_incidents(limit=total + 1))
@@ -549,7 +538,7 @@ async def latency(aws: Aws, server: Moto, incidents: int, rate: float, workdir: 
 
             await slack.wait_for(all_posted, timeout=60 + incidents / rate)
         finally:
-            await stop(bot)
+            await bot.stop_if_started()
         after = server.snapshot()
     posts = root_posts(slack.calls)
     latencies = []

@@ -63,7 +63,6 @@ from bench.sqs import (  # noqa: E402
     percentile,
     publish_all,
     root_posts,
-    stop,
 )
 from tests.fakes.anthropic_server import FakeAnthropic  # noqa: E402
 from tests.fakes.bot_process import BotProcess, slack_env  # noqa: E402
@@ -310,7 +309,8 @@ async def storm(aws: Aws, server: KeyedMoto, args: argparse.Namespace, workdir: 
             if probe is not None and probe.returncode is None:
                 probe.kill()
                 await probe.wait()
-            await asyncio.gather(*(stop(bot) for bot in bots))  # the victim, or after a failure
+            # The victim, or every replica after a failure.
+            await asyncio.gather(*(bot.stop_if_started() for bot in bots))
         slack_calls = Counter(call.method for call in slack.calls)
         roots = Counter(
             str(call.params["metadata"]["event_payload"]["incident_id"])

@@ -83,6 +83,16 @@ class BotProcess:
     def store(self) -> SqliteStore:
         return SqliteStore(self.database)
 
+    async def stop_if_started(self) -> None:
+        """Stop a bot that may not have started fully (a bench failing during its start)."""
+        if not hasattr(self, "process"):
+            return
+        if hasattr(self, "session"):
+            await self.stop()
+        elif self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+
     async def stop(self) -> int:
         await self.session.close()
         if self.process.returncode is None:
