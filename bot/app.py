@@ -613,17 +613,18 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         for task in pictures:
             task.cancel()
         if consuming is not None:
-            await consuming
+            await _within(deadline, _finished(consuming), "the SQS consumer")
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
-        await committer.close()
+        await _within(deadline, committer.close(), "writing the alerts in hand")
         await _within(deadline, reactions.drain(), "message updates")
         await _within(deadline, _all_of(analyses), "analyses")
         reactions.cancel()
         for task in [*analyses, *pictures]:
             task.cancel()
         await asyncio.gather(*analyses, *pictures, return_exceptions=True)
+        await reactions.drain()
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
         for task in background:
@@ -650,6 +651,11 @@ def slack_connection(socket_mode: AsyncSocketModeHandler) -> Check:
         return None if connected else "Socket Mode is not connected"
 
     return check
+
+
+async def _finished(task: asyncio.Task[None]) -> None:
+    """Wait for a task; cancelled with this wait, it is cancelled too."""
+    await task
 
 
 async def _all_of(tasks: set[asyncio.Task[Any]]) -> None:

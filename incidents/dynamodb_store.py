@@ -314,7 +314,7 @@ class DynamoStore:
     def _try_write(self, change: IncidentWrite) -> StoreError | None:
         try:
             self.write(change)
-        except (ConflictError, DuplicateOccurrenceError, WriteTooLargeError) as exc:
+        except StoreError as exc:  # each write's own: the others of the batch may be durable
             return exc
         return None
 

@@ -101,6 +101,16 @@ class _Loose:
 _Step = _Segment | _Loose
 
 
+class PartialBatchError(StoreError):
+    """A batch could not be recorded whole; `recorded` holds what was, by the alert's place in
+    the batch. Where the store has no transaction across writes (DynamoDB) that part is
+    durable, and its senders can be answered while the rest retry."""
+
+    def __init__(self, reason: str, recorded: dict[int, RecordOutcome]) -> None:
+        super().__init__(reason)
+        self.recorded = recorded
+
+
 class IncidentNotFoundError(StoreError):
     """No incident has that id."""
 
@@ -159,6 +169,49 @@ class IncidentService:
         # write, and its keys are read then): a storm of new alerts pays no read for them.
         known: set[str] = set()
         capped: set[str] = set()
+        try:
+            self._record_all(alerts, keys, outcomes, todo, known, capped)
+        except StoreError as exc:
+            settled = self._settled(alerts, keys, first_of, outcomes)
+            raise PartialBatchError(str(exc), settled) from exc
+        if todo:
+            raise PartialBatchError(
+                f"gave up recording alerts of {', '.join(sorted(todo))}: too much contention",
+                self._settled(alerts, keys, first_of, outcomes),
+            )
+        return [
+            outcome
+            for _, outcome in sorted(self._settled(alerts, keys, first_of, outcomes).items())
+        ]
+
+    @staticmethod
+    def _settled(
+        alerts: Sequence[Alert],
+        keys: list[str],
+        first_of: dict[str, int],
+        outcomes: dict[int, RecordOutcome],
+    ) -> dict[int, RecordOutcome]:
+        """What is settled so far; a repeat within the batch belongs where its first copy
+        went, and is settled once that one is."""
+        settled: dict[int, RecordOutcome] = {}
+        for index, outcome in outcomes.items():
+            first = first_of[keys[index]]
+            if first == index:
+                settled[index] = outcome
+            elif first in outcomes:
+                settled[index] = replace(outcome, incident=outcomes[first].incident)
+        return settled
+
+    def _record_all(
+        self,
+        alerts: Sequence[Alert],
+        keys: list[str],
+        outcomes: dict[int, RecordOutcome],
+        todo: dict[str, list[int]],
+        known: set[str],
+        capped: set[str],
+    ) -> None:
+        """Plan and write until nothing is left to do or the attempts run out."""
         for attempt in range(MAX_WRITE_ATTEMPTS):
             heads = self.store.heads(todo)
             for fingerprint, indices in list(todo.items()):
@@ -184,21 +237,10 @@ class IncidentService:
             }
             lost = self._apply(plans, outcomes, todo, capped)
             if not todo:
-                break
+                return
             if lost:
                 known |= self.store.recorded_keys([keys[i] for i in lost])
             _back_off(attempt)
-        if todo:
-            raise StoreError(
-                f"gave up recording alerts of {', '.join(sorted(todo))}: too much contention"
-            )
-        return [
-            # A repeat within the batch belongs where its first copy went.
-            replace(outcome, incident=outcomes[first_of[keys[index]]].incident)
-            if first_of[keys[index]] != index
-            else outcome
-            for index, outcome in sorted(outcomes.items())
-        ]
 
     def _apply(
         self,
@@ -239,6 +281,7 @@ class IncidentService:
             if not wave:
                 break
             failures = self.store.write_all([segment.write for _, segment in wave])
+            fatal: StoreError | None = None
             for (fingerprint, segment), failure in zip(wave, failures, strict=True):
                 if failure is None:
                     outcomes.update(zip(segment.indices, segment.outcomes, strict=True))
@@ -252,7 +295,9 @@ class IncidentService:
                 elif isinstance(failure, WriteTooLargeError):
                     capped.add(fingerprint)
                 elif not isinstance(failure, ConflictError):
-                    raise failure
+                    fatal = failure  # raised once the wave's other writes are accounted for
+            if fatal is not None:
+                raise fatal
         return duplicates
 
     def _fold(
@@ -274,6 +319,7 @@ class IncidentService:
                 )
                 outcome = RecordOutcome(OutcomeKind.UNMATCHED_RESOLVE, alert, current)
                 steps.append(_Loose(occurrence, index, outcome))
+                pending = None  # what follows is written after it, in arrival order
                 continue
             kind, change = self._plan(alert, current, now)
             occurrence = Occurrence(key=key, incident_id=change.incident.id, alert=alert)

@@ -178,12 +178,12 @@ class SqliteStore:
 
     def write_all(self, changes: Sequence[IncidentWrite]) -> list[StoreError | None]:
         """One after the other on the one connection: inside a batch each is a savepoint, so
-        a failed condition undoes that change alone and the batch still commits once."""
+        a failed change is undone alone and the batch still commits once."""
         failures: list[StoreError | None] = []
         for change in changes:
             try:
                 self.write(change)
-            except (ConflictError, DuplicateOccurrenceError) as exc:
+            except StoreError as exc:
                 failures.append(exc)
             else:
                 failures.append(None)

@@ -188,8 +188,8 @@ class Store(Protocol):
 
     def write_all(self, changes: Sequence[IncidentWrite]) -> list[StoreError | None]:
         """Apply changes to distinct incidents, each atomically on its own conditions, several
-        at once where the backend can: what each failed with (None: applied), in order. A
-        failure of the store itself (not a condition) is raised."""
+        at once where the backend can: what each failed with (None: applied), in order, so
+        that the caller knows which are durable even when others failed."""
 
     def recorded_keys(self, keys: Collection[str]) -> set[str]:
         """Which of these occurrence keys are recorded already: one read for a whole batch."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from incidents.lifecycle import RecordOutcome
 from incidents.store import StoreError
-from ingest.pipeline import Ingestor, IngestReport, Parsed, UnreadablePayloadError
+from ingest.pipeline import Answer, Ingestor, IngestReport, Parsed, UnreadablePayloadError
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ MAX_BATCH_ALERTS = 2000
 DEFAULT_BACKLOG_ALERTS = 10_000
 DEFAULT_BACKLOG_BYTES = 32 * 1024 * 1024
 
-Answer = IngestReport | UnreadablePayloadError
 CommitHook = Callable[[list[RecordOutcome]], None]
 
 
@@ -122,10 +121,13 @@ class GroupCommitter:
         """Parse, then wait for the batch that writes this payload: its report once durable.
 
         Raises UnreadablePayloadError (kept as a dead letter), StoreError (nothing written),
-        BackloggedError and StoppingError (nothing taken), WithdrawnError (handed back)."""
-        if self._closing:
+        BackloggedError and StoppingError (nothing taken), WithdrawnError (handed back).
+        A withdrawable payload (an SQS message) is not held to the backlog's limits: its
+        consumer bounds what it holds, and one refused would only wait out its visibility
+        timeout and count towards the queue's redrive limit."""
+        if self._closing or (self._runner is not None and self._runner.done()):
             raise StoppingError("stopping: not taking new alerts")
-        if self._bytes + len(body) > self._max_bytes or self._pending_alerts >= self._max_alerts:
+        if not withdrawable and not self.has_room(len(body)):
             raise BackloggedError(self._retry_after())
         self.start()
         self._bytes += len(body)
@@ -136,8 +138,10 @@ class GroupCommitter:
             )
             if withdrawable and self._withdrawing:
                 raise WithdrawnError("stopping: handed back before it was written")
-            if self._pending_alerts and (
-                self._pending_alerts + parsed.alert_count > self._max_alerts
+            if (
+                not withdrawable
+                and self._pending_alerts
+                and self._pending_alerts + parsed.alert_count > self._max_alerts
             ):
                 # Payloads parsed side by side all passed the first check.
                 raise BackloggedError(self._retry_after())
@@ -150,9 +154,14 @@ class GroupCommitter:
             answer = await asyncio.shield(entry.answer)
         finally:
             self._bytes -= len(body)
-        if isinstance(answer, UnreadablePayloadError):
+        if isinstance(answer, UnreadablePayloadError | StoreError):
             raise answer
         return answer
+
+    def has_room(self, size: int) -> bool:
+        """Whether a payload of `size` bytes would be taken now: the receiver asks before it
+        reads a body, so that bodies being read are bounded too."""
+        return self._bytes + size <= self._max_bytes and self._pending_alerts < self._max_alerts
 
     def withdraw(self) -> int:
         """Hand back every withdrawable payload not yet being written (and refuse those still
@@ -179,7 +188,6 @@ class GroupCommitter:
             await self._runner
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             while not self._pending:
                 if self._closing:
@@ -190,27 +198,44 @@ class GroupCommitter:
                     # Idle until now: let a burst that started together join this batch.
                     await asyncio.sleep(self._window)
             batch = self._take()
-            self._writing = len(batch)
-            started = time.monotonic()
-            try:
-                answers = await loop.run_in_executor(
-                    self._store_executor, self._commit, [entry.parsed for entry in batch]
-                )
-            except Exception as exc:  # StoreError above all: every sender of the batch retries
-                for entry in batch:
-                    if not entry.answer.done():
-                        entry.answer.set_exception(exc)
+            if batch:  # empty when everything waiting was withdrawn meanwhile
+                await self._write(batch)
+
+    async def _write(self, batch: list[_Entry]) -> None:
+        """Write one batch and answer each of its senders, whatever happens: a sender left
+        without an answer would wait forever, and with it an SQS slot or a stop."""
+        loop = asyncio.get_running_loop()
+        self._writing = len(batch)
+        started = time.monotonic()
+        try:
+            answers = await loop.run_in_executor(
+                self._store_executor, self._commit, [entry.parsed for entry in batch]
+            )
+        except BaseException as exc:  # StoreError above all; a cancellation is passed on
+            for entry in batch:
+                if not entry.answer.done():
+                    entry.answer.set_exception(
+                        exc if isinstance(exc, Exception) else StoppingError("stopped")
+                    )
+            if not isinstance(exc, Exception):
+                raise
+            return
+        finally:
+            self._writing = 0
+        self._measure(batch, time.monotonic() - started)
+        outcomes: list[RecordOutcome] = []
+        for entry, answer in zip(batch, answers, strict=True):
+            if isinstance(answer, StoreError):
+                entry.answer.set_exception(answer)
                 continue
-            finally:
-                self._writing = 0
-            self._measure(batch, time.monotonic() - started)
-            outcomes: list[RecordOutcome] = []
-            for entry, answer in zip(batch, answers, strict=True):
-                entry.answer.set_result(answer)
-                if isinstance(answer, IngestReport):
-                    outcomes.extend(answer.outcomes)
-            if outcomes and self._on_commit is not None:
+            entry.answer.set_result(answer)
+            if isinstance(answer, IngestReport):
+                outcomes.extend(answer.outcomes)
+        if outcomes and self._on_commit is not None:
+            try:
                 self._on_commit(outcomes)
+            except Exception:  # what follows a write must not stop the writing
+                logger.exception("reacting to %d recorded alerts failed", len(outcomes))
 
     def _take(self) -> list[_Entry]:
         """The waiting payloads, oldest first, up to MAX_BATCH_ALERTS alerts (at least one)."""
@@ -243,19 +268,22 @@ class GroupCommitter:
         for parsed in payloads:
             try:
                 answers.extend(self.ingestor.commit([parsed]))
-            except StoreError:
-                raise
+            except StoreError as exc:  # this one retries; those written before it are done
+                answers.append(exc)
             except Exception as exc:  # kept and answered; the others are written
                 answers.append(self._keep_unwritable(parsed, exc))
         return answers
 
-    def _keep_unwritable(self, parsed: Parsed, exc: Exception) -> UnreadablePayloadError:
-        logger.exception(
+    def _keep_unwritable(self, parsed: Parsed, exc: Exception) -> Answer:
+        logger.error(
             "payload from %s could not be recorded; kept as a dead letter",
             parsed.origin,
             exc_info=exc,
         )
-        return self.ingestor.keep_unrecordable(parsed, f"could not be recorded: {exc}")
+        try:
+            return self.ingestor.keep_unrecordable(parsed, f"could not be recorded: {exc}")
+        except StoreError as unkept:  # not even kept: its sender must retry
+            return unkept
 
     def _measure(self, batch: list[_Entry], seconds: float) -> None:
         alerts = sum(entry.parsed.alert_count for entry in batch)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from incidents.lifecycle import IncidentService, RecordOutcome
+from incidents.lifecycle import IncidentService, PartialBatchError, RecordOutcome
 from incidents.models import DeadLetter
-from incidents.store import Store
+from incidents.store import Store, StoreError
 from ingest.normalize import ParseResult, Rejection, parse_body
 from ingest.parsers.base import ParseError
 
@@ -63,6 +63,10 @@ class Parsed:
         return len(self.result.alerts) if self.result is not None else 0
 
 
+Answer = IngestReport | UnreadablePayloadError | StoreError
+"""What one payload of a batch came to: recorded, kept as a dead letter, or to be retried."""
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -82,7 +86,7 @@ class Ingestor:
         """Parse and record one payload. Raises UnreadablePayloadError when no alert came out
         of it, and lets StoreError through so that the caller can tell its sender to retry."""
         (outcome,) = self.commit([self.parse(body, origin, message_id)])
-        if isinstance(outcome, UnreadablePayloadError):
+        if isinstance(outcome, UnreadablePayloadError | StoreError):
             raise outcome
         return outcome
 
@@ -95,11 +99,16 @@ class Ingestor:
             return Parsed(body, origin, received_at, None, exc)
         return Parsed(body, origin, received_at, result)
 
-    def commit(self, payloads: Sequence[Parsed]) -> list[IngestReport | UnreadablePayloadError]:
+    def commit(self, payloads: Sequence[Parsed]) -> list[Answer]:
         """Record payloads that arrived together as one batch: their dead letters and their
         alerts in one store transaction where the backend has one (one fsync in SQLite), the
         alerts folded into their incidents together (`IncidentService.record_batch`). What
-        each payload did, in order; StoreError fails them all, and nothing is acknowledged."""
+        each payload did, in order. A payload whose alerts were not all recorded is answered
+        with the StoreError, to be retried; one recorded whole is answered with its report
+        even when others failed (on DynamoDB its writes are durable already, and a sender
+        told to retry them would count them twice, or get back duplicates that set nothing
+        off). A failure of the batch's own transaction raises, and nothing is acknowledged."""
+        failure: StoreError | None = None
         with self.store.batch():
             letters = [self._keep_rejections(parsed) for parsed in payloads]
             alerts = [
@@ -108,10 +117,20 @@ class Ingestor:
                 if parsed.result is not None
                 for alert in parsed.result.alerts
             ]
-            recorded = iter(self.service.record_batch(alerts))
-        answers: list[IngestReport | UnreadablePayloadError] = []
+            try:
+                recorded = dict(enumerate(self.service.record_batch(alerts)))
+            except PartialBatchError as exc:
+                failure, recorded = exc, exc.recorded
+        answers: list[Answer] = []
+        first = 0
         for parsed, letter_ids in zip(payloads, letters, strict=True):
-            answers.append(self._answer(parsed, letter_ids, recorded))
+            count = parsed.alert_count
+            mine = [recorded.get(index) for index in range(first, first + count)]
+            first += count
+            if failure is not None and None in mine:
+                answers.append(failure)
+                continue
+            answers.append(self._answer(parsed, letter_ids, [o for o in mine if o is not None]))
         return answers
 
     def keep_unrecordable(self, parsed: Parsed, reason: str) -> UnreadablePayloadError:
@@ -123,7 +142,7 @@ class Ingestor:
 
     @staticmethod
     def _answer(
-        parsed: Parsed, letter_ids: list[str], recorded: Iterator[RecordOutcome]
+        parsed: Parsed, letter_ids: list[str], outcomes: list[RecordOutcome]
     ) -> IngestReport | UnreadablePayloadError:
         if parsed.result is None:
             assert parsed.error is not None
@@ -133,7 +152,6 @@ class Ingestor:
             reasons = "; ".join(r.reason for r in result.rejections) or "no alert in payload"
             informational = all(r.informational for r in result.rejections)
             return UnreadablePayloadError(reasons, letter_ids, informational)
-        outcomes = [next(recorded) for _ in result.alerts]
         return IngestReport(outcomes, result.rejections, letter_ids)
 
     def _keep_rejections(self, parsed: Parsed) -> list[str]:

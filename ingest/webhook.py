@@ -65,6 +65,11 @@ class Receiver:
         if request.content_length is not None and request.content_length > MAX_PAYLOAD_BYTES:
             self.metrics.payload("too_large")
             return _too_large(request.content_length)
+        if request.content_length is not None and not self.committer.has_room(
+            request.content_length
+        ):
+            self.metrics.payload("backlogged")
+            return _retry_later(429, "ingest backlog is full; retry later", "1")
         idempotency_key = request.headers.get("Idempotency-Key")
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             self.metrics.payload("unreadable")

@@ -309,3 +309,22 @@ async def test_metrics_count_payloads_and_outcomes(harness: Harness):
     assert 'incident_bot_payloads_total{result="unreadable"} 1' in text
     assert 'incident_bot_alerts_total{outcome="opened"} 1' in text
     assert 'incident_bot_alerts_total{outcome="repeated"} 1' in text
+
+
+async def test_a_failing_reaction_does_not_stop_the_writing(tmp_path: Path):
+    """What follows a write (publishing) raising must not leave later senders unanswered."""
+    started = Harness(tmp_path, api_key=None)
+
+    def explode(outcomes: list[RecordOutcome]) -> None:
+        raise RuntimeError("the publisher broke")
+
+    started.committer = GroupCommitter(
+        started.committer.ingestor, started.executor, on_commit=explode
+    )
+    started.receiver.committer = started.committer
+    async for harness in _serve(started):
+        first, _ = await harness.post(json.dumps(BRIEF_ALERT))
+        second, body = await asyncio.wait_for(harness.post(json.dumps(BRIEF_ALERT)), 10)
+
+        assert (first, second) == (202, 202)
+        assert body["outcomes"][0]["outcome"] == "repeated"

@@ -6,6 +6,7 @@ multi-writer race is not repeated here."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import uuid
@@ -51,6 +52,7 @@ from incidents.store import (
     Store,
     StoreError,
 )
+from ingest.pipeline import Ingestor, IngestReport
 from tests.conftest import T0, ManualClock, make_alert
 from tests.fakes.moto_server import aws, moto_server, serialized_aws  # noqa: F401
 
@@ -1155,3 +1157,28 @@ def test_a_batch_of_large_alerts_is_split_to_fit_the_backends_write(any_store, s
     assert incident.occurrences == 20
     stored = any_store.occurrences(incident.id, limit=100)
     assert len(stored) == 20 and {len(o.alert.raw) for o in stored} == {300_000}
+
+
+def test_a_batch_that_fails_part_way_answers_what_was_recorded(any_store, service):
+    """A write the store fails (not a lost race) fails only the payloads it holds: what was
+    written beside it is answered as recorded, never told to retry into a duplicate."""
+    ingestor = Ingestor(service, any_store)
+    good = ingestor.parse(json.dumps({"title": "Disk full", "severity": "HIGH"}).encode(), "t")
+    bad = ingestor.parse(json.dumps({"title": "Queue stuck", "severity": "LOW"}).encode(), "t")
+    assert good.result is not None and bad.result is not None
+    broken = bad.result.alerts[0].fingerprint
+    write = any_store.write
+
+    def failing(change):
+        if change.incident.fingerprint == broken:
+            raise StoreError("the disk is on fire")
+        write(change)
+
+    any_store.write = failing
+    answers = ingestor.commit([good, bad])
+
+    assert isinstance(answers[0], IngestReport)
+    assert answers[0].outcomes[0].kind is OutcomeKind.OPENED
+    assert isinstance(answers[1], StoreError) and "on fire" in str(answers[1])
+    [incident] = any_store.list_incidents()
+    assert incident.title == "Disk full" and incident.occurrences == 1
