@@ -41,7 +41,19 @@ from tests.fakes.slack_emulator import SlackEmulator  # noqa: E402
 FIXTURES = ROOT / "tests" / "fixtures" / "payloads"
 HANG_SECONDS = 10.0
 INJECTIONS = (b"\\ud83d", b"\\udc00", b"\\u0000", b"\xed\xa0\xbd", b"\x00", b"\xff")
-ENCODINGS = (None, "gzip", "deflate", "br", "identity", "x-gzip", "garbage")
+ENCODINGS = (
+    None,
+    None,
+    None,
+    "gzip",
+    "gzip",
+    "deflate",
+    "deflate",
+    "x-gzip",
+    "identity",
+    "br",
+    "garbage",
+)
 CONTENT_TYPES = (None, "application/json", "text/plain", "application/octet-stream", "x/;;")
 
 

@@ -129,7 +129,7 @@ def _requests(draw: st.DrawFn) -> tuple[bytes, dict[str, str]]:
 
 
 @settings(
-    max_examples=150,
+    max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
