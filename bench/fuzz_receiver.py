@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gzip
+import json
 import random
 import sqlite3
 import sys
@@ -28,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -113,6 +115,13 @@ def bodies(count: int, seed: int) -> Iterator[tuple[bytes, dict[str, str]]]:
         yield wrap(rng, mutate(rng, rng.choice(fixtures)))
 
 
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
 async def post_all(url: str, count: int, seed: int, in_flight: int) -> Tally:
     tally = Tally()
     work = bodies(count, seed)
@@ -122,7 +131,7 @@ async def post_all(url: str, count: int, seed: int, in_flight: int) -> Tally:
         for body, headers in work:
             try:
                 async with session.post(url, data=body, headers=headers) as response:
-                    answer = await response.json(content_type=None)
+                    text = await response.text(errors="replace")
                     status = response.status
             except TimeoutError:
                 tally.hangs += 1
@@ -131,6 +140,7 @@ async def post_all(url: str, count: int, seed: int, in_flight: int) -> Tally:
                 tally.dropped += 1
                 continue
             tally.statuses[status] += 1
+            answer = _json_or_none(text)  # aiohttp's own 500 is plain text
             named = answer.get("dead_letters", []) if isinstance(answer, dict) else []
             tally.named_letters.update(named)
             if status == 202:
