@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -117,11 +117,13 @@ class GroupCommitter:
         message_id: str | None = None,
         *,
         withdrawable: bool = False,
+        content_encoding: str | None = None,
     ) -> IngestReport:
         """Parse, then wait for the batch that writes this payload: its report once durable.
 
         Raises UnreadablePayloadError (kept as a dead letter), StoreError (nothing written),
-        BackloggedError and StoppingError (nothing taken), WithdrawnError (handed back).
+        BackloggedError and StoppingError (nothing taken), WithdrawnError (handed back),
+        InflatedTooLargeError (a body inflating past the limit under `content_encoding`).
         A withdrawable payload (an SQS message) is not held to the backlog's limits: its
         consumer bounds what it holds, and one refused would only wait out its visibility
         timeout and count towards the queue's redrive limit."""
@@ -134,7 +136,12 @@ class GroupCommitter:
         try:
             loop = asyncio.get_running_loop()
             parsed = await loop.run_in_executor(
-                self._parse_executor, self.ingestor.parse, body, origin, message_id
+                self._parse_executor,
+                self.ingestor.parse,
+                body,
+                origin,
+                message_id,
+                content_encoding,
             )
             if withdrawable and self._withdrawing:
                 raise WithdrawnError("stopping: handed back before it was written")
@@ -209,7 +216,9 @@ class GroupCommitter:
         started = time.monotonic()
         try:
             answers = await loop.run_in_executor(
-                self._store_executor, self._commit, [entry.parsed for entry in batch]
+                self._store_executor,
+                self.ingestor.commit_isolating,
+                [entry.parsed for entry in batch],
             )
         except BaseException as exc:  # StoreError above all; a cancellation is passed on
             for entry in batch:
@@ -249,41 +258,6 @@ class GroupCommitter:
             batch.append(entry)
         self._pending_alerts -= alerts
         return batch
-
-    def _commit(self, payloads: Sequence[Parsed]) -> list[Answer]:
-        """One batch in the store's thread. A payload the store cannot take (an alert it fails
-        to serialise) must not fail the senders beside it: then each is written alone, and
-        one that still fails is kept whole as a dead letter with the reason."""
-        try:
-            return self.ingestor.commit(payloads)
-        except StoreError:
-            raise
-        except Exception as exc:  # the payload's fault, not the store's: isolate it
-            if len(payloads) == 1:
-                return [self._keep_unwritable(payloads[0], exc)]
-            logger.warning(
-                "a batch of %d payloads failed (%s); writing each alone", len(payloads), exc
-            )
-        answers: list[Answer] = []
-        for parsed in payloads:
-            try:
-                answers.extend(self.ingestor.commit([parsed]))
-            except StoreError as exc:  # this one retries; those written before it are done
-                answers.append(exc)
-            except Exception as exc:  # kept and answered; the others are written
-                answers.append(self._keep_unwritable(parsed, exc))
-        return answers
-
-    def _keep_unwritable(self, parsed: Parsed, exc: Exception) -> Answer:
-        logger.error(
-            "payload from %s could not be recorded; kept as a dead letter",
-            parsed.origin,
-            exc_info=exc,
-        )
-        try:
-            return self.ingestor.keep_unrecordable(parsed, f"could not be recorded: {exc}")
-        except StoreError as unkept:  # not even kept: its sender must retry
-            return unkept
 
     def _measure(self, batch: list[_Entry], seconds: float) -> None:
         alerts = sum(entry.parsed.alert_count for entry in batch)

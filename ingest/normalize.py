@@ -34,6 +34,9 @@ _JSON_ARRAY_START = re.compile(
     r'\[\s*(?:$|[\[{"\]]|(?:-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)\s*(?:[,\]]|$))'
 )
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# A JSON escape that may spell a UTF-16 surrogate, and a surrogate left alone in a string.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Parser = Callable[[dict[str, Any], Envelope], list[Alert]]
 
@@ -83,6 +86,32 @@ def decode(body: bytes) -> Any:
         return stripped
     if _depth_exceeds(value, MAX_DEPTH):
         raise ParseError(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return lossless(value, stripped)
+
+
+def lossless(value: Any, source: str | None = None) -> Any:
+    """`value` with every lone UTF-16 surrogate written back as its six-character escape.
+
+    JSON can spell a surrogate alone (`\\ud83d`: a sender cutting an emoji in half). Python
+    decodes it into a string that no UTF-8 text can hold, so it passes parsing and fails
+    where the alert is serialised for the store, losing the payload and, before isolation,
+    its whole batch. Done here, where JSON text enters the parsers, every field is safe and
+    the text is kept as the sender spelled it. `source`, the JSON text, lets the common case
+    (no surrogate escape in it) skip the walk. Call it after the depth check: it recurses."""
+    if source is not None and _SURROGATE_ESCAPE.search(source) is None:
+        return value
+    return _escape_surrogates(value)
+
+
+def _escape_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        if _LONE_SURROGATE.search(value) is None:
+            return value
+        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    if isinstance(value, dict):
+        return {_escape_surrogates(k): _escape_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_surrogates(item) for item in value]
     return value
 
 
@@ -170,7 +199,7 @@ def _parse_string(body: str, envelope: Envelope, result: ParseResult) -> None:
         except (ValueError, RecursionError):
             inner = None
         if inner is not None and not _depth_exceeds(inner, MAX_DEPTH):
-            _parse_value(inner, envelope, result)
+            _parse_value(lossless(inner, stripped), envelope, result)
             return
     result.alerts.extend(generic.parse_text(body, envelope))
 
@@ -225,7 +254,7 @@ def _logs_document(data: object) -> Any:
     document = cloudwatch_logs.decode(data)
     if _depth_exceeds(document, MAX_DEPTH):
         raise ParseError(f"decoded CloudWatch Logs data nested deeper than {MAX_DEPTH} levels")
-    return document
+    return lossless(document)
 
 
 def _is_sns_envelope(doc: dict[str, Any]) -> bool:

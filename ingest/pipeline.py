@@ -9,6 +9,7 @@ recorded in its incident or its payload is in the dead-letter table with the rea
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,8 +18,11 @@ from datetime import UTC, datetime
 from incidents.lifecycle import IncidentService, PartialBatchError, RecordOutcome
 from incidents.models import DeadLetter
 from incidents.store import Store, StoreError
-from ingest.normalize import ParseResult, Rejection, parse_body
+from ingest.content_coding import decode_content
+from ingest.normalize import MAX_PAYLOAD_BYTES, ParseResult, Rejection, parse_body
 from ingest.parsers.base import ParseError
+
+logger = logging.getLogger(__name__)
 
 
 class UnreadablePayloadError(ParseError):
@@ -85,16 +89,26 @@ class Ingestor:
     def ingest(self, body: bytes, origin: str, message_id: str | None = None) -> IngestReport:
         """Parse and record one payload. Raises UnreadablePayloadError when no alert came out
         of it, and lets StoreError through so that the caller can tell its sender to retry."""
-        (outcome,) = self.commit([self.parse(body, origin, message_id)])
+        (outcome,) = self.commit_isolating([self.parse(body, origin, message_id)])
         if isinstance(outcome, UnreadablePayloadError | StoreError):
             raise outcome
         return outcome
 
-    def parse(self, body: bytes, origin: str, message_id: str | None = None) -> Parsed:
-        """CPU only, no store: a receiver parses while the previous batch is being written."""
+    def parse(
+        self,
+        body: bytes,
+        origin: str,
+        message_id: str | None = None,
+        content_encoding: str | None = None,
+    ) -> Parsed:
+        """CPU only, no store: a receiver parses while the previous batch is being written.
+
+        `content_encoding` is the HTTP header: the body is inflated here, bounded, and kept as
+        it came when it does not inflate. Raises InflatedTooLargeError past the payload limit."""
         received_at = self._clock()
         try:
-            result = parse_body(body, received_at, message_id)
+            decoded = decode_content(body, content_encoding, MAX_PAYLOAD_BYTES)
+            result = parse_body(decoded, received_at, message_id)
         except ParseError as exc:
             return Parsed(body, origin, received_at, None, exc)
         return Parsed(body, origin, received_at, result)
@@ -133,11 +147,46 @@ class Ingestor:
             answers.append(self._answer(parsed, letter_ids, [o for o in mine if o is not None]))
         return answers
 
-    def keep_unrecordable(self, parsed: Parsed, reason: str) -> UnreadablePayloadError:
+    def commit_isolating(self, payloads: Sequence[Parsed]) -> list[Answer]:
+        """`commit`, but a payload the store cannot take (an alert it fails to serialise) does
+        not fail the payloads beside it: then each is written alone, and one that still fails
+        is kept whole as a dead letter with the reason. A StoreError of one payload written
+        alone answers that payload alone: those written before it are durable."""
+        try:
+            return self.commit(payloads)
+        except StoreError:
+            raise
+        except Exception as exc:  # the payload's fault, not the store's: isolate it
+            if len(payloads) == 1:
+                return [self._keep_unrecordable(payloads[0], exc)]
+            logger.warning(
+                "a batch of %d payloads failed (%s); writing each alone", len(payloads), exc
+            )
+        answers: list[Answer] = []
+        for parsed in payloads:
+            try:
+                answers.extend(self.commit([parsed]))
+            except StoreError as exc:  # this one retries; those written before it are done
+                answers.append(exc)
+            except Exception as exc:  # kept and answered; the others are written
+                answers.append(self._keep_unrecordable(parsed, exc))
+        return answers
+
+    def _keep_unrecordable(self, parsed: Parsed, exc: Exception) -> Answer:
         """Keep a payload whose alerts the store refused (not for being unreachable) whole as a
-        dead letter, so that what could not be recorded is still never lost."""
-        with self.store.batch():
-            letter_id = self._keep(parsed.body, parsed.origin, reason, parsed)
+        dead letter, so that what could not be recorded is still never lost; a store that
+        cannot keep it either answers its sender to retry."""
+        logger.error(
+            "payload from %s could not be recorded; kept as a dead letter",
+            parsed.origin,
+            exc_info=exc,
+        )
+        reason = f"could not be recorded: {' '.join(str(exc).split())[:500]}"
+        try:
+            with self.store.batch():
+                letter_id = self._keep(parsed.body, parsed.origin, reason, parsed)
+        except StoreError as unkept:
+            return unkept
         return UnreadablePayloadError(reason, [letter_id], informational=False)
 
     @staticmethod
@@ -183,6 +232,8 @@ class Ingestor:
 
 
 def _fragment_bytes(fragment: object) -> bytes:
+    """A rejected part as bytes; a lone surrogate (which UTF-8 cannot hold) as its `\\uXXXX`
+    escape, so that keeping the part never fails on what made it unreadable."""
     if isinstance(fragment, str):
-        return fragment.encode()
-    return json.dumps(fragment, ensure_ascii=False, default=str).encode()
+        return fragment.encode("utf-8", "backslashreplace")
+    return json.dumps(fragment, ensure_ascii=False, default=str).encode("utf-8", "backslashreplace")

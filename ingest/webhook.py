@@ -21,8 +21,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from incidents.store import StoreError
+from ingest.content_coding import SUPPORTED, InflatedTooLargeError, unsupported
 from ingest.group_commit import BackloggedError, GroupCommitter, StoppingError
 from ingest.metrics import ReceiverMetrics
 from ingest.normalize import MAX_PAYLOAD_BYTES
@@ -51,7 +53,12 @@ class Receiver:
         self._checks = {"store": self._store_ready, **(checks or {})}
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_PAYLOAD_BYTES)
+        # The body is read as it came and inflated in the parse thread, bounded
+        # (ingest/content_coding.py): aiohttp's own inflation has no bound, and a body that
+        # does not inflate escapes the handler as a 500 that breaks the connection.
+        app = web.Application(
+            client_max_size=MAX_PAYLOAD_BYTES, handler_args={"auto_decompress": False}
+        )
         app.router.add_post("/alerts", self.post_alerts)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
@@ -74,15 +81,33 @@ class Receiver:
         if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
             self.metrics.payload("unreadable")
             return _error(400, f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+        content_encoding = request.headers.get("Content-Encoding")
+        if unknown := unsupported(content_encoding):
+            self.metrics.payload("unsupported_encoding")
+            return _error(
+                415,
+                f"Content-Encoding {', '.join(unknown)} is not supported; "
+                f"send one of {', '.join(SUPPORTED)}",
+            )
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             self.metrics.payload("too_large")
             return _too_large(None)
+        except RequestPayloadError as exc:
+            # The body never arrived whole (a cut chunked stream): nothing to keep.
+            self.metrics.payload("unreadable")
+            return _error(400, f"body could not be read: {exc}")
         origin = f"webhook:{request.remote or 'unknown'}"
         message_id = f"http:{idempotency_key}" if idempotency_key else None
         try:
-            report = await self.committer.submit(body, origin, message_id)
+            report = await self.committer.submit(
+                body, origin, message_id, content_encoding=content_encoding
+            )
+        except InflatedTooLargeError as exc:
+            self.metrics.payload("too_large")
+            logger.warning("refused: %s", exc)
+            return _error(413, str(exc))
         except UnreadablePayloadError as exc:
             if exc.informational:
                 self.metrics.payload("ignored")

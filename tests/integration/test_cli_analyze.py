@@ -119,6 +119,17 @@ def test_an_unreadable_payload_exits_2_with_one_line_and_is_kept(tmp_path: Path,
     assert letter.payload == payload[: 1024 * 1024 + 1]
 
 
+def test_a_lone_surrogate_is_recorded_with_its_escape_not_a_traceback(tmp_path: Path):
+    source = tmp_path / "cut-emoji.json"
+    source.write_bytes(b'{"title":"Checkout failing \\ud83d","message":"x","severity":"HIGH"}')
+
+    completed = _analyze(tmp_path, "--json", str(source))
+
+    assert completed.returncode == 0, completed.stderr
+    [alert] = json.loads(completed.stdout)["alerts"]
+    assert alert["title"] == "Checkout failing \\ud83d"
+
+
 def test_a_missing_file_exits_2(tmp_path: Path):
     completed = _analyze(tmp_path, str(tmp_path / "nope.json"))
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from incidents.models import AlertStatus, Severity
+from ingest.content_coding import InflatedTooLargeError, decode_content
 from ingest.normalize import MAX_DEPTH, MAX_PAYLOAD_BYTES, ParseResult, decode, parse_body
 from ingest.parsers import cloudwatch_logs
 from ingest.parsers.base import ParseError
@@ -595,3 +596,70 @@ def test_a_payload_with_too_many_alerts_is_refused_whole() -> None:
 
     with pytest.raises(ParseError, match="5001 alerts, over the limit of 5000 per payload"):
         parse_body(body, RECEIVED)
+
+
+# Lone UTF-16 surrogates: escaped where JSON text enters the parsers, at any envelope depth.
+
+CUT_EMOJI = {"title": "Checkout failing \ud83d", "message": "x", "severity": "HIGH"}
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda doc: doc,
+        lambda doc: [doc, {"title": "fine", "message": "y"}],
+        lambda doc: {
+            "Type": "Notification",
+            "MessageId": "m-1",
+            "TopicArn": "arn:aws:sns:eu-west-1:1:t",
+            "Message": json.dumps(doc),
+        },
+        lambda doc: {"Records": [{"messageId": "s-1", "body": json.dumps(doc)}]},
+    ],
+    ids=["plain", "batch", "sns", "sqs-in-sns-records"],
+)
+def test_a_lone_surrogate_becomes_its_escape_and_the_alert_serialises(wrap):
+    result = parse_doc(wrap(CUT_EMOJI))
+
+    assert result.alerts[0].title == "Checkout failing \\ud83d"
+    for alert in result.alerts:
+        alert.model_dump_json()  # what the store does; it raised before
+
+
+def test_a_lone_surrogate_in_a_key_and_in_cloudwatch_logs_data_is_escaped_too():
+    events = {
+        "messageType": "DATA_MESSAGE",
+        "logGroup": "/aws/lambda/checkout",
+        "logStream": "s",
+        "logEvents": [{"id": "1", "timestamp": 1, "message": "ERROR cut \udc00 here"}],
+    }
+    data = base64.b64encode(gzip.compress(json.dumps(events).encode())).decode()
+
+    [alert] = parse_doc({"awslogs": {"data": data}}).alerts
+    [keyed] = parse_doc({"title": "t", "message": "m", "labels": {"k\ud800": "v"}}).alerts
+
+    assert "cut \\udc00 here" in alert.message
+    alert.model_dump_json()
+    keyed.model_dump_json()
+
+
+def test_a_properly_paired_surrogate_is_the_emoji_itself():
+    [alert] = parse(b'{"title": "Checkout failing \\ud83d\\udd25", "message": "x"}').alerts
+
+    assert alert.title == "Checkout failing \U0001f525"
+
+
+# Content-Encoding, undone by the receiver with a bound.
+
+
+def test_content_codings_are_undone_last_applied_first_and_bounded():
+    body = json.dumps(CUT_EMOJI).encode()
+
+    assert decode_content(zlib.compress(gzip.compress(body)), "gzip, Deflate", 4096) == body
+    assert decode_content(body, None, 4096) == body
+    with pytest.raises(InflatedTooLargeError):
+        decode_content(gzip.compress(b" " * 5000), "gzip", 4096)
+    with pytest.raises(ParseError, match="bytes after the end"):
+        decode_content(gzip.compress(body) + b"tail", "gzip", 4096)
+    with pytest.raises(ParseError, match="not supported"):
+        decode_content(body, "br", 4096)
