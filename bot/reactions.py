@@ -49,10 +49,6 @@ class Reactions:
             else:
                 queue.append(outcome)
 
-    @property
-    def waiting(self) -> int:
-        return sum(len(queue) for queue in self._queues.values())
-
     async def _work(self, key: str, queue: deque[RecordOutcome]) -> None:
         try:
             while queue:

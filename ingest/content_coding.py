@@ -16,6 +16,7 @@ import zlib
 from ingest.parsers.base import ParseError
 
 SUPPORTED = ("gzip", "x-gzip", "deflate", "identity")
+GZIP = 16 + zlib.MAX_WBITS
 
 
 class InflatedTooLargeError(Exception):
@@ -39,11 +40,11 @@ def decode_content(body: bytes, header: str | None, limit: int) -> bytes:
     not inflate and InflatedTooLargeError past `limit` bytes."""
     for coding in reversed(codings(header)):
         if coding in ("gzip", "x-gzip"):
-            body = _inflate(body, 16 + zlib.MAX_WBITS, coding, limit)
+            body = inflate(body, GZIP, limit, "body", f"Content-Encoding {coding}")
         elif coding == "deflate":
             # RFC 9110 deflate is a zlib stream; some senders send raw deflate instead.
             wbits = zlib.MAX_WBITS if _is_zlib_header(body) else -zlib.MAX_WBITS
-            body = _inflate(body, wbits, coding, limit)
+            body = inflate(body, wbits, limit, "body", f"Content-Encoding {coding}")
         elif coding != "identity":
             raise ParseError(f"Content-Encoding {coding!r} is not supported")
     return body
@@ -53,18 +54,22 @@ def _is_zlib_header(body: bytes) -> bool:
     return len(body) >= 2 and body[0] & 0x0F == 8 and (body[0] << 8 | body[1]) % 31 == 0
 
 
-def _inflate(body: bytes, wbits: int, coding: str, limit: int) -> bytes:
+def inflate(data: bytes, wbits: int, limit: int, what: str, kind: str) -> bytes:
+    """`data` inflated (zlib's `wbits`: GZIP, zlib or raw deflate) to at most `limit` bytes:
+    the one bounded inflater of the ingest path, for request bodies and for the compressed
+    `data` of CloudWatch Logs alike. Raises ParseError naming `what` and `kind` when the data
+    does not inflate, is cut short or has bytes after its end, and InflatedTooLargeError
+    past `limit` (zlib's `max_length`: a bomb stops there instead of running on)."""
     inflater = zlib.decompressobj(wbits)
     try:
-        raw = inflater.decompress(body, limit + 1)
+        raw = inflater.decompress(data, limit + 1)
     except zlib.error as exc:
-        raise ParseError(f"body does not decode as Content-Encoding {coding}: {exc}") from exc
+        raise ParseError(f"{what} is not {kind}: {exc}") from exc
     if len(raw) > limit or inflater.unconsumed_tail:
-        raise InflatedTooLargeError(
-            f"body inflates (Content-Encoding {coding}) past the {limit} byte limit; split it"
-        )
+        raise InflatedTooLargeError(f"{what} inflates past {limit} bytes as {kind}; split it")
     if not inflater.eof:
-        raise ParseError(f"body is truncated: its Content-Encoding {coding} stream does not end")
+        # A cut stream inflates without complaint; say so rather than "not JSON" later.
+        raise ParseError(f"{what} is truncated: its {kind} stream does not end")
     if inflater.unused_data:
-        raise ParseError(f"bytes after the end of the body's Content-Encoding {coding} stream")
+        raise ParseError(f"bytes after the end of the {kind} stream of the {what}")
     return raw

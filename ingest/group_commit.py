@@ -95,7 +95,6 @@ class GroupCommitter:
         self._alerts_per_second = 0.0
         self._runner: asyncio.Task[None] | None = None
         self.batches = 0
-        self.committed_alerts = 0
 
     @property
     def backlog(self) -> dict[str, int]:
@@ -262,7 +261,6 @@ class GroupCommitter:
     def _measure(self, batch: list[_Entry], seconds: float) -> None:
         alerts = sum(entry.parsed.alert_count for entry in batch)
         self.batches += 1
-        self.committed_alerts += alerts
         if seconds > 0 and alerts:
             rate = alerts / seconds
             self._alerts_per_second = (

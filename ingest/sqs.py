@@ -83,7 +83,7 @@ class SqsConsumer:
 
     @property
     def in_hand(self) -> int:
-        """Messages received and not yet deleted or handed back: what `/readyz` reports."""
+        """Messages received and not yet written, kept as a dead letter or handed back."""
         return len(self._working)
 
     async def _poll(self, stop: asyncio.Event) -> None:

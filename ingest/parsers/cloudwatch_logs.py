@@ -14,6 +14,7 @@ from typing import Any
 
 from incidents.models import Alert, AlertStatus, Severity
 from ingest import fingerprint
+from ingest.content_coding import GZIP, InflatedTooLargeError, inflate
 from ingest.parsers.base import (
     Envelope,
     NotAnAlertError,
@@ -48,17 +49,12 @@ def decode(data: object) -> Any:
         raise ParseError(f"CloudWatch Logs data is not valid base64: {exc}") from exc
     if not compressed:
         raise ParseError("CloudWatch Logs data is empty")
-    window = 16 + zlib.MAX_WBITS if compressed[:2] == b"\x1f\x8b" else zlib.MAX_WBITS
-    inflater = zlib.decompressobj(window)
+    window = GZIP if compressed[:2] == b"\x1f\x8b" else zlib.MAX_WBITS
+    what = "CloudWatch Logs data"
     try:
-        raw = inflater.decompress(compressed, MAX_DECODED_BYTES + 1)
-    except zlib.error as exc:
-        raise ParseError(f"CloudWatch Logs data is not gzip or zlib: {exc}") from exc
-    if len(raw) > MAX_DECODED_BYTES or inflater.unconsumed_tail:
-        raise ParseError(f"CloudWatch Logs data inflates past {MAX_DECODED_BYTES} bytes")
-    if not inflater.eof:
-        # A cut stream inflates without complaint; say so rather than "not JSON" later.
-        raise ParseError("CloudWatch Logs data is truncated: its compressed stream does not end")
+        raw = inflate(compressed, window, MAX_DECODED_BYTES, what, "gzip or zlib")
+    except InflatedTooLargeError as exc:  # inside a body: unreadable, kept as a dead letter
+        raise ParseError(str(exc)) from exc
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as exc:
