@@ -150,11 +150,12 @@ class IncidentService:
     def record_batch(self, alerts: Sequence[Alert]) -> list[RecordOutcome]:
         """Fold alerts that arrived together into their incidents, in order: what each did.
 
-        A storm costs what its distinct problems cost: the heads and the known keys are read
-        once for the batch, and the alerts of one incident become one write of it (count +n,
-        last seen, members, their events) instead of one write each. Each write keeps its own
-        conditions, so a lost race re-reads that fingerprint alone and plans its alerts again.
-        Idempotent per alert: a key recorded before, or twice in the batch, counts once."""
+        A storm costs what its distinct problems cost: the heads are read once for the batch,
+        and the alerts of one incident become one write of it (count +n, last seen, members,
+        their events) instead of one write each. Each write keeps its own conditions, so a lost
+        race re-reads that fingerprint alone and plans its alerts again. Idempotent per alert:
+        a key recorded before (found by its write's condition, then read) or twice in the
+        batch counts once. PartialBatchError says what was recorded when not all could be."""
         keys = [alert.dedup_key or uuid.uuid4().hex for alert in alerts]
         outcomes: dict[int, RecordOutcome] = {}
         todo: dict[str, list[int]] = defaultdict(list)
@@ -165,12 +166,8 @@ class IncidentService:
             else:
                 first_of[key] = index
                 todo[alerts[index].fingerprint].append(index)
-        # Keys recorded before are found by the writes' own conditions (a duplicate fails its
-        # write, and its keys are read then): a storm of new alerts pays no read for them.
-        known: set[str] = set()
-        capped: set[str] = set()
         try:
-            self._record_all(alerts, keys, outcomes, todo, known, capped)
+            self._record_all(alerts, keys, outcomes, todo)
         except StoreError as exc:
             settled = self._settled(alerts, keys, first_of, outcomes)
             raise PartialBatchError(str(exc), settled) from exc
@@ -208,10 +205,12 @@ class IncidentService:
         keys: list[str],
         outcomes: dict[int, RecordOutcome],
         todo: dict[str, list[int]],
-        known: set[str],
-        capped: set[str],
     ) -> None:
-        """Plan and write until nothing is left to do or the attempts run out."""
+        """Plan and write until nothing is left to do or the attempts run out. Keys recorded
+        before are found by the writes' own conditions (a duplicate fails its write, and its
+        keys are read then), so a storm of new alerts pays no read for them."""
+        known: set[str] = set()
+        capped: set[str] = set()
         for attempt in range(MAX_WRITE_ATTEMPTS):
             heads = self.store.heads(todo)
             for fingerprint, indices in list(todo.items()):
