@@ -92,13 +92,14 @@ def _subscribe(queue: Queue, raw: bool) -> Any:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, queue: Queue, **config: Any) -> None:
+    def __init__(self, tmp_path: Path, queue: Queue, backlog: int = 10_000, **config: Any) -> None:
         self.store = SqliteStore(tmp_path / "sqs.db")
         self.executor = ThreadPoolExecutor(max_workers=1)
         self.outcomes: list[RecordOutcome] = []
         self.committer = GroupCommitter(
             Ingestor(IncidentService(self.store), self.store),
             self.executor,
+            max_alerts=backlog,
             on_commit=self.outcomes.extend,
         )
         self.consumer = SqsConsumer(
@@ -310,3 +311,22 @@ async def test_a_stop_does_not_wait_for_the_long_poll(tmp_path: Path, queue: Que
     await harness.close()
 
     assert time.monotonic() - stopped < 3
+
+
+async def test_sqs_messages_are_not_held_to_the_http_backlog(tmp_path: Path, queue: Queue):
+    """The consumer bounds what it holds; a message refused for the receivers' backlog would
+    wait out its visibility timeout and count towards the queue's redrive limit."""
+    harness = Harness(tmp_path, queue, backlog=1, pollers=1, visibility_timeout=30)
+    release = harness.hold_the_store()
+    harness.start()
+    try:
+        queue.sqs.send_message(QueueUrl=queue.url, MessageBody=json.dumps(BRIEF_ALERT))
+        await harness.writing(1)
+        queue.send_alerts(4)
+        await harness.writing(5)  # all four wait behind a full backlog, none refused
+        release.set()
+        await harness.until(lambda: queue.depth() == 0, timeout=10)
+        assert sum(i.occurrences for i in harness.store.list_incidents()) == 5
+    finally:
+        release.set()
+        await harness.close()
