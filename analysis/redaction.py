@@ -35,7 +35,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-KINDS: Final = frozenset(
+from analysis.secret_formats import CONTEXT_FORMATS, FORMATS
+from analysis.secret_formats import KINDS as FORMAT_KINDS
+from analysis.secret_values import looks_random
+
+KINDS: Final = FORMAT_KINDS | frozenset(
     {
         "private_key",
         "jwt",
@@ -60,6 +64,8 @@ KINDS: Final = frozenset(
         "secret",
         "api_key",
         "token",
+        "azure_storage_key",
+        "credential",
         "email",
         "ip",
     }
@@ -112,6 +118,8 @@ _AWS_SESSION_TOKEN_KEYS: Final = frozenset(
 # Ordered: the first suffix a normalised key ends with decides its kind.
 _KEY_SUFFIX_KINDS: Final = (
     ("secretaccesskey", "aws_secret_key"),
+    ("accountkey", "azure_storage_key"),
+    ("sharedaccesskey", "azure_storage_key"),
     ("awssecretkey", "aws_secret_key"),
     ("password", "password"),
     ("passwd", "password"),
@@ -127,9 +135,76 @@ _KEY_SUFFIX_KINDS: Final = (
     ("apikey", "api_key"),
     ("accesskey", "api_key"),
     ("routingkey", "api_key"),
+    ("applicationkey", "api_key"),
+    ("appkey", "api_key"),
+    ("licensekey", "api_key"),
+    ("integrationkey", "api_key"),
+    ("servicekey", "api_key"),
+    ("authkey", "api_key"),
+    ("signingkey", "secret"),
+    ("encryptionkey", "secret"),
+    ("masterkey", "secret"),
     ("authorization", "authorization"),
     ("cookie", "cookie"),
     ("token", "token"),
+)
+# Names that are sometimes a secret and often not (`key` of an S3 object, `auth` mode, `salt`
+# setting): the value goes only when it looks random (`analysis.secret_values.looks_random`).
+_GUARDED_KEY_SUFFIXES: Final = (
+    "key",
+    "pass",
+    "auth",
+    "credential",
+    "credentials",
+    "creds",
+    "cred",
+    "hmac",
+    "salt",
+)
+# A `<word>_key` whose word names a thing rather than a provider is an identifier: PagerDuty's
+# `incident_key`, Alertmanager's `groupKey`, DynamoDB's `partition_key`, an S3 object key.
+_IDENTIFIER_KEY_WORDS: Final = (
+    "incident",
+    "dedup",
+    "deduplication",
+    "group",
+    "idempotency",
+    "partition",
+    "sort",
+    "range",
+    "hash",
+    "primary",
+    "foreign",
+    "cache",
+    "object",
+    "issue",
+    "project",
+    "message",
+    "event",
+    "request",
+    "correlation",
+    "trace",
+    "lookup",
+    "index",
+    "shard",
+    "row",
+    "unique",
+    "bucket",
+    "file",
+    "item",
+    "record",
+    "resource",
+    "config",
+    "feature",
+    "metric",
+    "label",
+    "tag",
+    "lock",
+    "job",
+    "task",
+    "queue",
+    "stream",
+    "s3",
 )
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 _KEY_CHARS: Final = frozenset(string.ascii_letters + string.digits + "_.-")
@@ -226,8 +301,12 @@ _ASSIGNMENT = r"\d{0,2}\\*[\"']?[ \t]*(?P<sep>=>|:=|[:=])[ \t]*"
 # The endings of secret-named keys, one pattern each so that each starts with a literal.
 # They only find candidates: `_secret_kind` decides on the whole key, read backwards.
 _KEY_ENDINGS = (
-    r"pass(?:word|wd|phrase)",
+    r"pass(?:word|wd|phrase)?",
     r"pwd",
+    r"auth",
+    r"cred(?:ential)?s?",
+    r"hmac",
+    r"salt",
     r"secret(?:[_-]?(?:access[_-]?)?key|[_-]?string)?",
     r"key",
     r"token",
@@ -336,10 +415,16 @@ def _kind_for_key(key: str) -> str | None:
 
 def _secret_kind(key: str, value: str) -> str | None:
     """Like `_kind_for_key`, also knowing the value: `PWD=/srv/app` is the shell's working
-    directory, not a password."""
+    directory, not a password; under a name that only sometimes holds a secret (`key`, `auth`,
+    `credentials`), a value is one when it looks random."""
     kind = _kind_for_key(key)
     if kind == "password" and _normalise_key(key) in ("pwd", "oldpwd") and value.startswith("/"):
         return None
+    if kind is None and looks_random(value):
+        name = _normalise_key(_MARKER.sub("", key) if _MARKER_PREFIX in key else key)
+        if name.endswith(_GUARDED_KEY_SUFFIXES) and not name.endswith(_NOT_SECRET_KEY_SUFFIXES):
+            if not (name.endswith("key") and name[:-3].endswith(_IDENTIFIER_KEY_WORDS)):
+                return "credential"
     return kind
 
 
@@ -419,10 +504,18 @@ def _aws_access_key(match: re.Match[str], text: str) -> str:
 
 
 def _value_replacer(kind: str) -> Callable[[re.Match[str], str], str]:
-    """A replacement that keeps the match up to its `value` group and redacts the value."""
+    """A replacement that keeps the match around its `value` group and redacts the value,
+    unless the value is a placeholder (`-p$MYSQL_PWD`) or already a marker."""
 
     def replace(match: re.Match[str], text: str) -> str:
-        return text[match.start() : match.start("value")] + _marker(kind)
+        value = match.group("value")
+        if _is_kept(value) or value.startswith(_MARKER_PREFIX):
+            return text[match.start() : match.end()]
+        return (
+            text[match.start() : match.start("value")]
+            + _marker(kind)
+            + text[match.end("value") : match.end()]
+        )
 
     return replace
 
@@ -570,6 +663,14 @@ _SECRET_RULES: Final = (
     _Rule(_ANTHROPIC_KEY, _marker("anthropic_key")),
     _Rule(_OPENAI_KEY, _marker("openai_key")),
     _Rule(_GOOGLE_API_KEY, _marker("google_api_key")),
+    *(
+        _Rule(form.pattern, _marker(form.kind), gates=form.gates, hint=form.hint)
+        for form in FORMATS
+    ),
+    *(
+        _Rule(form.pattern, _value_replacer(form.kind), gates=form.gates, hint=form.hint)
+        for form in CONTEXT_FORMATS
+    ),
     _Rule(_AUTHORIZATION, _authorization, lowered=True),
     _Rule(_BEARER, _value_replacer("bearer"), lowered=True),
     _Rule(_URL_CREDENTIALS, _url_credentials),
