@@ -158,7 +158,7 @@ class Ingestor:
             raise
         except Exception as exc:  # the payload's fault, not the store's: isolate it
             if len(payloads) == 1:
-                return [self._keep_unrecordable(payloads[0], exc)]
+                return [self._commit_alert_by_alert(payloads[0], exc)]
             logger.warning(
                 "a batch of %d payloads failed (%s); writing each alone", len(payloads), exc
             )
@@ -169,8 +169,58 @@ class Ingestor:
             except StoreError as exc:  # this one retries; those written before it are done
                 answers.append(exc)
             except Exception as exc:  # kept and answered; the others are written
-                answers.append(self._keep_unrecordable(parsed, exc))
+                answers.append(self._commit_alert_by_alert(parsed, exc))
         return answers
+
+    def _commit_alert_by_alert(self, parsed: Parsed, exc: Exception) -> Answer:
+        """A payload the store refused whole: each of its alerts written alone, so that one
+        alert the store cannot take (an Alertmanager group's one bad entry) is kept as its own
+        dead letter and the others are recorded. A payload of one alert, or with none read,
+        is kept whole."""
+        if parsed.result is None or len(parsed.result.alerts) < 2:
+            return self._keep_unrecordable(parsed, exc)
+        logger.warning(
+            "a payload of %d alerts from %s failed (%s); writing each alert alone",
+            len(parsed.result.alerts),
+            parsed.origin,
+            exc,
+        )
+        outcomes: list[RecordOutcome] = []
+        rejections = list(parsed.result.rejections)
+        try:
+            with self.store.batch():
+                letter_ids = self._keep_rejections(parsed)
+            for alert in parsed.result.alerts:
+                try:
+                    with self.store.batch():
+                        outcomes.extend(self.service.record_batch([alert]))
+                except StoreError:
+                    raise
+                except Exception as refused:  # this alert alone: kept, the others go on
+                    reason = f"could not be recorded: {' '.join(str(refused).split())[:500]}"
+                    logger.error(
+                        "alert %r from %s could not be recorded; kept as a dead letter",
+                        alert.title[:200],
+                        parsed.origin,
+                        exc_info=refused,
+                    )
+                    rejection = Rejection(
+                        reason, alert.raw if alert.raw is not None else alert.title
+                    )
+                    with self.store.batch():
+                        letter_ids.append(
+                            self._keep(
+                                _fragment_bytes(rejection.fragment), parsed.origin, reason, parsed
+                            )
+                        )
+                    rejections.append(rejection)
+        except StoreError as unreachable:  # those written are durable; the sender retries
+            return unreachable
+        if not outcomes:
+            return UnreadablePayloadError(
+                "; ".join(r.reason for r in rejections), letter_ids, informational=False
+            )
+        return IngestReport(outcomes, rejections, letter_ids)
 
     def _keep_unrecordable(self, parsed: Parsed, exc: Exception) -> Answer:
         """Keep a payload whose alerts the store refused (not for being unreachable) whole as a

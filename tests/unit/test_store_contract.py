@@ -56,6 +56,10 @@ from ingest.pipeline import Ingestor, IngestReport
 from tests.conftest import T0, ManualClock, make_alert
 from tests.fakes.moto_server import aws, moto_server, serialized_aws  # noqa: F401
 
+PAYLOADS = (
+    Path(__file__).resolve().parent.parent / "fixtures" / "payloads" / "prometheus-alertmanager"
+)
+
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
 def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
@@ -1182,3 +1186,34 @@ def test_a_batch_that_fails_part_way_answers_what_was_recorded(any_store, servic
     assert isinstance(answers[1], StoreError) and "on fire" in str(answers[1])
     [incident] = any_store.list_incidents()
     assert incident.title == "Disk full" and incident.occurrences == 1
+
+
+def test_one_alert_the_store_refuses_is_kept_alone_and_its_group_goes_through(any_store, service):
+    """An Alertmanager group whose one alert the store cannot take (the way a lone surrogate
+    once failed serialisation): the other alerts are recorded, the refused one is kept as its
+    own dead letter holding its own part of the payload, and the sender gets a 2xx answer."""
+    ingestor = Ingestor(service, any_store)
+    body = (
+        PAYLOADS / "prometheus-msteams_alert_testdata_prom_post_request_2_alerts.json"
+    ).read_bytes()
+    parsed = ingestor.parse(body, "alertmanager")
+    assert parsed.result is not None and len(parsed.result.alerts) == 2
+    poisoned, healthy = parsed.result.alerts
+    write = any_store.write
+
+    def refusing(change):
+        if any(o.alert.fingerprint == poisoned.fingerprint for o in change.occurrences):
+            raise ValueError("cannot serialise this alert")
+        write(change)
+
+    any_store.write = refusing
+    [answer] = ingestor.commit_isolating([parsed])
+
+    assert isinstance(answer, IngestReport)
+    assert [o.alert.fingerprint for o in answer.outcomes] == [healthy.fingerprint]
+    assert "cannot serialise this alert" in answer.rejections[-1].reason
+    [letter] = any_store.dead_letters()
+    assert letter.id in answer.dead_letter_ids
+    assert json.loads(letter.payload) == poisoned.raw
+    [incident] = any_store.list_incidents()
+    assert incident.fingerprint == healthy.fingerprint
