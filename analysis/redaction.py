@@ -28,6 +28,7 @@ How it works, and why:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import string
@@ -35,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from analysis.secret_formats import CONTEXT_FORMATS, FORMATS
+from analysis.secret_formats import CONTEXT_FORMATS, FORMATS, merged
 from analysis.secret_formats import KINDS as FORMAT_KINDS
 from analysis.secret_values import looks_random
 
@@ -265,9 +266,11 @@ _URL_CREDENTIALS = re.compile(
     r"://(?P<user>[^\s:/?#\"'<>\\\[\]]*):(?P<password>[^\s/?#\"'<>\\]+)@(?=[A-Za-z0-9\[])"
 )
 # Anchored on `@`; the local part is found by scanning back (see `_Rule.extend_left`).
-# `git@host` is an SSH remote, not somebody's address; `Object@1b2c3d.toString(` is code.
+# `git@host` is an SSH remote, not somebody's address; `Object@1b2c3d.toString(` is code; a
+# Google service account (`loader@project.iam.gserviceaccount.com`) names a workload, like an ARN.
 _EMAIL_DOMAIN = re.compile(
     r"@(?<=[A-Za-z0-9._%+-]@)(?<!(?<![A-Za-z0-9._%+-](?<!\\[nrt]))git@)"
+    r"(?![A-Za-z0-9.-]*\.gserviceaccount\.com(?![A-Za-z0-9.-]))"
     r"(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,24}(?![A-Za-z0-9(-])"
 )
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
@@ -402,6 +405,7 @@ def _normalise_key(key: str) -> str:
     return _NOT_ALNUM.sub("", _lower(key)).rstrip(string.digits)
 
 
+@functools.lru_cache(maxsize=4096)
 def _kind_for_key(key: str) -> str | None:
     """The kind of secret a value under `key` is, or None when the name says nothing secret.
     A marker in the key says nothing: `[REDACTED:private_key]` names what the key was."""
@@ -471,13 +475,18 @@ def _replace_value(match: re.Match[str], text: str, kind: str) -> str:
     )
 
 
+_STATUS_LIKE = re.compile(r"[0-9]{1,4}")
+"""`cannot fetch token: 401`: a status or a count, not a token (a PIN can be a password)."""
+
+
 def _key_value(match: re.Match[str], text: str) -> str:
     """A value after a secret-named key (`k=v`, `k: v`, `"k": "v"`, `--k v`).
 
     The pattern anchors on the key's ending; the whole key is read backwards from there, because
     the whole name decides (`NextToken` is pagination, `csrf_token` a secret). A key right after
     `/`, or after `:` with a bare `:` separator, is a path or an ARN segment (`/oauth/token: 401`,
-    `...:secret:prod/db`), not a key.
+    `...:secret:prod/db`), not a key. A number of up to four digits is a status or a count,
+    except as a password.
     """
     value = _group(match, text, _value_group(match)) or ""
     if value.startswith(_MARKER_PREFIX) and _MARKER.fullmatch(value):
@@ -488,7 +497,9 @@ def _key_value(match: re.Match[str], text: str) -> str:
     if before == "/" or (before == ":" and match.group("sep") == ":"):
         return text[match.start() : match.end()]
     kind = _secret_kind(text[start:family_end], value)
-    return text[match.start() : match.end()] if kind is None else _replace_value(match, text, kind)
+    if kind is None or (kind != "password" and _STATUS_LIKE.fullmatch(value)):
+        return text[match.start() : match.end()]
+    return _replace_value(match, text, kind)
 
 
 def _name_value(match: re.Match[str], text: str) -> str:
@@ -602,6 +613,13 @@ def _ipv6(match: re.Match[str], text: str) -> str:
     return _marker("ip") + candidate[len(core) :]
 
 
+_PROVIDER_TOKENS, _PROVIDER_KINDS = merged(tuple(form for form in FORMATS if form.stem))
+
+
+def _provider_token(match: re.Match[str], text: str) -> str:
+    return _marker(_PROVIDER_KINDS[match.lastgroup or ""])
+
+
 _Replace = str | Callable[[re.Match[str], str], str]
 
 
@@ -663,9 +681,11 @@ _SECRET_RULES: Final = (
     _Rule(_ANTHROPIC_KEY, _marker("anthropic_key")),
     _Rule(_OPENAI_KEY, _marker("openai_key")),
     _Rule(_GOOGLE_API_KEY, _marker("google_api_key")),
+    _Rule(_PROVIDER_TOKENS, _provider_token),
     *(
         _Rule(form.pattern, _marker(form.kind), gates=form.gates, hint=form.hint)
         for form in FORMATS
+        if not form.stem
     ),
     *(
         _Rule(form.pattern, _value_replacer(form.kind), gates=form.gates, hint=form.hint)
@@ -705,6 +725,8 @@ def redact(text: str, *, redact_ips: bool = False) -> str:
     `[REDACTED:ip]`. It is off by default because addresses are what a network incident is
     about, and an address grants nothing on its own.
     """
+    if _PLAIN.fullmatch(text):
+        return text
     rules = _SECRET_AND_IP_RULES if redact_ips else _SECRET_RULES
     for _ in range(_MAX_PASSES):
         redacted = _one_pass(text, rules)
@@ -734,10 +756,15 @@ def redact_json(value: Any, *, redact_ips: bool = False) -> Any:
     root: list[Any] = [None]
     stack: list[tuple[Any, Any, Any, str | None]] = [(value, root, 0, None)]
     copies: dict[tuple[int, str | None], Any] = {}
+    texts: list[tuple[Any, Any, str]] = []  # (parent, slot, text): redacted together at the end
     while stack:
         item, parent, slot, kind = stack.pop()
         if not isinstance(item, dict | list | tuple):
-            parent[slot] = _redact_scalar(item, kind, redact_ips)
+            scalar = _redact_by_kind(item, kind)
+            if isinstance(scalar, str) and not _MARKER.fullmatch(scalar):
+                texts.append((parent, slot, scalar))
+            else:
+                parent[slot] = scalar
             continue
         memo = (id(item), kind)
         if memo in copies:
@@ -746,44 +773,94 @@ def redact_json(value: Any, *, redact_ips: bool = False) -> Any:
         if isinstance(item, dict):
             mapping: dict[Any, Any] = {}
             copies[memo] = parent[slot] = mapping
-            pair_kind = _pair_kind(item, redact_ips)
+            pair_name = _pair_name(item, redact_ips)
             for key, child in item.items():
                 new_key = _unique_key(mapping, key, redact_ips)
                 mapping[new_key] = None
-                stack.append((child, mapping, new_key, _child_kind(new_key, child, pair_kind)))
+                stack.append((child, mapping, new_key, _child_kind(new_key, child, pair_name)))
         else:
             items: list[Any] = [None] * len(item)
             copies[memo] = parent[slot] = items
             # A list under a secret-named key is a list of secrets (`"passwords": [...]` is not
             # one, `"password": ["old", "new"]` is).
             stack.extend((child, items, index, kind) for index, child in enumerate(item))
+    redacted = redact_many([text for _, _, text in texts], redact_ips=redact_ips)
+    for (parent, slot, _), text in zip(texts, redacted, strict=True):
+        parent[slot] = text
     return root[0]
 
 
-def _child_kind(key: Any, child: Any, pair_kind: str | None) -> str | None:
+_SEPARATOR: Final = "\x1e"
+_JOINT: Final = f"\n{_SEPARATOR}\n"
+_PLAIN: Final = re.compile(r"[A-Za-z0-9_-]{0,12}")
+"""Too short to hold any secret the rules know, and without a separator or an `@`."""
+
+
+def redact_many(texts: list[str], *, redact_ips: bool = False) -> list[str]:
+    """`[redact(t) for t in texts]`, faster.
+
+    Why: a JSON alert is hundreds of short strings, and each rule costs a call whatever the
+    length, so the strings are redacted as one text, joined by a line holding only a record
+    separator. No rule matches across a line break and a record separator, so each piece comes
+    out as it would alone; a piece whose joint a rule touched anyway (it would have to eat the
+    line break) is redacted again alone, so the result never depends on the neighbours."""
+    results = list(texts)
+    joined = [i for i, text in enumerate(texts) if not _PLAIN.fullmatch(text)]
+    alone = [i for i in joined if _SEPARATOR in texts[i]]
+    joined = [i for i in joined if _SEPARATOR not in texts[i]]
+    if joined:
+        pieces = redact(_JOINT.join(texts[i] for i in joined), redact_ips=redact_ips).split(
+            _SEPARATOR
+        )
+        if len(pieces) != len(joined):
+            alone.extend(joined)
+        else:
+            last = len(pieces) - 1
+            for n, (index, piece) in enumerate(zip(joined, pieces, strict=True)):
+                start = 1 if n else 0
+                end = len(piece) - 1 if n < last else len(piece)
+                intact = (not n or piece.startswith("\n")) and (n == last or piece.endswith("\n"))
+                if intact and start <= end:
+                    results[index] = piece[start:end]
+                else:
+                    alone.append(index)
+    for index in alone:
+        results[index] = redact(texts[index], redact_ips=redact_ips)
+    return results
+
+
+def _child_kind(key: Any, child: Any, pair_name: str | None) -> str | None:
     """The secret kind of a value, from its (already redacted) key: deciding on the key as it
     comes out, not as it went in, gives a second pass the same answer."""
-    if pair_kind is not None and key in _PAIR_VALUE_KEYS:
-        return pair_kind
+    value = child if isinstance(child, str) else ""
+    if pair_name is not None and key in _PAIR_VALUE_KEYS:
+        return _secret_kind(pair_name, value)
     if not isinstance(key, str):
         return None
-    return _secret_kind(key, child if isinstance(child, str) else "")
+    return _secret_kind(key, value)
 
 
-def _pair_kind(item: dict[Any, Any], redact_ips: bool) -> str | None:
-    """The secret kind named by a `{"name": ..., "value": ...}` pair (ECS and Lambda
-    environments, tags, CloudFormation parameters), or None. Decided on the name as it comes
-    out, like `_child_kind`."""
+def _pair_name(item: dict[Any, Any], redact_ips: bool) -> str | None:
+    """The name of a `{"name": ..., "value": ...}` pair (ECS and Lambda environments, tags,
+    CloudFormation parameters) as it comes out, or None: it decides whether the value is a
+    secret, like a key does (`_child_kind`)."""
     if _PAIR_VALUE_KEYS.isdisjoint(item):
         return None
     name = next((item[k] for k in _PAIR_NAME_KEYS if isinstance(item.get(k), str)), None)
-    return None if name is None else _kind_for_key(redact(name, redact_ips=redact_ips))
+    return None if name is None else redact(name, redact_ips=redact_ips)
+
+
+@functools.lru_cache(maxsize=4096)
+def _redact_key(key: str, redact_ips: bool) -> str:
+    """Keys repeat across a document's alerts and across alerts (`labels`, `startsAt`), and
+    redaction is a pure function: each distinct key is redacted once."""
+    return redact(key, redact_ips=redact_ips)
 
 
 def _unique_key(mapping: dict[Any, Any], key: Any, redact_ips: bool) -> Any:
     if not isinstance(key, str):
         return key
-    new_key = redact(key, redact_ips=redact_ips)
+    new_key = _redact_key(key, redact_ips)
     suffix = 2
     unique = new_key
     while unique in mapping:
@@ -792,13 +869,15 @@ def _unique_key(mapping: dict[Any, Any], key: Any, redact_ips: bool) -> Any:
     return unique
 
 
-def _redact_scalar(item: Any, kind: str | None, redact_ips: bool) -> Any:
+def _redact_by_kind(item: Any, kind: str | None) -> Any:
+    """A scalar under a secret-named key, replaced whole (an `Authorization` value keeps its
+    scheme); any other scalar as it is. A string that comes out still goes through `redact`."""
     if kind is not None and not isinstance(item, bool):
         if isinstance(item, int | float):
             return _marker(kind)
         if isinstance(item, str):
             if kind == "authorization":
-                return redact(_redact_authorization(item), redact_ips=redact_ips)
+                return _redact_authorization(item)
             if not _is_kept(item):
                 return _marker(kind)
-    return redact(item, redact_ips=redact_ips) if isinstance(item, str) else item
+    return item

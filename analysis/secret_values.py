@@ -10,7 +10,8 @@ useful:
 - not a UUID (an identifier in almost every alert), not a path (a `/` with a `.` or a leading
   `/`), not a dotted name (`checkout.api.internal`);
 - the mix of a generated string: upper case, lower case and digits together (base62, base64);
-  or hex of 20 characters or more, with letters and digits; or upper case and digits alone (base32) of 16 or more;
+  or hex of 20 characters or more, with letters and digits; or base32 with digits, of 16 or
+  more;
 - and a Shannon entropy of at least 3 bits per character, so `AAAAAAAAAAAAAAAA1a` is no key.
 """
 

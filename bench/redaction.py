@@ -6,7 +6,8 @@ most 2 ms per alert at p99.
 
 - **Recall** reads tests/fixtures/secrets/<kind>.json: each case is a secret embedded in a
   realistic alert text. A case is caught when no 9-character piece of its secret is left in the
-  redacted text (so a token cut in half by a marker still counts as a leak).
+  redacted text (so a token cut in half by a marker still counts as a leak), markers aside, and
+  unless the original text holds that piece outside the secret too.
 - **Precision** reads the real sender payloads (tests/fixtures/payloads) and the look-alike
   texts of tests/fixtures/secrets/not_secrets.json, none of which holds a secret. Each text is
   cut into tokens at whitespace and JSON punctuation; a token counts as redacted when a marker
@@ -78,11 +79,17 @@ def clean_texts() -> list[str]:
     return texts + [case["text"] for case in lookalikes["cases"]]
 
 
-def leaked(secret: str, redacted: str) -> bool:
+def leaked(secret: str, text: str, redacted: str) -> bool:
+    """True when a piece of `secret` is left in `redacted`. Markers are not the text (the
+    marker `[REDACTED:rubygems_key]` holds the prefix `rubygems_`), and a piece that `text`
+    also holds outside the secret is public (a Telegram token's bot id, logged beside it)."""
+    left = MARKER.sub("\0", redacted)
+    outside = text.replace(secret, "\0")
     if len(secret) <= LEAK_PIECE:
-        return secret in redacted
+        return secret in left
     return any(
-        secret[i : i + LEAK_PIECE] in redacted for i in range(len(secret) - LEAK_PIECE + 1)
+        piece in left and piece not in outside
+        for piece in (secret[i : i + LEAK_PIECE] for i in range(len(secret) - LEAK_PIECE + 1))
     )
 
 
@@ -111,9 +118,8 @@ def detect_secrets_redactor(plugin_names: Iterable[str]) -> Redactor:
     from detect_secrets.settings import default_settings
 
     wanted = set(plugin_names)
-    plugins = [
-        cls() for cls in get_mapping_from_secret_type_to_class().values() if cls.__name__ in wanted
-    ]
+    classes: list[Any] = list(get_mapping_from_secret_type_to_class().values())
+    plugins = [cls() for cls in classes if cls.__name__ in wanted]
     filters = (
         heuristic.is_sequential_string,
         heuristic.is_potential_uuid,
@@ -171,7 +177,7 @@ def recall(redactor: Redactor, cases: list[Case]) -> dict[str, tuple[int, int]]:
     for case in cases:
         counts = per_kind.setdefault(case.kind, [0, 0])
         counts[1] += 1
-        if not leaked(case.secret, redactor(case.text)):
+        if not leaked(case.secret, case.text, redactor(case.text)):
             counts[0] += 1
     return {kind: (caught, total) for kind, (caught, total) in per_kind.items()}
 
@@ -210,16 +216,14 @@ def timings(cases: list[Case], payloads: list[Any], rounds: int) -> list[float]:
 
 
 def misses(redactor: Redactor, cases: list[Case]) -> list[Case]:
-    return [case for case in cases if leaked(case.secret, redactor(case.text))]
+    return [case for case in cases if leaked(case.secret, case.text, redactor(case.text))]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=20, help="timing rounds (default 20)")
     parser.add_argument("--show-misses", action="store_true", help="print each missed case")
-    parser.add_argument(
-        "--no-detect-secrets", action="store_true", help="measure our rules alone"
-    )
+    parser.add_argument("--no-detect-secrets", action="store_true", help="measure our rules alone")
     args = parser.parse_args()
 
     cases = corpus()

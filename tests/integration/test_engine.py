@@ -18,6 +18,7 @@ from analysis.breaker import BreakerState, CircuitBreaker
 from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
 from analysis.models import AnalyzerKind, ThreadMessage
+from bench.redaction import leaked
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService
 from incidents.models import Alert, Incident, Severity
@@ -398,6 +399,30 @@ async def test_no_seeded_secret_of_the_corpus_reaches_claude(rig: Rig):
             assert json.dumps(secret)[1:-1] not in wire, (secret, entry["text"])
         for kind in entry["kinds"]:
             assert f"[REDACTED:{kind}]" in request.prompt_text
+
+
+async def test_no_sample_of_the_outside_corpus_reaches_claude(rig: Rig):
+    """Every sample of tests/fixtures/secrets/ (public secret-format test data in realistic
+    alert shapes) as an alert's message, through the whole engine, as issue 14's testers sent
+    them: no 9-character piece of a secret is in the bytes the API receives."""
+    cases = [
+        case
+        for path in sorted((FIXTURES / "secrets").glob("*.json"))
+        if path.name != "not_secrets.json"
+        for case in json.loads(path.read_text("utf-8"))["cases"]
+    ]
+    for number, case in enumerate(cases):
+        name = chr(65 + number % 26) + chr(65 + number // 26)  # letters: titles never collide
+        incident, alert = rig.record(
+            {"source": "corpus", "title": f"Sample {name}", "message": case["text"]}
+        )
+        await rig.engine.analyze(incident, alert)
+
+    assert len(rig.fake.requests) == len(cases)
+    for case, request in zip(cases, rig.fake.requests, strict=True):
+        wire = request.raw.decode()
+        for form in (case["secret"], json.dumps(case["secret"])[1:-1]):
+            assert not leaked(form, case["text"], wire), (case["secret"], case["text"])
 
 
 async def test_a_follow_up_question_is_answered_from_redacted_fenced_context(rig: Rig):

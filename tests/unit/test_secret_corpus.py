@@ -3,8 +3,9 @@ in every alert shape it comes in, and the look-alikes come out unchanged.
 
 The samples come from the public test data of gitleaks, trufflehog and detect-secrets, and from
 the providers' documented formats (the corpus's README says which for each kind). A secret
-counts as leaked when any 9-character piece of it is left, so a token cut in half by a marker
-is still a leak. bench/redaction.py measures the same corpus and prints recall per kind.
+counts as leaked when any 9-character piece of it is left (`bench.redaction.leaked`), so a
+token cut in half by a marker is still a leak. bench/redaction.py measures the same corpus and
+prints recall per kind.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 import pytest
 
 from analysis.redaction import KINDS, redact, redact_json
+from bench.redaction import leaked
 
 SECRETS = Path(__file__).resolve().parent.parent / "fixtures" / "secrets"
-LEAK_PIECE = 9
 MARKER = re.compile(r"\[REDACTED:([a-z0-9_]+)\]")
 
 
@@ -31,12 +32,6 @@ def load(path: Path) -> dict[str, Any]:
 KIND_FILES = sorted(p for p in SECRETS.glob("*.json") if p.name != "not_secrets.json")
 CASES = [(load(p)["kind"], case) for p in KIND_FILES for case in load(p)["cases"]]
 LOOKALIKES: list[dict[str, str]] = load(SECRETS / "not_secrets.json")["cases"]
-
-
-def pieces(secret: str) -> list[str]:
-    if len(secret) <= LEAK_PIECE:
-        return [secret]
-    return [secret[i : i + LEAK_PIECE] for i in range(len(secret) - LEAK_PIECE + 1)]
 
 
 def case_id(kind: str, case: dict[str, Any]) -> str:
@@ -67,7 +62,7 @@ def test_the_corpus_is_well_formed_and_covers_the_kinds_issue_14_names() -> None
 def test_every_sample_is_redacted_and_its_context_kept(kind: str, case: dict[str, Any]) -> None:
     redacted = redact(case["text"])
 
-    assert [p for p in pieces(case["secret"]) if p in redacted] == [], redacted
+    assert not leaked(case["secret"], case["text"], redacted), redacted
     assert [w for w in case["keep"] if w not in redacted] == [], redacted
     assert set(MARKER.findall(redacted)) <= KINDS
     assert redact(redacted) == redacted
@@ -83,7 +78,8 @@ def test_every_sample_is_redacted_inside_a_serialised_payload(
     sent = json.dumps(redact_json({"raw_payload": raw}), ensure_ascii=False)
 
     escaped = json.dumps(json.dumps(case["secret"])[1:-1])[1:-1]
-    assert [p for p in pieces(escaped) if p in sent] == [], sent
+    original = json.dumps({"raw_payload": raw}, ensure_ascii=False)
+    assert not leaked(escaped, original, sent), sent
 
 
 @pytest.mark.parametrize("case", LOOKALIKES, ids=[c["text"][:40] for c in LOOKALIKES])
