@@ -162,7 +162,7 @@ FORMATS: Final[tuple[SecretFormat, ...]] = (
             "m2_": r"[A-Za-z0-9+/]{100,}={0,2}",
         },
     ),
-    _prefixed("render_key", "rnd_", r"[A-Za-z0-9]{32}"),
+    _prefixed("render_key", "rnd_", r"[A-Za-z0-9]{28,32}"),
     _prefixed("alibaba_key", "LTAI", r"[A-Za-z0-9]{12,20}"),
     _family(
         "planetscale_token",
