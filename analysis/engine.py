@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Protocol
 
 from analysis import evidence, offline, prompting
 from analysis.breaker import CircuitBreaker
@@ -26,11 +26,11 @@ from analysis.cost import DEFAULT_PRICES, Price, Usage, cost_usd, price_for
 from analysis.models import Analysis, AnalyzerKind, Diagnosis, FollowUp, ThreadMessage
 from incidents.leases import Leases
 from incidents.models import Alert, Incident, Severity
-from incidents.store import AnalysisRecord, Store
+from incidents.offload import Offload
+from incidents.store import AnalysisRecord, AnalysisStore, IncidentStore
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 _FAST_TIER = (Severity.MEDIUM, Severity.LOW)
 
 
@@ -65,10 +65,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class EngineStore(AnalysisStore, IncidentStore, Protocol):
+    """The analyses and their cache, and the incident's timeline the context is built from."""
+
+
 class AnalysisEngine:
     def __init__(
         self,
-        store: Store,
+        store: EngineStore,
         config: EngineConfig | None = None,
         claude: ClaudeAnalyzer | None = None,
         gatherer: Gatherer | None = None,
@@ -84,7 +88,7 @@ class AnalysisEngine:
         self.gatherer = gatherer
         self.breaker = breaker or CircuitBreaker()
         self.stats = EngineStats()
-        self._executor = executor
+        self._offload = Offload(executor)
         self._clock = clock
         self._in_flight: dict[str, asyncio.Future[Analysis]] = {}
 
@@ -99,9 +103,9 @@ class AnalysisEngine:
         Raises ClaudeError when Claude is configured but gives no answer now."""
         if self.claude is None:
             return None
-        record = await self._store(self.store.latest_analysis, incident.id)
+        record = await self._offload(self.store.latest_analysis, incident.id)
         analysis = Analysis.model_validate_json(record.body) if record else None
-        timeline = await self._store(self.store.timeline, incident.id)
+        timeline = await self._offload(self.store.timeline, incident.id)
         data = evidence.render_followup(
             incident, analysis, timeline, thread, self.config.redact_ips
         )
@@ -167,7 +171,7 @@ class AnalysisEngine:
 
     async def _cached(self, incident: Incident, version: str) -> Analysis | None:
         now = self._clock()
-        record = await self._store(
+        record = await self._offload(
             self.store.cached_analysis, incident.fingerprint, version, now - self.config.cache_ttl
         )
         if record is None:
@@ -273,12 +277,9 @@ class AnalysisEngine:
             cost_usd=analysis.cost_usd,
             body=analysis.model_dump_json(),
         )
-        await self._store(self.store.put_analysis, record)
+        await self._offload(self.store.put_analysis, record)
         if cache:
-            await self._store(self.store.put_cached_analysis, record)
-
-    async def _store(self, call: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+            await self._offload(self.store.put_cached_analysis, record)
 
 
 def _as_cached(analysis: Analysis, now: datetime) -> Analysis:

@@ -33,7 +33,7 @@ from analysis.context import SECTION_CHARS, AnalysisContext, ContextSection
 from analysis.models import RelatedIncident
 from incidents.lifecycle import short_duration
 from incidents.models import Alert, Incident, IncidentStatus, TimelineEvent, TimelineKind
-from incidents.store import Store
+from incidents.store import IncidentStore
 from ingest.parsers.base import as_dict, first
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ class ContextGatherer:
 
     def __init__(
         self,
-        store: Store,
+        store: IncidentStore,
         clients: ClientFactory | None = None,
         *,
         timeout: float = 3.0,

@@ -33,7 +33,7 @@ from anthropic import AsyncAnthropic  # noqa: E402
 from analysis.claude import ClaudeAnalyzer  # noqa: E402
 from analysis.engine import AnalysisEngine, EngineConfig  # noqa: E402
 from incidents.lifecycle import IncidentService, OutcomeKind  # noqa: E402
-from incidents.sqlite_store import SqliteStore  # noqa: E402
+from incidents.sqlite import SqliteStore  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic  # noqa: E402
 

@@ -29,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from incidents.lifecycle import IncidentService  # noqa: E402
-from incidents.sqlite_store import SqliteStore  # noqa: E402
+from incidents.sqlite import SqliteStore  # noqa: E402
 from ingest.pipeline import Ingestor  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "payloads"

@@ -56,7 +56,7 @@ import boto3  # noqa: E402
 import moto  # noqa: E402
 
 from bench.analysis import ANSWER  # noqa: E402
-from incidents.dynamodb_store import DynamoStore  # noqa: E402
+from incidents.dynamodb import DynamoStore  # noqa: E402
 from incidents.models import Severity  # noqa: E402
 from tests.fakes.anthropic_server import FakeAnthropic  # noqa: E402
 from tests.fakes.bot_process import BotProcess, slack_env  # noqa: E402

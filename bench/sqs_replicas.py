@@ -116,7 +116,7 @@ class KeyedMoto(Moto):
 
 def _items(action: str, request: dict[str, Any]) -> str:
     """`INC/INCIDENT+OCC/OCCURRENCE`: the kinds of item a request names, for the store's
-    single-table layout (incidents/dynamodb_store.py); a query, by index and partition."""
+    single-table layout (incidents/dynamodb/table.py); a query, by index and partition."""
     keys: list[dict[str, Any]] = []
     if action in ("GetItem", "UpdateItem", "DeleteItem"):
         keys = [request.get("Key", {})]

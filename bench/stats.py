@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from blocks.commands import stats_message  # noqa: E402
 from bot.stats import compute_stats  # noqa: E402
 from incidents.models import Alert, Incident, IncidentStatus, Severity  # noqa: E402
-from incidents.sqlite_store import SqliteStore  # noqa: E402
+from incidents.sqlite import SqliteStore  # noqa: E402
 
 TARGET_MS = 200
 DAYS = 60

@@ -46,7 +46,8 @@ from incidents.escalation import EscalationPolicy
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, LifecyclePolicy, OutcomeKind, RecordOutcome
 from incidents.models import Alert, Delivery, Incident, Severity
-from incidents.sqlite_store import SqliteStore
+from incidents.offload import Offload
+from incidents.sqlite import SqliteStore
 from incidents.store import Store
 from ingest.group_commit import GroupCommitter
 from ingest.pipeline import Ingestor
@@ -96,7 +97,7 @@ def build_store(settings: Settings) -> Store:
     with `DYNAMODB_TABLE_PREFIX`, in `settings.aws_region`; boto3 reads endpoint and
     credentials itself)."""
     if settings.store == "dynamodb":
-        from incidents.dynamodb_store import DynamoStore  # boto3: only for this store
+        from incidents.dynamodb import DynamoStore  # boto3: only for this store
 
         return DynamoStore(
             settings.dynamodb_table_prefix,
@@ -112,8 +113,7 @@ def describe_store(settings: Settings) -> str:
     return f"SQLite at {settings.sqlite_path.resolve()}"
 
 
-def build_ingestor(settings: Settings) -> Ingestor:
-    store = build_store(settings)
+def build_ingestor(settings: Settings, store: Store) -> Ingestor:
     policy = LifecyclePolicy(
         reopen_window=settings.reopen_window,
         flap_threshold=settings.flap_threshold,
@@ -308,6 +308,7 @@ def escalation_policy(settings: Settings) -> EscalationPolicy:
 
 def build_scheduled(
     settings: Settings,
+    store: Store,
     ingestor: Ingestor,
     leases: Leases,
     executor: Executor,
@@ -316,7 +317,6 @@ def build_scheduled(
 ) -> tuple[Notifier, AsyncIOScheduler]:
     """The notifier with the bot's own deliveries (escalation reminders, the daily digest)
     in its outbox, and the scheduler that requests them; the scheduler is not started."""
-    store = ingestor.store
     policy = escalation_policy(settings)
     reminders = Reminders(
         store,
@@ -433,7 +433,8 @@ async def connect_slack(
 
 
 async def run(settings: Settings, console: Console | None = None) -> None:
-    ingestor = build_ingestor(settings)
+    store = build_store(settings)
+    ingestor = build_ingestor(settings, store)
     # DynamoDB answers many requests at once; SQLite serializes on its connection anyway.
     executor = ThreadPoolExecutor(
         max_workers=STORE_THREADS if settings.store == "dynamodb" else 1,
@@ -445,11 +446,11 @@ async def run(settings: Settings, console: Console | None = None) -> None:
     # Parsing is CPU only: on a thread of its own it overlaps the store's writes (an fsync,
     # a DynamoDB round trip), and a large payload never stalls the event loop.
     parse_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse")
-    leases = Leases(ingestor.store, settings.replica_lease, lease_executor)
+    leases = Leases(store, settings.replica_lease, lease_executor)
     runbooks = load_runbooks(settings.runbooks_file)
     # One boto3 session for context and graphs: each session loads the service models anew.
     clients = aws_clients(settings)
-    engine = build_engine(settings, ingestor.store, executor, leases, runbooks, clients)
+    engine = build_engine(settings, store, executor, leases, runbooks, clients)
     background: set[asyncio.Task[None]] = set()
     socket_mode: AsyncSocketModeHandler | None = None
     publisher: ConsolePublisher | SlackPublisher
@@ -466,12 +467,15 @@ async def run(settings: Settings, console: Console | None = None) -> None:
             leases,
             executor,
             runbooks=runbooks,
+            store=store,
         )
         publisher = slack
-    notifier, scheduler = build_scheduled(settings, ingestor, leases, executor, publisher, slack)
+    notifier, scheduler = build_scheduled(
+        settings, store, ingestor, leases, executor, publisher, slack
+    )
     background.add(asyncio.create_task(notifier.forever(settings.delivery_interval)))
     scheduler.start()
-    postmortems, postmortem_claude = build_postmortems(settings, ingestor.store, executor)
+    postmortems, postmortem_claude = build_postmortems(settings, store, executor)
     if slack is not None:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
         from slack_bolt.async_app import AsyncApp
@@ -483,10 +487,11 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         deps = SlackDeps(
             settings=settings,
             service=ingestor.service,
+            store=store,
             ingestor=ingestor,
             engine=engine,
             publisher=slack,
-            executor=executor,
+            offload=Offload(executor),
             notifier=notifier,
             tickets=notifier.channels.jira,
             postmortems=postmortems,
@@ -638,7 +643,7 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         executor.shutdown(wait=True, cancel_futures=True)
         parse_executor.shutdown(wait=True, cancel_futures=True)
         lease_executor.shutdown(wait=True, cancel_futures=True)
-        ingestor.store.close()
+        store.close()
         logger.info("stopped")
 
 

@@ -90,15 +90,15 @@ def _analyze(source: str, as_json: bool, settings: Settings) -> int:
     except OSError as exc:
         return _fail(f"cannot read {source}: {exc.strerror or exc}")
     origin = "stdin" if source == "-" else f"file:{Path(source).name}"
-    ingestor = app.build_ingestor(settings)
+    store = app.build_store(settings)
     try:
-        result = ingestor.ingest(body, origin)
-        analyses = asyncio.run(_analyses(result, app.build_engine(settings, ingestor.store, None)))
+        result = app.build_ingestor(settings, store).ingest(body, origin)
+        analyses = asyncio.run(_analyses(result, app.build_engine(settings, store, None)))
     except UnreadablePayloadError as exc:
         kept = ", ".join(exc.dead_letter_ids)
         return _fail(f"cannot read payload: {exc.reason} (kept as dead letter {kept})")
     finally:
-        ingestor.store.close()
+        store.close()
     if as_json:
         sys.stdout.write(json.dumps(report.as_json(result, analyses), indent=2) + "\n")
     else:
@@ -172,7 +172,7 @@ def _init_store(settings: Settings) -> int:
     store = app.build_store(settings)
     try:
         if settings.store == "dynamodb":
-            from incidents.dynamodb_store import DynamoStore  # boto3: only for this store
+            from incidents.dynamodb import DynamoStore  # boto3: only for this store
 
             assert isinstance(store, DynamoStore)
             store.create_tables()
@@ -195,11 +195,11 @@ def _costs(since: str, settings: Settings) -> int:
         window = parse_duration(since)
     except ValueError as exc:
         return _fail(f"--since: {exc}")
-    ingestor = app.build_ingestor(settings)
+    store = app.build_store(settings)
     try:
-        totals = ingestor.store.cost_totals(datetime.now(UTC) - window)
+        totals = store.cost_totals(datetime.now(UTC) - window)
     finally:
-        ingestor.store.close()
+        store.close()
     report.render_costs(totals, Console())
     return 0
 

@@ -10,24 +10,22 @@ it is sent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from datetime import datetime, time, timedelta
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from blocks.commands import digest_message
 from blocks.kit import Message
 from bot.stats import compute_stats
 from incidents.models import Delivery
-from incidents.store import Store
+from incidents.offload import Offload
+from incidents.store import ReportStore
 from notify.outbox import Outbox, utcnow
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 DIGEST = "digest"
 # The time of day without DIGEST_AT: no digest is requested then, and one requested before
 # (its period is stored with it) is still sent; this time is only never used.
@@ -40,7 +38,7 @@ ChannelPoster = Callable[[Message], Awaitable[str]]
 class Digest:
     def __init__(
         self,
-        store: Store,
+        store: ReportStore,
         post: ChannelPoster,
         timezone: ZoneInfo,
         at: time,
@@ -52,7 +50,7 @@ class Digest:
         self.post = post
         self.timezone = timezone
         self.at = at
-        self._executor = executor
+        self._offload = Offload(executor)
         self._clock = clock
 
     def delivery(self, outbox: Outbox) -> Delivery:
@@ -80,10 +78,7 @@ class Digest:
         since = datetime.fromisoformat(str(delivery.request["since"]))
         until = datetime.fromisoformat(str(delivery.request["until"]))
         hours = round((until - since).total_seconds() / 3600)
-        stats = await self._store(
+        stats = await self._offload(
             lambda: compute_stats(self.store, since, f"last {hours}h", until=until)
         )
         return await self.post(digest_message(stats, self.timezone))
-
-    async def _store(self, call: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)

@@ -11,24 +11,22 @@ says nothing if someone acknowledged it in the meantime.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from datetime import datetime
-from typing import TypeVar
 
 from blocks.kit import Message
 from blocks.thread import escalation_reminder
 from incidents.escalation import EscalationPolicy, escalation_nonce, waiting_since
 from incidents.models import Delivery, IncidentStatus
-from incidents.store import Store
+from incidents.offload import Offload
+from incidents.store import IncidentStore
 from notify.dispatch import REMINDER, SLACK, Notifier
 from notify.outbox import DeliveryError, Outbox, utcnow
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 # Open incidents read per pass, newest opening first. Thousands open at once is an outage of
 # its own; a reopened incident keeps its first opening time, so the bound is generous.
 SCAN_LIMIT = 5000
@@ -43,7 +41,7 @@ class Reminders:
 
     def __init__(
         self,
-        store: Store,
+        store: IncidentStore,
         policy: EscalationPolicy,
         post: ThreadPoster,
         *,
@@ -55,11 +53,11 @@ class Reminders:
         self.policy = policy
         self.post = post
         self.mention = mention
-        self._executor = executor
+        self._offload = Offload(executor)
         self._clock = clock
 
     async def send(self, delivery: Delivery) -> str | None:
-        incident = await self._store(self.store.get_incident, delivery.incident_id)
+        incident = await self._offload(self.store.get_incident, delivery.incident_id)
         if incident is None:
             raise DeliveryError(f"incident {delivery.incident_id} is gone", retryable=False)
         if incident.status is not IncidentStatus.OPEN:
@@ -79,14 +77,11 @@ class Reminders:
         )
         return await self.post(incident.id, message)
 
-    async def _store(self, call: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
-
 
 class Escalator:
     def __init__(
         self,
-        store: Store,
+        store: IncidentStore,
         policy: EscalationPolicy,
         notifier: Notifier,
         *,
@@ -100,7 +95,7 @@ class Escalator:
         self.policy = policy
         self.notifier = notifier
         self.silenced_until = silenced_until
-        self._executor = executor
+        self._offload = Offload(executor)
         self._clock = clock
 
     async def run_once(self) -> int:
@@ -109,7 +104,7 @@ class Escalator:
         if not self.policy.enabled:
             return 0
         now = self._clock()
-        incidents = await self._store(
+        incidents = await self._offload(
             lambda: self.store.list_incidents(statuses=[IncidentStatus.OPEN], limit=SCAN_LIMIT)
         )
         requested = 0
@@ -118,7 +113,7 @@ class Escalator:
             round_number = self.policy.due_round(incident, now)
             if not round_number:
                 continue
-            if await self._store(self.silenced_until, incident.fingerprint) is not None:
+            if await self._offload(self.silenced_until, incident.fingerprint) is not None:
                 continue
             try:
                 if await self.notifier.escalate(incident, round_number):
@@ -127,6 +122,3 @@ class Escalator:
             except Exception:  # one incident's failure must not cost the others their reminder
                 logger.exception("escalation of %s failed; the next pass retries", incident.id)
         return requested
-
-    async def _store(self, call: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)

@@ -8,12 +8,11 @@ person always gets a draft to start from.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from datetime import timedelta
-from typing import TypeVar
+from typing import Protocol
 
 from analysis.claude import ClaudeError
 from analysis.models import Analysis, ThreadMessage
@@ -24,11 +23,11 @@ from analysis.postmortem import (
     offline_postmortem,
 )
 from incidents.models import Incident, Severity
-from incidents.store import Store
+from incidents.offload import Offload
+from incidents.store import AnalysisStore, IncidentStore
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 RECENT_ALERTS = 5
 
 
@@ -36,10 +35,14 @@ class IncidentMissingError(LookupError):
     """No incident has that id."""
 
 
+class PostMortemStore(IncidentStore, AnalysisStore, Protocol):
+    """What a draft is made of: the incident, its alerts and timeline, and its analysis."""
+
+
 class PostMortems:
     def __init__(
         self,
-        store: Store,
+        store: PostMortemStore,
         writer: PostMortemWriter | None,
         *,
         ack_targets: Callable[[Severity], timedelta | None] = lambda severity: None,
@@ -50,22 +53,22 @@ class PostMortems:
         self.store = store
         self.writer = writer
         self.ack_targets = ack_targets
-        self._executor = executor
+        self._offload = Offload(executor)
 
     async def draft(
         self, incident_id: str, thread: Sequence[ThreadMessage] = ()
     ) -> tuple[Incident, PostMortem]:
         """The incident and its draft; `IncidentMissingError` when there is no such incident."""
-        incident = await self._store(self.store.get_incident, incident_id)
+        incident = await self._offload(self.store.get_incident, incident_id)
         if incident is None:
             raise IncidentMissingError(incident_id)
-        record = await self._store(self.store.latest_analysis, incident_id)
+        record = await self._offload(self.store.latest_analysis, incident_id)
         inputs = PostMortemInput(
             incident=incident,
             analysis=Analysis.model_validate_json(record.body) if record else None,
-            timeline=await self._store(self.store.timeline, incident_id),
+            timeline=await self._offload(self.store.timeline, incident_id),
             thread=thread,
-            occurrences=await self._store(self.store.occurrences, incident_id, RECENT_ALERTS),
+            occurrences=await self._offload(self.store.occurrences, incident_id, RECENT_ALERTS),
         )
         target = self.ack_targets(incident.severity)
         if self.writer is None:
@@ -75,6 +78,3 @@ class PostMortems:
         except ClaudeError as exc:
             logger.warning("Claude could not draft the post-mortem of %s: %s", incident_id, exc)
             return incident, offline_postmortem(inputs, ack_target=target, reason=str(exc))
-
-    async def _store(self, call: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)

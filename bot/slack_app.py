@@ -13,10 +13,9 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
@@ -44,6 +43,15 @@ from incidents.lifecycle import (
     OutcomeKind,
 )
 from incidents.models import Incident, IncidentStatus, TicketRef
+from incidents.offload import Offload
+from incidents.store import (
+    AnalysisStore,
+    ChatRefStore,
+    IncidentStore,
+    OutboxStore,
+    ReportStore,
+    TicketStore,
+)
 from ingest.pipeline import Ingestor, UnreadablePayloadError
 from notify.dispatch import Notifier
 from notify.jira import JiraTickets, TicketError
@@ -51,7 +59,6 @@ from notify.outbox import DeliveryError
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 TICKET_CLAIM_LEASE = timedelta(minutes=2)
 _SILENCES = {ActionId.SILENCE_1H: timedelta(hours=1), ActionId.SILENCE_24H: timedelta(hours=24)}
@@ -65,21 +72,25 @@ class UserFacingError(Exception):
     """Something the person who clicked or typed can understand and act on."""
 
 
+class SlackStore(
+    IncidentStore, AnalysisStore, ReportStore, ChatRefStore, TicketStore, OutboxStore, Protocol
+):
+    """The store roles the listeners read and write: every view of an incident is here."""
+
+
 @dataclass
 class SlackDeps:
     settings: Settings
     service: IncidentService
+    store: SlackStore
     ingestor: Ingestor
     engine: AnalysisEngine
     publisher: SlackPublisher
-    executor: Executor | None
+    offload: Offload
     notifier: Notifier
     tickets: JiraTickets | None = None
     postmortems: PostMortems | None = None
     bot_user_id: str = ""
-
-    async def store(self, call: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call, *args)
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -145,7 +156,7 @@ class _Handlers:
     async def _transition(self, change: Callable[[str, str], Incident], incident_id: str,
                           user: str) -> Incident:  # fmt: skip
         try:
-            incident = await self.deps.store(change, incident_id, user)
+            incident = await self.deps.offload(change, incident_id, user)
         except IncidentNotFoundError as exc:
             raise UserFacingError(f"There is no incident {incident_id}.") from exc
         except InvalidTransitionError as exc:
@@ -159,7 +170,7 @@ class _Handlers:
 
     async def reanalyze(self, incident_id: str, user: str) -> Analysis:
         incident = await self._incident(incident_id)
-        occurrences = await self.deps.store(self.deps.service.store.occurrences, incident_id, 1)
+        occurrences = await self.deps.offload(self.deps.store.occurrences, incident_id, 1)
         if not occurrences:
             raise UserFacingError(f"{incident_id} has no alert left to analyze.")
         analysis = await self.deps.engine.analyze(incident, occurrences[0].alert, force=True)
@@ -171,9 +182,9 @@ class _Handlers:
         creates it; every other click is told where it is, or that it is on its way.
         The ticket's key, for the one who asked."""
         deps = self.deps
-        store = deps.service.store
+        store = deps.store
         incident = await self._incident(incident_id)
-        existing = await deps.store(store.ticket, incident_id)
+        existing = await deps.offload(store.ticket, incident_id)
         if existing and existing.key and existing.url:
             raise UserFacingError(
                 f"{incident_id} already has Jira ticket <{existing.url}|{existing.key}>."
@@ -181,21 +192,21 @@ class _Handlers:
         if deps.tickets is None:
             raise UserFacingError("Jira is not configured here: no ticket was created.")
         claim = TicketRef(incident_id=incident_id, claimed_by=user, claimed_at=datetime.now(UTC))
-        if not await deps.store(store.claim_ticket, claim, TICKET_CLAIM_LEASE):
+        if not await deps.offload(store.claim_ticket, claim, TICKET_CLAIM_LEASE):
             raise UserFacingError(f"A Jira ticket for {incident_id} is being created right now.")
-        record = await deps.store(store.latest_analysis, incident_id)
+        record = await deps.offload(store.latest_analysis, incident_id)
         analysis = Analysis.model_validate_json(record.body) if record else None
-        timeline = await deps.store(store.timeline, incident_id)
+        timeline = await deps.offload(store.timeline, incident_id)
         permalink = await deps.publisher.permalink(incident_id)
         try:
             ticket = await asyncio.to_thread(
                 deps.tickets.create, incident, analysis, permalink, timeline
             )
         except TicketError as exc:
-            await deps.store(store.release_ticket, claim)
+            await deps.offload(store.release_ticket, claim)
             await deps.notifier.record_ticket(incident_id, user, key=None, error=exc.reason)
             raise UserFacingError(f"No Jira ticket was created: {exc.reason}") from exc
-        await deps.store(
+        await deps.offload(
             store.put_ticket, claim.model_copy(update={"key": ticket.key, "url": ticket.url})
         )
         await deps.notifier.record_ticket(incident_id, user, key=ticket.key, error=None)
@@ -211,7 +222,7 @@ class _Handlers:
         deps = self.deps
         if deps.postmortems is None:
             raise UserFacingError("Post-mortem drafts are not available here.")
-        ref = await deps.store(deps.service.store.message_ref, incident_id)
+        ref = await deps.offload(deps.store.message_ref, incident_id)
         if ref is None:
             raise UserFacingError(
                 f"{incident_id} has no message to post the draft under yet; "
@@ -254,14 +265,16 @@ class _Handlers:
 
     async def silence(self, incident_id: str, duration: timedelta, user: str) -> None:
         try:
-            silence = await self.deps.store(self.deps.service.silence, incident_id, duration, user)
+            silence = await self.deps.offload(
+                self.deps.service.silence, incident_id, duration, user
+            )
         except IncidentNotFoundError as exc:
             raise UserFacingError(f"There is no incident {incident_id}.") from exc
         await self.deps.publisher.sync(incident_id, shown_by_user=True)
         await self.deps.publisher.thread_note(incident_id, silenced_note(silence), Priority.USER)
 
     async def _incident(self, incident_id: str) -> Incident:
-        incident = await self.deps.store(self.deps.service.store.get_incident, incident_id)
+        incident = await self.deps.offload(self.deps.store.get_incident, incident_id)
         if incident is None:
             raise UserFacingError(f"There is no incident {incident_id}.")
         return incident
@@ -295,7 +308,7 @@ class _Handlers:
             text = email_outcome(incident.id, delivery)
         # A modal has no channel: the person is told beside the incident's message, where
         # they clicked, or in a direct message while the incident has none.
-        ref = await self.deps.store(self.deps.service.store.message_ref, incident.id)
+        ref = await self.deps.offload(self.deps.store.message_ref, incident.id)
         if ref is not None:
             await _ephemeral(client, ref.channel, user, text)
         else:
@@ -314,9 +327,9 @@ class _Handlers:
 
     async def _run(self, verb: str, rest: str, user: str, respond: AsyncRespond) -> None:
         deps = self.deps
-        store = deps.service.store
+        store = deps.store
         if verb == "list":
-            open_incidents = await deps.store(
+            open_incidents = await deps.offload(
                 lambda: store.list_incidents(
                     statuses=[IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED], limit=20
                 )
@@ -324,9 +337,9 @@ class _Handlers:
             await _reply(respond, incident_list(open_incidents))
         elif verb == "show" and rest:
             incident = await self._incident(rest.split()[0].upper())
-            record = await deps.store(store.latest_analysis, incident.id)
-            timeline = await deps.store(store.timeline, incident.id)
-            sent = await deps.store(store.deliveries, incident.id)
+            record = await deps.offload(store.latest_analysis, incident.id)
+            timeline = await deps.offload(store.timeline, incident.id)
+            sent = await deps.offload(store.deliveries, incident.id)
             analysis = Analysis.model_validate_json(record.body) if record else None
             await _reply(respond, incident_detail(incident, analysis, timeline, sent))
         elif verb in ("ack", "resolve") and rest:
@@ -348,7 +361,7 @@ class _Handlers:
                 period = parse_duration(rest or "24h")
             except ValueError as exc:
                 raise UserFacingError(str(exc)) from exc
-            stats = await deps.store(
+            stats = await deps.offload(
                 compute_stats, store, datetime.now(UTC) - period, f"last {rest or '24h'}"
             )
             await _reply(respond, stats_message(stats))
@@ -368,7 +381,7 @@ class _Handlers:
         posted where the command was typed."""
         deps = self.deps
         try:
-            report = await deps.store(deps.ingestor.ingest, text.encode(), f"slack:{user}")
+            report = await deps.offload(deps.ingestor.ingest, text.encode(), f"slack:{user}")
         except UnreadablePayloadError as exc:
             raise UserFacingError(f"Could not read that: {exc.reason}") from exc
         outcome = report.outcomes[0]
@@ -401,8 +414,8 @@ class _Handlers:
         ):
             return
         channel = event["channel"]
-        store = self.deps.service.store
-        incident_id = await self.deps.store(store.incident_for_message, channel, thread_ts)
+        store = self.deps.store
+        incident_id = await self.deps.offload(store.incident_for_message, channel, thread_ts)
         if incident_id is None:
             return
         incident = await self._incident(incident_id)

@@ -23,11 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -54,12 +54,18 @@ from bot.throttle import Throttle
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, OutcomeKind, RecordOutcome
 from incidents.models import Incident, IncidentStatus, MessageRef
-from incidents.store import LeaseGrant
+from incidents.offload import Offload
+from incidents.store import (
+    AnalysisStore,
+    ChatRefStore,
+    IncidentStore,
+    LeaseGrant,
+    TicketStore,
+)
 from notify.outbox import DeliveryError
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 _GRACE = timedelta(seconds=1)
 METADATA_EVENT = "incident_posted"
 _HISTORY_SEARCHED = 200  # recent top-level messages searched for a post a dead replica made
@@ -108,6 +114,11 @@ class _Plan:
         return UPDATES if self.ref is not None else posts_in(self.channel)
 
 
+class PublisherStore(IncidentStore, ChatRefStore, AnalysisStore, TicketStore, Protocol):
+    """What a message shows (the incident, its newest alert, analysis and ticket) and where
+    each incident's message is."""
+
+
 class SlackPublisher:
     def __init__(
         self,
@@ -118,18 +129,21 @@ class SlackPublisher:
         executor: Executor | None = None,
         runbooks: Runbooks | None = None,
         pacer: Pacer | None = None,
+        *,
+        store: PublisherStore,
     ) -> None:
-        """`pacer` defaults to one at `SLACK_POST_RATE` and `SLACK_UPDATE_RATE`."""
+        """`pacer` defaults to one at `SLACK_POST_RATE` and `SLACK_UPDATE_RATE`; `store` is
+        where the messages' refs are kept and what a message shows is read."""
         self.client = client
         self.pacer = pacer or Pacer(
             slack_rates(settings.slack_post_rate, settings.slack_update_rate)
         )
         self.runbooks = runbooks or Runbooks()
         self.service = service
-        self.store = service.store
+        self.store = store
         self.settings = settings
         self.leases = leases
-        self._executor = executor
+        self._offload = Offload(executor)
         self._updates: Throttle[Incident] = Throttle(
             settings.update_interval.total_seconds(), self._throttled_sync
         )
@@ -268,11 +282,11 @@ class SlackPublisher:
         is: a silenced incident nobody acted on, or one resolved before it was ever posted
         (after an outage, a finished incident would only be noise), unless `post_resolved`:
         its post was asked for while it was open, and waited for its turn."""
-        incident = await self._store(self.store.get_incident, incident_id)
+        incident = await self._offload(self.store.get_incident, incident_id)
         if incident is None:
             return None
-        ref = await self._store(self.store.message_ref, incident_id)
-        silenced_until = await self._store(self.service.silenced_until, incident.fingerprint)
+        ref = await self._offload(self.store.message_ref, incident_id)
+        silenced_until = await self._offload(self.service.silenced_until, incident.fingerprint)
         if silenced_until and not shown_by_user:
             return None
         if ref is None and incident.status is IncidentStatus.RESOLVED and not post_resolved:
@@ -295,10 +309,10 @@ class SlackPublisher:
             and ref.synced_version >= incident.version
         ):
             return []  # a catch-up whose work another sync did while it waited
-        record = await self._store(self.store.latest_analysis, incident_id)
+        record = await self._offload(self.store.latest_analysis, incident_id)
         analysis = Analysis.model_validate_json(record.body) if record else None
-        latest = await self._store(self.store.occurrences, incident_id, 1)
-        ticket = await self._store(self.store.ticket, incident_id)
+        latest = await self._offload(self.store.occurrences, incident_id, 1)
+        ticket = await self._offload(self.store.ticket, incident_id)
         runbook = self.runbooks.find(latest[0].alert) if latest else None
         message = render_incident(
             incident,
@@ -354,7 +368,7 @@ class SlackPublisher:
                 )
                 ref = ref.model_copy(update={"ts": str(response["ts"])})
             ref = ref.model_copy(update={"synced_version": incident.version})
-        await self._store(self.store.put_message_ref, ref)
+        await self._offload(self.store.put_message_ref, ref)
         return message.overflow
 
     async def _turn(self, turn: Ticket, budget: Budget) -> None:
@@ -392,9 +406,9 @@ class SlackPublisher:
         if await self._muted(incident):
             return
         incident_id = incident.id
-        ref = await self._store(self.store.message_ref, incident_id)
+        ref = await self._offload(self.store.message_ref, incident_id)
         if ref is not None:
-            current = await self._store(self.store.get_incident, incident_id)
+            current = await self._offload(self.store.get_incident, incident_id)
             if current is None or ref.synced_version >= current.version:
                 return
         interval = self.settings.update_interval
@@ -548,7 +562,7 @@ class SlackPublisher:
         waiting for an incident serves for the resync's."""
         now = datetime.now(UTC)
         async with asyncio.TaskGroup() as syncs:
-            for incident in await self._store(self.store.unsynced_incidents, now, 100):
+            for incident in await self._offload(self.store.unsynced_incidents, now, 100):
                 syncs.create_task(self.sync(incident.id, priority=Priority.REPEAT, coalesce=True))
 
     def stopping(self) -> None:
@@ -602,19 +616,16 @@ class SlackPublisher:
     async def _message_ref(self, incident_id: str, wait: float | None = None) -> MessageRef | None:
         """The incident's message; while this replica has its post under way, once that is
         done (or after `wait` seconds)."""
-        ref = await self._store(self.store.message_ref, incident_id)
+        ref = await self._offload(self.store.message_ref, incident_id)
         work = self._work.get(incident_id)
         if ref is None and work is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(work.idle.wait(), wait)
-            ref = await self._store(self.store.message_ref, incident_id)
+            ref = await self._offload(self.store.message_ref, incident_id)
         return ref
 
     async def _muted(self, incident: Incident) -> bool:
-        return await self._store(self.service.silenced_until, incident.fingerprint) is not None
-
-    async def _store(self, call: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
+        return await self._offload(self.service.silenced_until, incident.fingerprint) is not None
 
 
 def _post_metadata(incident_id: str) -> dict[str, Any]:

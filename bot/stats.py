@@ -1,5 +1,5 @@
 """The figures `/incident stats` and the daily digest report, computed from the store for a
-period. The store aggregates (`Store.period_figures`): nothing here loads the period's
+period. The store aggregates (`ReportStore.period_figures`): nothing here loads the period's
 incidents, so a 30-day period over 100,000 incidents stays quick (bench/stats.py)."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from blocks.commands import IncidentStats
-from incidents.store import Store
+from incidents.store import ReportStore
 
 NOISIEST_SHOWN = 5
 OPEN_SHOWN = 10
 
 
 def compute_stats(
-    store: Store,
+    store: ReportStore,
     since: datetime,
     period: str,
     until: datetime | None = None,

@@ -18,13 +18,12 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
-from incidents.store import LeaseGrant, Store
+from incidents.offload import Offload
+from incidents.store import LeaseGrant, LeaseStore
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 _FIRST_POLL = 0.05
 _LAST_POLL = 1.0
 
@@ -42,7 +41,7 @@ def _utcnow() -> datetime:
 class Leases:
     def __init__(
         self,
-        store: Store,
+        store: LeaseStore,
         duration: timedelta,
         executor: Executor | None = None,
         holder: str | None = None,
@@ -51,17 +50,17 @@ class Leases:
         self.store = store
         self.duration = duration
         self.holder = holder or replica_name()
-        self._executor = executor
+        self._offload = Offload(executor)
         self._clock = clock
 
     async def acquire(self, name: str, duration: timedelta | None = None) -> LeaseGrant:
         """One attempt; the lease is this replica's until `duration` from now if granted."""
-        return await self._store(
+        return await self._offload(
             self.store.acquire_lease, name, self.holder, self._clock(), duration or self.duration
         )
 
     async def release(self, name: str) -> None:
-        await self._store(self.store.release_lease, name, self.holder)
+        await self._offload(self.store.release_lease, name, self.holder)
 
     @asynccontextmanager
     async def holding(self, name: str, *, wait: timedelta) -> AsyncIterator[LeaseGrant]:
@@ -105,9 +104,6 @@ class Leases:
             if not grant.granted:
                 logger.warning("lost %s to another replica while still working", name)
                 return
-
-    async def _store(self, call: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
 
 
 async def _stop(task: asyncio.Task[None]) -> None:

@@ -30,8 +30,8 @@ from incidents.models import (
 from incidents.store import (
     ConflictError,
     DuplicateOccurrenceError,
+    IncidentStore,
     IncidentWrite,
-    Store,
     StoreError,
     WriteTooLargeError,
 )
@@ -132,7 +132,7 @@ def _utcnow() -> datetime:
 class IncidentService:
     def __init__(
         self,
-        store: Store,
+        store: IncidentStore,
         policy: LifecyclePolicy | None = None,
         clock: Callable[[], datetime] = _utcnow,
         new_id: Callable[[], str] = new_incident_id,

@@ -6,6 +6,11 @@ fingerprint's head pointer (conditioned on the incident it pointed to), the occu
 (conditioned on its idempotency key being new) and the timeline events. There are no joins and
 no reads inside a write, so the SQLite backend and the DynamoDB backend that follows can give
 exactly the same guarantees: a lost race is an error the caller retries, never a lost update.
+
+The contract is split by role (IncidentStore, AnalysisStore, OutboxStore, ...), and each
+consumer asks for the roles it uses, so that what a component can touch is read from its
+signature. Each backend (`incidents/sqlite/`, `incidents/dynamodb/`) implements every role,
+one module per role, and `Store` is that whole backend, for the code that opens and closes it.
 """
 
 from __future__ import annotations
@@ -173,7 +178,10 @@ def _mean(seconds: float, count: int) -> timedelta | None:
     return timedelta(milliseconds=round(seconds * 1000 / count)) if count else None
 
 
-class Store(Protocol):
+class IncidentStore(Protocol):
+    """Incidents, the alerts they count, their timelines and their fingerprints' silences:
+    what the lifecycle reads and writes, and what every view of an incident reads."""
+
     def head_incident(self, fingerprint: str) -> Incident | None:
         """The newest incident of a fingerprint, whatever its status."""
 
@@ -220,6 +228,17 @@ class Store(Protocol):
     def timeline(self, incident_id: str) -> list[TimelineEvent]:
         """Oldest first."""
 
+    def put_silence(self, silence: Silence) -> None: ...
+
+    def silence(self, fingerprint: str) -> Silence | None: ...
+
+
+class IngestStore(Protocol):
+    """What the ingest path needs beside the lifecycle: one commit for a payload's writes,
+    the dead letters that keep what could not be read, and whether it can take alerts now.
+    Not a part of IncidentStore because only the receivers use it: a dead letter belongs to
+    no incident, and a batch is the receiver's unit of durability, not the lifecycle's."""
+
     def put_dead_letter(self, letter: DeadLetter) -> None: ...
 
     def batch(self) -> AbstractContextManager[None]:
@@ -230,6 +249,13 @@ class Store(Protocol):
 
     def dead_letters(self, limit: int = 50) -> list[DeadLetter]:
         """Newest first."""
+
+    def ping(self) -> None:
+        """Raise StoreError when the store cannot serve requests."""
+
+
+class AnalysisStore(Protocol):
+    """Each incident's analyses, and the cache of analyses per problem and prompt version."""
 
     def put_analysis(self, record: AnalysisRecord) -> None:
         """Append an analysis to its incident; the newest is the one shown."""
@@ -244,6 +270,10 @@ class Store(Protocol):
     def put_cached_analysis(self, record: AnalysisRecord) -> None:
         """Cache by fingerprint and prompt version; a newer analysis replaces an older one."""
 
+
+class ReportStore(Protocol):
+    """The aggregates `/incident stats`, the daily digest and `incident-bot costs` report."""
+
     def cost_totals(self, since: datetime) -> list[CostTotal]:
         """Analyses, model calls and cost per UTC day and source, oldest day first."""
 
@@ -253,6 +283,11 @@ class Store(Protocol):
         """The counts of `/incident stats` and the daily digest for [since, until), from
         indexed ranges only, so that they stay fast at 100,000 incidents (PeriodFigures says
         what each figure counts); `top` fingerprints and sources, `active_shown` incidents."""
+
+
+class ChatRefStore(Protocol):
+    """Where each incident's chat message is and which version it shows: how a thread reply
+    finds its incident and a resync finds what is stale."""
 
     def put_message_ref(self, ref: MessageRef) -> None:
         """Record (or move forward) where an incident's message is and what it shows."""
@@ -267,6 +302,12 @@ class Store(Protocol):
         incident, and which are not silenced at `now`: what a resync must post or update,
         oldest first."""
 
+
+class TicketStore(Protocol):
+    """Which incident has a tracker ticket, or a claim on creating one. Not an OutboxStore
+    delivery: a ticket is created by the person who clicked, once, while they wait, and its
+    claim is held for that one attempt rather than retried on a schedule."""
+
     def claim_ticket(self, claim: TicketRef, lease: timedelta) -> bool:
         """Record the claim unless the incident has a ticket, or a claim younger than `lease`:
         True when this claim went in and its holder may create the ticket."""
@@ -279,6 +320,10 @@ class Store(Protocol):
     def release_ticket(self, claim: TicketRef) -> None:
         """Withdraw a claim whose creation failed, so that the next click may try again."""
 
+
+class LeaseStore(Protocol):
+    """Named leases: how replicas agree on who does work that must happen once."""
+
     def acquire_lease(
         self, name: str, holder: str, now: datetime, duration: timedelta
     ) -> LeaseGrant:
@@ -287,6 +332,10 @@ class Store(Protocol):
 
     def release_lease(self, name: str, holder: str) -> None:
         """Free `name` if `holder` still holds it; someone else's lease is left alone."""
+
+
+class OutboxStore(Protocol):
+    """Requested deliveries (a page, a mail, a reminder, a digest) and what became of them."""
 
     def add_delivery(self, delivery: Delivery) -> bool:
         """Record a requested delivery unless one with its key exists: False when it does, so
@@ -304,12 +353,20 @@ class Store(Protocol):
     def due_deliveries(self, now: datetime, limit: int = 50) -> list[Delivery]:
         """Pending deliveries whose next attempt is due at `now`, the longest waiting first."""
 
-    def put_silence(self, silence: Silence) -> None: ...
 
-    def silence(self, fingerprint: str) -> Silence | None: ...
-
-    def ping(self) -> None:
-        """Raise StoreError when the store cannot serve requests."""
+class Store(
+    IncidentStore,
+    IngestStore,
+    AnalysisStore,
+    ReportStore,
+    ChatRefStore,
+    TicketStore,
+    LeaseStore,
+    OutboxStore,
+    Protocol,
+):
+    """A whole backend: every role, and what only its owner does with it (the composition
+    root that opens it, `incident-bot doctor` that checks it). Consumers ask for roles."""
 
     def check(self) -> str:
         """What `incident-bot doctor` says of the store: where it is and that its schema is

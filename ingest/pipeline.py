@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from incidents.lifecycle import IncidentService, PartialBatchError, RecordOutcome
 from incidents.models import DeadLetter
-from incidents.store import Store, StoreError
+from incidents.store import IngestStore, StoreError
 from ingest.content_coding import decode_content
 from ingest.normalize import MAX_PAYLOAD_BYTES, ParseResult, Rejection, parse_body
 from ingest.parsers.base import ParseError
@@ -79,7 +79,7 @@ class Ingestor:
     def __init__(
         self,
         service: IncidentService,
-        store: Store,
+        store: IngestStore,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.service = service

@@ -31,14 +31,15 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from analysis.models import Analysis
 from incidents.escalation import escalation_nonce
 from incidents.leases import Leases
 from incidents.lifecycle import short_duration
 from incidents.models import Delivery, DeliveryStatus, Incident, Severity
-from incidents.store import Store
+from incidents.offload import Offload
+from incidents.store import AnalysisStore, IncidentStore, OutboxStore, TicketStore
 from notify.email import build_message, compose
 from notify.jira import JiraTickets, TicketError
 from notify.outbox import DeliveryError, Listener, Outbox, Sender, ignore, utcnow
@@ -47,7 +48,6 @@ from notify.teams import TeamsWebhook, adaptive_card, resolved_card
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 PAGERDUTY = "pagerduty"
 TEAMS = "teams"
 EMAIL = "email"
@@ -87,10 +87,15 @@ class Channels:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
+class NotifierStore(IncidentStore, AnalysisStore, OutboxStore, TicketStore, Protocol):
+    """What the notifier reads to compose a message (the incident, its timeline, analysis
+    and ticket) and the outbox it records deliveries in."""
+
+
 class Notifier:
     def __init__(
         self,
-        store: Store,
+        store: NotifierStore,
         leases: Leases,
         channels: Channels,
         *,
@@ -107,7 +112,7 @@ class Notifier:
         self.store = store
         self.channels = channels
         self._permalink = permalink
-        self._executor = executor
+        self._offload = Offload(executor)
         by_target: dict[str, Sender] = {}
         if channels.pagerduty is not None:
             by_target[PAGERDUTY] = self._send_pagerduty
@@ -167,7 +172,7 @@ class Notifier:
             await self._request(incident, PAGERDUTY, "resolve", user)
         if self.channels.teams is not None and await self._was_sent(incident, TEAMS, "analysis"):
             await self._request(incident, TEAMS, "resolved", user)
-        ticket = await self._store(self.store.ticket, incident.id)
+        ticket = await self._offload(self.store.ticket, incident.id)
         if self.channels.jira is not None and ticket is not None and ticket.key:
             await self._request(incident, JIRA, "comment", user, {"ticket": ticket.key})
             if self.channels.jira_resolve_transition:
@@ -229,7 +234,7 @@ class Notifier:
                 "last_error": error,
             }
         )
-        await self._store(self.store.put_delivery, delivery)
+        await self._offload(self.store.put_delivery, delivery)
 
     async def forever(self, interval: timedelta) -> None:
         """Retry what is pending, once per interval across replicas, until cancelled."""
@@ -256,11 +261,11 @@ class Notifier:
 
     async def _was_sent(self, incident: Incident, target: str, action: str) -> bool:
         key = self.outbox.key(incident.id, target, action, _opening(incident))
-        delivery = await self._store(self.store.delivery, key)
+        delivery = await self._offload(self.store.delivery, key)
         return delivery is not None and delivery.status is not DeliveryStatus.FAILED
 
     async def _recorded(self, key: str) -> bool:
-        return await self._store(self.store.delivery, key) is not None
+        return await self._offload(self.store.delivery, key) is not None
 
     # -- senders ----------------------------------------------------------------------------
 
@@ -292,7 +297,7 @@ class Notifier:
         transport = self.channels.email
         assert transport is not None
         incident, analysis = await self._incident(delivery)
-        timeline = await self._store(self.store.timeline, incident.id)
+        timeline = await self._offload(self.store.timeline, incident.id)
         recipients = [str(address) for address in delivery.request.get("to") or []]
         if not recipients:
             raise DeliveryError("the email has no recipient", retryable=False)
@@ -323,14 +328,11 @@ class Notifier:
             raise DeliveryError(exc.reason, retryable=exc.retryable) from exc
 
     async def _incident(self, delivery: Delivery) -> tuple[Incident, Analysis | None]:
-        incident = await self._store(self.store.get_incident, delivery.incident_id)
+        incident = await self._offload(self.store.get_incident, delivery.incident_id)
         if incident is None:
             raise DeliveryError(f"incident {delivery.incident_id} is gone", retryable=False)
-        record = await self._store(self.store.latest_analysis, incident.id)
+        record = await self._offload(self.store.latest_analysis, incident.id)
         return incident, Analysis.model_validate_json(record.body) if record else None
-
-    async def _store(self, call: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)
 
 
 def resolution_comment(incident: Incident) -> str:

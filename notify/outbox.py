@@ -1,7 +1,7 @@
 """Every outbound notification as a delivery record: requested once, attempted until it is
 sent or given up, across restarts and replicas.
 
-A request is written to the store before anything is sent (`Store.add_delivery`, idempotent
+A request is written to the store before anything is sent (`OutboxStore.add_delivery`, idempotent
 on its key), then attempted at once. A transient failure (a 5xx, a timeout, a refused
 connection) leaves it pending with its next attempt pushed back exponentially; the `forever`
 loop, run once per interval across replicas, picks up what is due, including what a killed
@@ -17,15 +17,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
 from incidents.leases import Leases
 from incidents.models import Delivery, DeliveryStatus
-from incidents.store import Store
+from incidents.offload import Offload
+from incidents.store import OutboxStore
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
@@ -65,7 +64,7 @@ def retry_delay(attempts: int) -> timedelta:
 class Outbox:
     def __init__(
         self,
-        store: Store,
+        store: OutboxStore,
         leases: Leases,
         senders: Mapping[str, Sender],
         *,
@@ -81,7 +80,7 @@ class Outbox:
         self.on_failed = on_failed
         self.on_sent = on_sent
         self.max_attempts = max_attempts
-        self._executor = executor
+        self._offload = Offload(executor)
         self._clock = clock
 
     def new(
@@ -118,7 +117,7 @@ class Outbox:
         so is being, or was, delivered); else its state after this first attempt."""
         if delivery.target not in self.senders:
             raise ValueError(f"no sender for {delivery.target!r}")
-        if not await self._store(self.store.add_delivery, delivery):
+        if not await self._offload(self.store.add_delivery, delivery):
             return None
         return await self.attempt(delivery)
 
@@ -130,7 +129,7 @@ class Outbox:
             if not grant.granted:
                 return delivery
             # What this replica read may be stale: another may have sent it since.
-            current = await self._store(self.store.delivery, delivery.key)
+            current = await self._offload(self.store.delivery, delivery.key)
             if current is None or current.status is not DeliveryStatus.PENDING:
                 return current or delivery
             if current.attempts != delivery.attempts:
@@ -154,7 +153,7 @@ class Outbox:
                     "next_attempt_at": self._clock() + retry_delay(attempts),
                 }
             )
-            await self._store(self.store.put_delivery, ended)
+            await self._offload(self.store.put_delivery, ended)
             if gave_up:
                 logger.error("%s gave up after %d attempt(s): %s", ended.key, attempts, exc.reason)
                 await self.on_failed(ended)
@@ -170,14 +169,14 @@ class Outbox:
                 "last_error": None,
             }
         )
-        await self._store(self.store.put_delivery, sent)
+        await self._offload(self.store.put_delivery, sent)
         logger.info("%s sent%s", sent.key, f": {result}" if result else "")
         await self.on_sent(sent)
         return sent
 
     async def run_due(self) -> int:
         """Attempt every delivery now due; how many were attempted."""
-        due = await self._store(self.store.due_deliveries, self._clock(), 50)
+        due = await self._offload(self.store.due_deliveries, self._clock(), 50)
         for delivery in due:
             await self.attempt(delivery)
         return len(due)
@@ -191,6 +190,3 @@ class Outbox:
             except Exception:  # the loop is the retry: one failed pass must not end it
                 logger.exception("delivery pass failed; the next one follows in %s", interval)
             await asyncio.sleep(interval.total_seconds())
-
-    async def _store(self, call: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, *args)

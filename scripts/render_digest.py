@@ -31,7 +31,7 @@ from blocks.commands import digest_message  # noqa: E402
 from blocks.kit import Message  # noqa: E402
 from bot.stats import compute_stats  # noqa: E402
 from incidents.models import Alert, Incident, IncidentStatus, Occurrence, Severity  # noqa: E402
-from incidents.sqlite_store import SqliteStore  # noqa: E402
+from incidents.sqlite import SqliteStore  # noqa: E402
 from incidents.store import AnalysisRecord, IncidentWrite  # noqa: E402
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ import pytest
 
 from incidents.lifecycle import IncidentService, LifecyclePolicy
 from incidents.models import Alert, AlertStatus, Severity
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from ingest import fingerprint
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 
 
 class BotProcess:

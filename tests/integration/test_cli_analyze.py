@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from tests.conftest import BRIEF_ALERT
 from tests.fakes.anthropic_server import FakeAnthropic
 

@@ -25,7 +25,7 @@ import boto3
 import pytest
 from cfnlint.decode.decode import decode_str
 
-from incidents.dynamodb_store import DynamoStore
+from incidents.dynamodb import DynamoStore
 from incidents.models import Severity
 from tests.conftest import FIXTURES
 from tests.fakes.bot_process import BotProcess

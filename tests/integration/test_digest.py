@@ -20,7 +20,7 @@ from bot.slack_publisher import SlackPublisher
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, LifecyclePolicy
 from incidents.models import Alert, DeliveryStatus, Severity
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from notify.outbox import Outbox
 from tests.conftest import ManualClock, make_alert
 from tests.fakes.slack_emulator import SlackEmulator
@@ -40,15 +40,19 @@ async def emulator() -> AsyncIterator[SlackEmulator]:
 
 
 def _replica(
-    name: str, service: IncidentService, emulator: SlackEmulator, clock: ManualClock
+    name: str,
+    store: SqliteStore,
+    service: IncidentService,
+    emulator: SlackEmulator,
+    clock: ManualClock,
 ) -> tuple[Digest, Outbox]:
     settings = Settings(slack_bot_token="xoxb-test", slack_app_token="xapp-test",
                         slack_api_url=emulator.api_url, slack_channel=CHANNEL)  # fmt: skip
-    leases = Leases(service.store, timedelta(seconds=30), holder=name, clock=clock)
+    leases = Leases(store, timedelta(seconds=30), holder=name, clock=clock)
     client = AsyncWebClient(token="xoxb-test", base_url=emulator.api_url)
-    publisher = SlackPublisher(client, service, settings, leases)
-    digest = Digest(service.store, publisher.post_to_channel, PARIS, DIGEST_AT, clock=clock)
-    return digest, Outbox(service.store, leases, {DIGEST: digest.send}, clock=clock)
+    publisher = SlackPublisher(client, service, settings, leases, store=store)
+    digest = Digest(store, publisher.post_to_channel, PARIS, DIGEST_AT, clock=clock)
+    return digest, Outbox(store, leases, {DIGEST: digest.send}, clock=clock)
 
 
 def _alert(clock: ManualClock, title: str, *, severity: Severity) -> Alert:
@@ -91,13 +95,13 @@ async def test_the_digest_posts_the_day_once_across_replicas_and_restarts(
     _seed(service, clock)
     clock.advance(hours=2)
     one, two = (
-        _replica("bot-1", service, emulator, clock),
-        _replica("bot-2", service, emulator, clock),
+        _replica("bot-1", store, service, emulator, clock),
+        _replica("bot-2", store, service, emulator, clock),
     )
 
     assert await one[0].request(one[1]) is True
     assert await two[0].request(two[1]) is False, "the other replica finds today's recorded"
-    restarted = _replica("bot-1-restarted", service, emulator, clock)
+    restarted = _replica("bot-1-restarted", store, service, emulator, clock)
     assert await restarted[0].request(restarted[1]) is False
 
     [blocks] = _digests(emulator)
@@ -120,7 +124,7 @@ async def test_a_digest_slack_refused_is_retried_and_reports_the_same_day(
     service = IncidentService(store, LifecyclePolicy(), clock=clock)
     _seed(service, clock)
     clock.advance(hours=2)
-    digest, outbox = _replica("bot-1", service, emulator, clock)
+    digest, outbox = _replica("bot-1", store, service, emulator, clock)
     emulator.set_down()
 
     assert await digest.request(outbox) is True

@@ -12,7 +12,7 @@ import pytest
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService
 from incidents.models import Delivery, DeliveryStatus, Incident, Severity
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from incidents.store import AnalysisRecord
 from notify.dispatch import Channels, Notifier
 from notify.email import SmtpTransport
@@ -65,11 +65,11 @@ async def rig(store: SqliteStore, clock: ManualClock) -> AsyncIterator[Rig]:
         await notifier.close()
 
 
-def _open(service: IncidentService, severity: Severity) -> Incident:
+def _open(store: SqliteStore, service: IncidentService, severity: Severity) -> Incident:
     """An incident with its analysis stored, as the engine leaves it before `analysed`."""
     incident = service.record(make_alert(severity=severity)).incident
     assert incident is not None
-    service.store.put_analysis(
+    store.put_analysis(
         AnalysisRecord(
             incident_id=incident.id, fingerprint=incident.fingerprint, source=incident.source,
             prompt_version="v1", created_at=ANALYSIS.created_at, analyzer="offline", model=None,
@@ -80,9 +80,9 @@ def _open(service: IncidentService, severity: Severity) -> Incident:
 
 
 async def test_a_critical_incident_pages_once_and_mirrors_ack_and_resolve(
-    rig: Rig, service: IncidentService
+    rig: Rig, store: SqliteStore, service: IncidentService
 ):
-    incident = _open(service, Severity.CRITICAL)
+    incident = _open(store, service, Severity.CRITICAL)
     await rig.notifier.opened(incident)
     await rig.notifier.opened(incident)
     await rig.notifier.analysed(incident, ANALYSIS)
@@ -94,7 +94,7 @@ async def test_a_critical_incident_pages_once_and_mirrors_ack_and_resolve(
                        ("resolve", incident.id)]  # fmt: skip
     [card, resolved] = rig.teams.posts["critical"]
     assert "Root cause" in str(card) and "Resolved" in str(resolved)
-    listed = {(d.target, d.action, d.status) for d in service.store.deliveries(incident.id)}
+    listed = {(d.target, d.action, d.status) for d in store.deliveries(incident.id)}
     assert listed == {
         ("pagerduty", "trigger", DeliveryStatus.SENT),
         ("pagerduty", "acknowledge", DeliveryStatus.SENT),
@@ -106,9 +106,9 @@ async def test_a_critical_incident_pages_once_and_mirrors_ack_and_resolve(
 
 
 async def test_a_high_incident_pages_nobody_and_its_card_goes_to_its_route(
-    rig: Rig, service: IncidentService
+    rig: Rig, store: SqliteStore, service: IncidentService
 ):
-    incident = _open(service, Severity.HIGH)
+    incident = _open(store, service, Severity.HIGH)
     await rig.notifier.opened(incident)
     await rig.notifier.analysed(incident, ANALYSIS)
     await rig.notifier.acknowledged(service.acknowledge(incident.id, "U1"), "U1")
@@ -118,8 +118,10 @@ async def test_a_high_incident_pages_nobody_and_its_card_goes_to_its_route(
     assert len(rig.teams.posts["ops"]) == 2 and "critical" not in rig.teams.posts
 
 
-async def test_a_reopened_incident_pages_again(rig: Rig, service: IncidentService, clock):
-    incident = _open(service, Severity.CRITICAL)
+async def test_a_reopened_incident_pages_again(
+    rig: Rig, store: SqliteStore, service: IncidentService, clock
+):
+    incident = _open(store, service, Severity.CRITICAL)
     await rig.notifier.opened(incident)
     await rig.notifier.resolved(service.resolve(incident.id, "U1"), "U1")
     clock.advance(minutes=5)
@@ -132,12 +134,12 @@ async def test_a_reopened_incident_pages_again(rig: Rig, service: IncidentServic
 
 
 async def test_an_outage_is_retried_by_the_outbox_and_a_refusal_is_told(
-    rig: Rig, service: IncidentService, clock
+    rig: Rig, store: SqliteStore, service: IncidentService, clock
 ):
-    incident = _open(service, Severity.CRITICAL)
+    incident = _open(store, service, Severity.CRITICAL)
     rig.pagerduty.fail_next(503, count=2)
     await rig.notifier.opened(incident)
-    [pending] = service.store.deliveries(incident.id)
+    [pending] = store.deliveries(incident.id)
     assert pending.status is DeliveryStatus.PENDING and "503" in (pending.last_error or "")
     clock.advance(minutes=1)
     assert await rig.notifier.outbox.run_due() == 1
@@ -160,7 +162,7 @@ async def test_a_critical_incident_is_mailed_once_when_email_on_critical_is_set(
                             email_to=["oncall@example.com"], email_on_critical=True)  # fmt: skip
         notifier = Notifier(store, Leases(store, timedelta(minutes=1), clock=clock), channels,
                             clock=clock)  # fmt: skip
-        critical = _open(service, Severity.CRITICAL)
+        critical = _open(store, service, Severity.CRITICAL)
         await notifier.analysed(critical, ANALYSIS)
         await notifier.analysed(critical, ANALYSIS)
         high = service.record(make_alert("Disk full", severity=Severity.HIGH, problem="disk"))

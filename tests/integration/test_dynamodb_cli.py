@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from incidents.dynamodb_store import DynamoStore
+from incidents.dynamodb import DynamoStore
 from tests.conftest import BRIEF_ALERT
 from tests.fakes.moto_server import REGION, aws, moto_server  # noqa: F401
 

@@ -22,7 +22,7 @@ from bench.redaction import leaked
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService
 from incidents.models import Alert, Incident, Severity
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from incidents.store import LeaseGrant
 from ingest.normalize import parse_body
 from tests.conftest import BRIEF_ALERT, FIXTURES, ManualClock

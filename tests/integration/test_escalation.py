@@ -17,12 +17,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.escalation import Escalator, Reminders
 from bot.settings import Settings
 from bot.slack_publisher import SlackPublisher
-from incidents.dynamodb_store import DynamoStore
+from incidents.dynamodb import DynamoStore
 from incidents.escalation import EscalationPolicy
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, LifecyclePolicy
 from incidents.models import DeliveryStatus, Incident, Severity
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from incidents.store import Store
 from notify.dispatch import SLACK, Channels, Notifier
 from notify.pagerduty import PagerDutyEvents
@@ -59,13 +59,14 @@ class Replica:
 class Rig:
     emulator: SlackEmulator
     pagerduty: PagerDutyFake
+    store: Store
     service: IncidentService
     clock: ManualClock
     replicas: list[Replica]
 
     def replica(self, name: str) -> Replica:
         """A replica (a restart is one too: nothing carries over but the store)."""
-        store = self.service.store
+        store = self.store
         settings = Settings(
             slack_bot_token="xoxb-test",
             slack_app_token="xapp-test",
@@ -74,7 +75,7 @@ class Rig:
         )
         leases = Leases(store, timedelta(seconds=30), holder=name, clock=self.clock)
         client = AsyncWebClient(token="xoxb-test", base_url=self.emulator.api_url)
-        publisher = SlackPublisher(client, self.service, settings, leases)
+        publisher = SlackPublisher(client, self.service, settings, leases, store=store)
         reminders = Reminders(store, POLICY, publisher.post_in_thread, mention=ONCALL,
                               clock=self.clock)  # fmt: skip
         events = PagerDutyEvents(ROUTING_KEY, self.pagerduty.events_url, backoff=0, timeout=5)
@@ -89,7 +90,7 @@ class Rig:
         return replica
 
     def reminders(self, incident: Incident) -> list[Message]:
-        ref = self.service.store.message_ref(incident.id)
+        ref = self.store.message_ref(incident.id)
         assert ref is not None
         return [m for m in self.emulator.thread(CHANNEL, ref.ts) if "unacknowledged" in m.text]
 
@@ -110,7 +111,7 @@ async def rig(
         store = SqliteStore(tmp_path / "escalation.db")
     service = IncidentService(store, LifecyclePolicy(), clock=clock)
     async with SlackEmulator(channels=(CHANNEL,)) as emulator, PagerDutyFake() as pagerduty:
-        rig = Rig(emulator, pagerduty, service, clock, [])
+        rig = Rig(emulator, pagerduty, store, service, clock, [])
         yield rig
         for replica in rig.replicas:
             await replica.notifier.close()
@@ -209,14 +210,14 @@ async def test_a_reminder_slack_refused_is_retried_by_the_outbox(rig: Rig):
     rig.emulator.set_down()
 
     assert await bot.escalator.run_once() == 1
-    [delivery] = [d for d in rig.service.store.deliveries(incident.id) if d.target == SLACK]
+    [delivery] = [d for d in rig.store.deliveries(incident.id) if d.target == SLACK]
     assert delivery.status is DeliveryStatus.PENDING and delivery.last_error
 
     rig.emulator.set_down(False)
     rig.clock.advance(minutes=1)
     assert await bot.notifier.outbox.run_due() >= 1
     assert len(rig.reminders(incident)) == 1
-    assert rig.service.store.delivery(delivery.key).status is DeliveryStatus.SENT  # type: ignore[union-attr]
+    assert rig.store.delivery(delivery.key).status is DeliveryStatus.SENT  # type: ignore[union-attr]
 
 
 async def test_silenced_resolved_and_non_escalating_incidents_get_no_reminder(rig: Rig):
@@ -269,7 +270,7 @@ async def test_rounds_missed_in_an_outage_are_not_posted_in_a_burst(rig: Rig):
     assert "reminder 2 of 3" in reminder.text
     results = sorted(
         (d.action, d.status, d.result or "")
-        for d in rig.service.store.deliveries(incident.id)
+        for d in rig.store.deliveries(incident.id)
         if d.target == SLACK
     )
     assert results[0][1] is results[1][1] is DeliveryStatus.SENT

@@ -30,7 +30,7 @@ from analysis.gather import (
 )
 from incidents.lifecycle import IncidentService
 from incidents.models import Alert, AlertStatus, Incident
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from ingest import fingerprint
 from tests.alarms import (
     ALARM,

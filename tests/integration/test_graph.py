@@ -37,7 +37,7 @@ from bot.settings import Settings
 from bot.slack_publisher import SlackPublisher
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from tests.alarms import (
     ALARM,
     CHANGE,
@@ -197,7 +197,9 @@ async def test_the_bot_posts_the_graph_in_the_thread_and_survives_a_refused_uplo
         settings = Settings(slack_bot_token="xoxb-test", slack_app_token="xapp-test",
                             slack_api_url=emulator.api_url, slack_channel="C1")  # fmt: skip
         client = AsyncWebClient(token="xoxb-test", base_url=emulator.api_url)
-        publisher = SlackPublisher(client, service, settings, Leases(store, timedelta(seconds=30)))
+        publisher = SlackPublisher(
+            client, service, settings, Leases(store, timedelta(seconds=30)), store=store
+        )
         graphs = MetricGraphs(BotoClients(), publisher)
         incident = service.record(alert).incident
         assert incident is not None

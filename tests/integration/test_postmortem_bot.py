@@ -20,6 +20,7 @@ from analysis.postmortem import PostMortemWriter
 from bot.postmortems import IncidentMissingError, PostMortems
 from incidents.lifecycle import IncidentService
 from incidents.models import Severity
+from incidents.sqlite import SqliteStore
 from tests.conftest import BRIEF_ALERT, ManualClock, make_alert
 from tests.fakes.anthropic_server import Error, FakeAnthropic
 from tests.integration.test_cli_analyze import _env
@@ -48,12 +49,15 @@ def _resolved(service: IncidentService, clock: ManualClock) -> str:
 
 
 async def test_claude_drafts_it_and_an_overloaded_claude_leaves_the_offline_draft(
-    service: IncidentService, clock: ManualClock, claude: tuple[FakeAnthropic, AsyncAnthropic]
+    store: SqliteStore,
+    service: IncidentService,
+    clock: ManualClock,
+    claude: tuple[FakeAnthropic, AsyncAnthropic],
 ):
     fake, client = claude
     incident_id = _resolved(service, clock)
     writer = PostMortemWriter(client, model="claude-sonnet-4-6", fast_model="claude-haiku-4-5")
-    drafts = PostMortems(service.store, writer, ack_targets=lambda s: timedelta(minutes=5))
+    drafts = PostMortems(store, writer, ack_targets=lambda s: timedelta(minutes=5))
 
     incident, drafted = await drafts.draft(incident_id)
     assert incident.id == incident_id
@@ -96,12 +100,12 @@ def test_the_command_line_prints_the_offline_draft_of_a_stored_incident(tmp_path
 
 
 async def test_drafts_of_two_incidents_at_once_do_not_mix(
-    service: IncidentService, clock: ManualClock
+    store: SqliteStore, service: IncidentService, clock: ManualClock
 ):
     first = _resolved(service, clock)
     second = service.record(make_alert("Queue backlog", severity=Severity.LOW)).incident
     assert second is not None
-    drafts = PostMortems(service.store, None)
+    drafts = PostMortems(store, None)
 
     (one, a), (two, b) = await asyncio.gather(drafts.draft(first), drafts.draft(second.id))
 

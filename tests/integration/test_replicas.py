@@ -23,10 +23,10 @@ import boto3
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from incidents.dynamodb_store import DynamoStore
+from incidents.dynamodb import DynamoStore
 from incidents.lifecycle import IncidentService
 from incidents.models import Incident
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from ingest.normalize import parse_body
 from tests.conftest import FIXTURES
 from tests.fakes.anthropic_server import FakeAnthropic

@@ -24,6 +24,7 @@ from bot.slack_pacing import Pacer, slack_rates
 from bot.slack_publisher import SlackPublisher
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService
+from incidents.sqlite import SqliteStore
 from tests.conftest import LoopClock, make_alert
 from tests.fakes.bot_process import BotProcess, slack_env
 from tests.fakes.slack_emulator import Message, SlackEmulator, scaled_limits
@@ -146,7 +147,7 @@ async def test_a_60_problem_storm_posts_every_incident_and_counters_catch_up_wit
 
 
 async def test_publishing_returns_at_once_however_far_behind_slacks_pace(
-    tmp_path: Path, service: IncidentService
+    tmp_path: Path, store: SqliteStore, service: IncidentService
 ):
     """The pacer's clock is moved by hand: had `publish` waited for a turn, it would never
     return until the clock moved."""
@@ -156,8 +157,8 @@ async def test_publishing_returns_at_once_however_far_behind_slacks_pace(
         settings = Settings(slack_bot_token="xoxb-test", slack_app_token="xapp-test",
                             slack_api_url=emulator.api_url, slack_channel="C1")  # fmt: skip
         client = AsyncWebClient(token="xoxb-test", base_url=emulator.api_url)
-        leases = Leases(service.store, timedelta(seconds=30))
-        publisher = SlackPublisher(client, service, settings, leases, pacer=pacer)
+        leases = Leases(store, timedelta(seconds=30))
+        publisher = SlackPublisher(client, service, settings, leases, pacer=pacer, store=store)
         outcomes = [service.record(make_alert(f"{failure} on orders")) for failure in FAILURES]
 
         async def publish_all() -> None:

@@ -18,7 +18,7 @@ from bot.slack_publisher import SlackPublisher
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, OutcomeKind
 from incidents.models import Silence
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from tests.conftest import make_alert
 from tests.fakes.slack_emulator import SlackEmulator
 
@@ -50,7 +50,7 @@ def _publisher(store: CountingStore, emulator: SlackEmulator) -> SlackPublisher:
                         update_interval=timedelta(milliseconds=300))  # fmt: skip
     client = AsyncWebClient(token="xoxb-test", base_url=emulator.api_url)
     leases = Leases(store, timedelta(seconds=30), holder="test")
-    return SlackPublisher(client, IncidentService(store), settings, leases)
+    return SlackPublisher(client, IncidentService(store), settings, leases, store=store)
 
 
 async def test_a_storm_of_repeats_reads_the_silence_per_update_not_per_alert(

@@ -18,7 +18,7 @@ import boto3
 import pytest
 
 from incidents.lifecycle import IncidentService, RecordOutcome
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from ingest.group_commit import GroupCommitter
 from ingest.pipeline import Ingestor
 from ingest.sqs import ConsumerConfig, SqsConsumer

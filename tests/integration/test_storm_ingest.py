@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from tests.conftest import BRIEF_ALERT
 from tests.fakes.bot_process import BotProcess
 

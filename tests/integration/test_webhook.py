@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from incidents.lifecycle import IncidentService, RecordOutcome
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from ingest.group_commit import GroupCommitter
 from ingest.pipeline import Ingestor
 from ingest.webhook import Receiver

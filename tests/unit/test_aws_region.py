@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import aws_clients, build_ingestor, email_transport, sqs_consumer
+from bot.app import aws_clients, build_ingestor, build_store, email_transport, sqs_consumer
 from bot.settings import load_settings
 from ingest.group_commit import GroupCommitter
 from notify.email import SesTransport
@@ -39,9 +39,9 @@ def test_every_client_the_bot_makes_is_in_aws_region(
     transport = email_transport(settings)
     assert isinstance(transport, SesTransport)
     assert transport.client.meta.region_name == REGION
-    ingestor = build_ingestor(settings)
+    store = build_store(settings)
     with ThreadPoolExecutor(max_workers=1) as executor:
-        consumer = sqs_consumer(settings, GroupCommitter(ingestor, executor))
-    ingestor.store.close()
+        consumer = sqs_consumer(settings, GroupCommitter(build_ingestor(settings, store), executor))
+    store.close()
     assert consumer is not None
     assert consumer.sqs.meta.region_name == REGION

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from incidents.leases import Leases, replica_name
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from incidents.store import LeaseGrant
 
 SHORT = timedelta(seconds=0.3)

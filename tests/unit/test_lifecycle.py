@@ -11,7 +11,7 @@ from incidents.lifecycle import (
     OutcomeKind,
 )
 from incidents.models import AlertStatus, IncidentStatus, TimelineKind
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from tests.conftest import ManualClock, make_alert
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from incidents.leases import Leases
 from incidents.models import Delivery, DeliveryStatus
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from notify.outbox import DeliveryError, Outbox, retry_delay
 from tests.conftest import ManualClock
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from bot.scheduler import build_scheduler, digest_trigger, exclusive, guarded
 from incidents.leases import Leases
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from tests.conftest import ManualClock
 
 PARIS = ZoneInfo("Europe/Paris")

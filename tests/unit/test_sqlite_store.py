@@ -1,4 +1,6 @@
-"""The SQLite backend keeps the Store contract's conditions, batches and schema version."""
+"""What only the SQLite backend does: one batch rolled back whole, its schema version and
+migrations, and the query plans its period figures rely on. What both backends promise is
+in the role contract tests (test_store_contract_*.py)."""
 
 from __future__ import annotations
 
@@ -12,19 +14,12 @@ import pytest
 from incidents.models import (
     Incident,
     IncidentStatus,
-    MessageRef,
     Occurrence,
     Severity,
-    Silence,
-    TicketRef,
 )
-from incidents.sqlite_store import (
-    _GROUPED_BY_FINGERPRINT,
-    _PER_FINGERPRINT,
-    _PER_SOURCE,
-    SCHEMA_VERSION,
-    SqliteStore,
-)
+from incidents.sqlite import SqliteStore
+from incidents.sqlite.reports import _GROUPED_BY_FINGERPRINT, _PER_FINGERPRINT, _PER_SOURCE
+from incidents.sqlite.schema import SCHEMA_VERSION
 from incidents.store import (
     AnalysisRecord,
     IncidentWrite,
@@ -62,20 +57,6 @@ def test_an_exception_in_a_batch_rolls_back_every_write_in_it(store):
         raise RuntimeError("process died mid-payload")
 
     assert store.get_incident("INC-A") is None
-
-
-def test_list_incidents_filters_by_status_and_time_newest_first(store):
-    for n in range(4):
-        status = IncidentStatus.RESOLVED if n % 2 else IncidentStatus.OPEN
-        incident = _incident(f"INC-{n}", fingerprint=f"fp{n}", status=status)
-        _open(store, incident.model_copy(update={"opened_at": T0 + timedelta(hours=n)}))
-
-    assert [i.id for i in store.list_incidents()] == ["INC-3", "INC-2", "INC-1", "INC-0"]
-    assert [i.id for i in store.list_incidents(statuses=[IncidentStatus.OPEN])] == [
-        "INC-2",
-        "INC-0",
-    ]
-    assert [i.id for i in store.list_incidents(since=T0 + timedelta(hours=2), limit=1)] == ["INC-3"]
 
 
 def test_schema_uses_wal_indexes_and_a_version(tmp_path: Path):
@@ -126,33 +107,6 @@ def _record(**changes: object) -> AnalysisRecord:
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
-def test_the_newest_analysis_of_an_incident_is_the_latest(store):
-    store.put_analysis(_record(body="first"))
-    store.put_analysis(_record(body="second"))
-
-    assert store.latest_analysis("INC-A").body == "second"
-    assert store.latest_analysis("INC-B") is None
-
-
-def test_cost_totals_per_day_and_source(store):
-    day2 = T0 + timedelta(days=1)
-    store.put_analysis(_record(cost_usd=0.01))
-    store.put_analysis(_record(cost_usd=0.02))
-    store.put_analysis(_record(cost_usd=0.0, cached=True))
-    store.put_analysis(_record(source="prometheus", cost_usd=0.0, analyzer="offline"))
-    store.put_analysis(_record(created_at=day2, cost_usd=0.5))
-
-    totals = store.cost_totals(since=T0 - timedelta(days=1))
-
-    assert [(t.day, t.source, t.analyses, t.model_calls) for t in totals] == [
-        ("2026-11-24", "cloudwatch", 3, 2),
-        ("2026-11-24", "prometheus", 1, 0),
-        ("2026-11-25", "cloudwatch", 1, 1),
-    ]
-    assert totals[0].cost_usd == pytest.approx(0.03)
-    assert store.cost_totals(since=day2)[0].cost_usd == pytest.approx(0.5)
-
-
 def test_a_version_1_database_is_migrated_in_place(tmp_path: Path):
     path = tmp_path / "v1.db"
     SqliteStore(path).close()
@@ -167,56 +121,6 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path: Path):
     migrated.put_analysis(_record())
     assert migrated.latest_analysis("INC-A") is not None
     migrated.close()
-
-
-def test_message_refs_find_the_incident_and_only_move_forward(store):
-    store.put_message_ref(MessageRef(incident_id="INC-A", channel="C1", ts="1.1", synced_version=3))
-    store.put_message_ref(MessageRef(incident_id="INC-A", channel="C1", ts="1.1", synced_version=2))
-
-    ref = store.message_ref("INC-A")
-    assert ref is not None and ref.synced_version == 3
-    assert store.incident_for_message("C1", "1.1") == "INC-A"
-    assert store.incident_for_message("C1", "9.9") is None
-
-
-def test_unsynced_incidents_are_the_unposted_active_and_the_stale(store):
-    _open(store, _incident("INC-POSTED", fingerprint="a"))
-    _open(store, _incident("INC-STALE", fingerprint="b"))
-    _open(store, _incident("INC-NEW", fingerprint="c"))
-    _open(store, _incident("INC-OLD", fingerprint="d", status=IncidentStatus.RESOLVED))
-    store.put_message_ref(
-        MessageRef(incident_id="INC-POSTED", channel="C", ts="1", synced_version=1)
-    )
-    store.put_message_ref(
-        MessageRef(incident_id="INC-STALE", channel="C", ts="2", synced_version=1)
-    )
-    store.write(
-        IncidentWrite(
-            incident=_incident("INC-STALE", fingerprint="b", version=2, occurrences=2),
-            expected_version=1,
-        )
-    )
-
-    assert sorted(i.id for i in store.unsynced_incidents(T0)) == ["INC-NEW", "INC-STALE"]
-    store.put_silence(Silence(fingerprint="c", until=T0 + timedelta(hours=1), by="U1", at=T0))
-    assert [i.id for i in store.unsynced_incidents(T0)] == ["INC-STALE"], "silenced: not posted"
-    assert len(store.unsynced_incidents(T0 + timedelta(hours=2))) == 2, "the silence ended"
-
-
-def test_one_ticket_claim_wins_and_a_stale_one_is_taken_over(store):
-    lease = timedelta(minutes=5)
-    first = TicketRef(incident_id="INC-A", claimed_by="U1", claimed_at=T0)
-    second = TicketRef(incident_id="INC-A", claimed_by="U2", claimed_at=T0 + timedelta(seconds=1))
-    late = TicketRef(incident_id="INC-A", claimed_by="U3", claimed_at=T0 + timedelta(minutes=6))
-
-    assert store.claim_ticket(first, lease) is True
-    assert store.claim_ticket(second, lease) is False
-    assert store.claim_ticket(late, lease) is True, "the first claim's holder died"
-    store.put_ticket(late.model_copy(update={"key": "OPS-1", "url": "https://jira/browse/OPS-1"}))
-    much_later = late.model_copy(update={"claimed_at": T0 + timedelta(days=1)})
-    assert store.claim_ticket(much_later, lease) is False, "a created ticket is never replaced"
-    ticket = store.ticket("INC-A")
-    assert ticket is not None and ticket.key == "OPS-1"
 
 
 def test_a_version_4_database_gets_its_alerts_indexed_by_severity(tmp_path: Path):

@@ -18,7 +18,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from incidents.dynamodb_store import DynamoStore
+from incidents.dynamodb import DynamoStore
 from incidents.lifecycle import (
     IncidentNotFoundError,
     IncidentService,
@@ -42,7 +42,7 @@ from incidents.models import (
     TimelineEvent,
     TimelineKind,
 )
-from incidents.sqlite_store import SqliteStore
+from incidents.sqlite import SqliteStore
 from incidents.store import (
     AnalysisRecord,
     ConflictError,
