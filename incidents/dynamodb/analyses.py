@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from incidents.dynamodb.table import ConditionFailed, DynamoTable, dump, utc_text
+from incidents.dynamodb.table import DynamoTable, dump, utc_text
 from incidents.store import AnalysisRecord
 
 
@@ -54,14 +54,11 @@ class DynamoAnalyses(DynamoTable):
             "pk": f"CACHE#{record.fingerprint}",
             "sk": f"PROMPT#{record.prompt_version}",
         }
-        try:
-            self._put(
-                item,
-                "attribute_not_exists(pk) OR created_at <= :created",
-                {":created": item["created_at"]},
-            )
-        except ConditionFailed:
-            return
+        self._put_if(
+            item,
+            "attribute_not_exists(pk) OR created_at <= :created",
+            {":created": item["created_at"]},
+        )
 
     def _analysis_attributes(self, record: AnalysisRecord) -> dict[str, Any]:
         return {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from incidents.dynamodb.table import UNSYNCED, ConditionFailed, DynamoTable, dump, utc_text
+from incidents.dynamodb.table import UNSYNCED, DynamoTable, dump, utc_text
 from incidents.models import Incident, MessageRef
 
 
@@ -15,42 +15,36 @@ class DynamoChatRefs(DynamoTable):
         """Moves forward only: a ref older than the stored one is a slow writer's and changes
         nothing (channel and ts included), so a failed condition is success. A ref at or past
         the incident's version then takes the incident out of the outbox index."""
-        try:
-            self._call(
-                "update_item",
-                TableName=self.table,
-                Key=dump({"pk": f"INC#{ref.incident_id}", "sk": "MESSAGE"}),
-                UpdateExpression="SET channel = :c, #ts = :ts, synced_version = :v, "
-                "message_pk = :m",
-                ConditionExpression="attribute_not_exists(pk) OR synced_version <= :v",
-                ExpressionAttributeNames={"#ts": "ts"},
-                ExpressionAttributeValues=dump(
-                    {
-                        ":c": ref.channel,
-                        ":ts": ref.ts,
-                        ":v": ref.synced_version,
-                        ":m": f"{ref.channel}#{ref.ts}",
-                    }
-                ),
-            )
-        except ConditionFailed:
-            return
-        self._settle(ref.incident_id, "version <= :v", ref.synced_version)
+        moved = self._applied(
+            "update_item",
+            TableName=self.table,
+            Key=dump({"pk": f"INC#{ref.incident_id}", "sk": "MESSAGE"}),
+            UpdateExpression="SET channel = :c, #ts = :ts, synced_version = :v, message_pk = :m",
+            ConditionExpression="attribute_not_exists(pk) OR synced_version <= :v",
+            ExpressionAttributeNames={"#ts": "ts"},
+            ExpressionAttributeValues=dump(
+                {
+                    ":c": ref.channel,
+                    ":ts": ref.ts,
+                    ":v": ref.synced_version,
+                    ":m": f"{ref.channel}#{ref.ts}",
+                }
+            ),
+        )
+        if moved:
+            self._settle(ref.incident_id, "version <= :v", ref.synced_version)
 
     def _settle(self, incident_id: str, condition: str, version: int) -> None:
         """Take an incident out of the outbox index if `condition` on its version still holds;
         a failed condition means a newer write put it back, which is right."""
-        try:
-            self._call(
-                "update_item",
-                TableName=self.table,
-                Key=dump({"pk": f"INC#{incident_id}", "sk": "INCIDENT"}),
-                UpdateExpression="REMOVE outbox_pk, outbox_sk",
-                ConditionExpression=f"attribute_exists(pk) AND {condition}",
-                ExpressionAttributeValues=dump({":v": version}),
-            )
-        except ConditionFailed:
-            return
+        self._applied(
+            "update_item",
+            TableName=self.table,
+            Key=dump({"pk": f"INC#{incident_id}", "sk": "INCIDENT"}),
+            UpdateExpression="REMOVE outbox_pk, outbox_sk",
+            ConditionExpression=f"attribute_exists(pk) AND {condition}",
+            ExpressionAttributeValues=dump({":v": version}),
+        )
 
     def message_ref(self, incident_id: str) -> MessageRef | None:
         item = self._get(f"INC#{incident_id}", "MESSAGE")

@@ -14,7 +14,6 @@ from incidents.dynamodb.table import (
     ITEM_BUDGET,
     UNSYNCED,
     Cancelled,
-    ConditionFailed,
     DynamoTable,
     dump,
     utc_text,
@@ -172,11 +171,7 @@ class DynamoIncidents(DynamoTable):
         return item
 
     def put_occurrence(self, occurrence: Occurrence) -> bool:
-        try:
-            self._put(self._occurrence_item(occurrence), "attribute_not_exists(pk)")
-        except ConditionFailed:
-            return False
-        return True
+        return self._put_if(self._occurrence_item(occurrence), "attribute_not_exists(pk)")
 
     def has_occurrence(self, key: str) -> bool:
         return self._get(f"OCC#{key}", "OCCURRENCE") is not None

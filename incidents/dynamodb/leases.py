@@ -42,13 +42,10 @@ class DynamoLeases(DynamoTable):
         return LeaseGrant.ACQUIRED
 
     def release_lease(self, name: str, holder: str) -> None:
-        try:
-            self._call(
-                "delete_item",
-                TableName=self.table,
-                Key=dump({"pk": f"LEASE#{name}", "sk": "LEASE"}),
-                ConditionExpression="holder = :h",
-                ExpressionAttributeValues=dump({":h": holder}),
-            )
-        except ConditionFailed:
-            return
+        self._applied(
+            "delete_item",
+            TableName=self.table,
+            Key=dump({"pk": f"LEASE#{name}", "sk": "LEASE"}),
+            ConditionExpression="holder = :h",
+            ExpressionAttributeValues=dump({":h": holder}),
+        )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from incidents.dynamodb.table import ConditionFailed, DynamoTable, dump, utc_text
+from incidents.dynamodb.table import DynamoTable, dump, utc_text
 from incidents.models import Delivery, DeliveryStatus
 
 
@@ -27,11 +27,7 @@ class DynamoOutbox(DynamoTable):
         return item
 
     def add_delivery(self, delivery: Delivery) -> bool:
-        try:
-            self._put(self._delivery_item(delivery), "attribute_not_exists(pk)")
-        except ConditionFailed:
-            return False
-        return True
+        return self._put_if(self._delivery_item(delivery), "attribute_not_exists(pk)")
 
     def put_delivery(self, delivery: Delivery) -> None:
         self._call("put_item", TableName=self.table, Item=dump(self._delivery_item(delivery)))

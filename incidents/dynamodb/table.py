@@ -179,6 +179,21 @@ class DynamoTable:
             request["ExpressionAttributeValues"] = dump(values)
         return request
 
+    def _applied(self, operation: str, **request: Any) -> bool:
+        """One conditional request; False when its condition failed, which its caller reads
+        as "done already", "not ours" or "a newer write won", never as an error."""
+        try:
+            self._call(operation, **request)
+        except ConditionFailed:
+            return False
+        return True
+
+    def _put_if(
+        self, item: dict[str, Any], condition: str, values: dict[str, Any] | None = None
+    ) -> bool:
+        """Put `item` if `condition` holds: False, and nothing written, when it does not."""
+        return self._applied("put_item", **self._put_request(item, condition, values))
+
     def _pages(self, **request: Any) -> Iterator[list[dict[str, Any]]]:
         """Every page of a query, fetched only as the caller reads on."""
         while True:

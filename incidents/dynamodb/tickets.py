@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from incidents.dynamodb.table import ConditionFailed, DynamoTable, dump, utc_text
+from incidents.dynamodb.table import DynamoTable, dump, utc_text
 from incidents.models import TicketRef
 
 
@@ -16,16 +16,12 @@ class DynamoTickets(DynamoTable):
             "claimed_at": utc_text(claim.claimed_at),
             "data": claim.model_dump_json(),
         }
-        try:
-            self._put(
-                item,
-                "attribute_not_exists(pk) OR "
-                "(attribute_not_exists(ticket_key) AND claimed_at < :stale)",
-                {":stale": utc_text(claim.claimed_at - lease)},
-            )
-        except ConditionFailed:
-            return False
-        return True
+        return self._put_if(
+            item,
+            "attribute_not_exists(pk) OR "
+            "(attribute_not_exists(ticket_key) AND claimed_at < :stale)",
+            {":stale": utc_text(claim.claimed_at - lease)},
+        )
 
     def ticket(self, incident_id: str) -> TicketRef | None:
         item = self._get(f"INC#{incident_id}", "TICKET")
@@ -38,28 +34,22 @@ class DynamoTickets(DynamoTable):
         else:
             expression = "SET #d = :d, ticket_key = :k"
             values = {":d": ticket.model_dump_json(), ":k": ticket.key}
-        try:
-            self._call(
-                "update_item",
-                TableName=self.table,
-                Key=dump({"pk": f"INC#{ticket.incident_id}", "sk": "TICKET"}),
-                UpdateExpression=expression,
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#d": "data"},
-                ExpressionAttributeValues=dump(values),
-            )
-        except ConditionFailed:
-            return
+        self._applied(
+            "update_item",
+            TableName=self.table,
+            Key=dump({"pk": f"INC#{ticket.incident_id}", "sk": "TICKET"}),
+            UpdateExpression=expression,
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#d": "data"},
+            ExpressionAttributeValues=dump(values),
+        )
 
     def release_ticket(self, claim: TicketRef) -> None:
         """Only this claim, and only while no ticket was created from it."""
-        try:
-            self._call(
-                "delete_item",
-                TableName=self.table,
-                Key=dump({"pk": f"INC#{claim.incident_id}", "sk": "TICKET"}),
-                ConditionExpression="attribute_not_exists(ticket_key) AND claimed_at = :c",
-                ExpressionAttributeValues=dump({":c": utc_text(claim.claimed_at)}),
-            )
-        except ConditionFailed:
-            return
+        self._applied(
+            "delete_item",
+            TableName=self.table,
+            Key=dump({"pk": f"INC#{claim.incident_id}", "sk": "TICKET"}),
+            ConditionExpression="attribute_not_exists(ticket_key) AND claimed_at = :c",
+            ExpressionAttributeValues=dump({":c": utc_text(claim.claimed_at)}),
+        )

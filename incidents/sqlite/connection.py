@@ -65,57 +65,51 @@ class SqliteConnection:
                 finally:
                     self._batch_depth -= 1
                 return
-            self._begin()
             self._batch_depth = 1
             try:
-                yield
-                self._conn.execute("COMMIT")
-            except BaseException as exc:
-                self._rollback()
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"SQLite write failed: {exc}") from exc
-                raise
+                with self._committed():
+                    yield
             finally:
                 self._batch_depth = 0
 
-    def _rollback(self) -> None:
-        """Undo what is open, if anything is: a failed COMMIT may or may not have closed it."""
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
-
-    def _begin(self) -> None:
+    @contextmanager
+    def _committed(self) -> Iterator[None]:
+        """A write transaction, committed at the end and rolled back on any failure (a failed
+        COMMIT may or may not have closed it); SQLite's errors come out as StoreError."""
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite is unavailable: {exc}") from exc
+        try:
+            yield
+            self._conn.execute("COMMIT")
+        except BaseException as exc:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"SQLite write failed: {exc}") from exc
+            raise
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One conditional write: its own transaction, or a savepoint inside a batch so that a
         failed condition undoes this write alone."""
         with self._lock:
-            if self._batch_depth:
-                self._conn.execute("SAVEPOINT write")
-                try:
+            if not self._batch_depth:
+                with self._committed():
                     yield self._conn
-                except BaseException as exc:
-                    self._conn.execute("ROLLBACK TO write")
-                    self._conn.execute("RELEASE write")
-                    if isinstance(exc, sqlite3.Error):
-                        raise StoreError(f"SQLite write failed: {exc}") from exc
-                    raise
-                else:
-                    self._conn.execute("RELEASE write")
                 return
-            self._begin()
+            self._conn.execute("SAVEPOINT write")
             try:
                 yield self._conn
-                self._conn.execute("COMMIT")
             except BaseException as exc:
-                self._rollback()
+                self._conn.execute("ROLLBACK TO write")
+                self._conn.execute("RELEASE write")
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(f"SQLite write failed: {exc}") from exc
                 raise
+            else:
+                self._conn.execute("RELEASE write")
 
     def _query(
         self, sql: str, params: Sequence[object] | Mapping[str, object] = ()
