@@ -35,11 +35,21 @@ from incidents.store import (
     StoreError,
     WriteTooLargeError,
 )
+from incidents.transitions import (
+    member_resolution,
+    opening,
+    reopening,
+    repeat,
+    resolution,
+    with_event,
+)
+
+# Re-exported: blocks, notify, analysis and bot import `short_duration` from here.
+from incidents.transitions import short_duration as short_duration
 
 MAX_WRITE_ATTEMPTS = 10
 BACKOFF_BASE_SECONDS = 0.005
 BACKOFF_CAP_SECONDS = 0.5
-MAX_TRACKED_MEMBERS = 500
 SILENCE_CACHE_SECONDS = 1.0
 """How long a fingerprint's silence, as read, answers again: a storm's repeats then cost one
 read of it a second rather than one each; a silence another replica sets takes effect here
@@ -351,143 +361,23 @@ class IncidentService:
             assert head is not None
             still_firing = [m for m in head.firing_members if m != alert.member]
             if alert.member is not None and still_firing:
-                return OutcomeKind.MEMBER_RESOLVED, self._member_resolution(head, still_firing)
-            return OutcomeKind.RESOLVED, self._resolution(head, f"alert:{alert.source}", now)
+                return OutcomeKind.MEMBER_RESOLVED, member_resolution(head, still_firing)
+            return OutcomeKind.RESOLVED, resolution(head, f"alert:{alert.source}", now)
         if head is None or (
             not head.is_active
             and head.resolved_at is not None
             and now - head.resolved_at > self.policy.reopen_window
         ):
-            return OutcomeKind.OPENED, self._opening(alert, head, now)
+            return OutcomeKind.OPENED, opening(alert, head, now, self._new_id())
         if head.is_active:
-            return OutcomeKind.REPEATED, self._repeat(alert, head, now)
-        return OutcomeKind.REOPENED, self._reopening(alert, head, now)
-
-    def _opening(self, alert: Alert, head: Incident | None, now: datetime) -> IncidentWrite:
-        incident = Incident(
-            id=self._new_id(),
-            fingerprint=alert.fingerprint,
-            title=alert.title,
-            source=alert.source,
-            resource=alert.resource,
-            severity=alert.severity,
-            opened_at=now,
-            last_seen_at=now,
-            firing_members=[alert.member] if alert.member else [],
-            version=1,
+            return OutcomeKind.REPEATED, repeat(alert, head, now)
+        return OutcomeKind.REOPENED, reopening(
+            alert,
+            head,
+            now,
+            flap_threshold=self.policy.flap_threshold,
+            flap_window=self.policy.flap_window,
         )
-        event = TimelineEvent(
-            incident_id=incident.id,
-            at=now,
-            actor=f"alert:{alert.source}",
-            kind=TimelineKind.OPENED,
-            detail=f"{alert.severity.value}: {alert.title}",
-        )
-        return IncidentWrite(
-            incident=incident,
-            expected_version=None,
-            events=(event,),
-            claims_head=True,
-            previous_head=head.id if head else None,
-        )
-
-    def _repeat(self, alert: Alert, head: Incident, now: datetime) -> IncidentWrite:
-        events: list[TimelineEvent] = []
-        severity = head.severity
-        if alert.severity.rank > head.severity.rank:
-            severity = alert.severity
-            events.append(
-                TimelineEvent(
-                    incident_id=head.id,
-                    at=now,
-                    actor=f"alert:{alert.source}",
-                    kind=TimelineKind.SEVERITY_RAISED,
-                    detail=f"{head.severity.value} -> {severity.value}",
-                )
-            )
-        incident = head.model_copy(
-            update={
-                "occurrences": head.occurrences + 1,
-                "last_seen_at": max(head.last_seen_at, now),
-                "severity": severity,
-                "firing_members": _with_member(head.firing_members, alert.member),
-                "version": head.version + 1,
-            }
-        )
-        return IncidentWrite(incident=incident, expected_version=head.version, events=events)
-
-    def _reopening(self, alert: Alert, head: Incident, now: datetime) -> IncidentWrite:
-        recent = [t for t in head.recent_reopens if now - t <= self.policy.flap_window]
-        recent.append(now)
-        recent = recent[-self.policy.flap_threshold :]
-        flapping = head.flapping or len(recent) >= self.policy.flap_threshold
-        events = [
-            TimelineEvent(
-                incident_id=head.id,
-                at=now,
-                actor=f"alert:{alert.source}",
-                kind=TimelineKind.REOPENED,
-                detail=f"recurred {short_duration(now - head.resolved_at)} after resolution"
-                if head.resolved_at
-                else "recurred",
-            )
-        ]
-        if flapping and not head.flapping:
-            events.append(
-                TimelineEvent(
-                    incident_id=head.id,
-                    at=now,
-                    actor="bot",
-                    kind=TimelineKind.FLAPPING,
-                    detail=f"reopened {len(recent)} times within "
-                    f"{short_duration(self.policy.flap_window)}",
-                )
-            )
-        incident = head.model_copy(
-            update={
-                "status": IncidentStatus.OPEN,
-                "occurrences": head.occurrences + 1,
-                "last_seen_at": now,
-                "severity": max(head.severity, alert.severity, key=lambda s: s.rank),
-                "acknowledged_at": None,
-                "acknowledged_by": None,
-                "resolved_at": None,
-                "resolved_by": None,
-                "reopen_count": head.reopen_count + 1,
-                "recent_reopens": recent,
-                "flapping": flapping,
-                "firing_members": [alert.member] if alert.member else [],
-                "version": head.version + 1,
-            }
-        )
-        return IncidentWrite(incident=incident, expected_version=head.version, events=events)
-
-    def _resolution(self, head: Incident, actor: str, now: datetime) -> IncidentWrite:
-        incident = head.model_copy(
-            update={
-                "status": IncidentStatus.RESOLVED,
-                "resolved_at": now,
-                "resolved_by": actor,
-                "firing_members": [],
-                "version": head.version + 1,
-            }
-        )
-        event = TimelineEvent(
-            incident_id=head.id,
-            at=now,
-            actor=actor,
-            kind=TimelineKind.RESOLVED,
-            detail=f"resolved after {short_duration(now - head.opened_at)}",
-        )
-        return IncidentWrite(incident=incident, expected_version=head.version, events=(event,))
-
-    @staticmethod
-    def _member_resolution(head: Incident, still_firing: list[str]) -> IncidentWrite:
-        """One member of a group resolved while others still fire: the incident stays open."""
-        incident = head.model_copy(
-            update={"firing_members": still_firing, "version": head.version + 1}
-        )
-        return IncidentWrite(incident=incident, expected_version=head.version)
 
     def acknowledge(self, incident_id: str, actor: str) -> Incident:
         """Idempotent: acknowledging an acknowledged incident changes nothing."""
@@ -524,7 +414,7 @@ class IncidentService:
         def plan(incident: Incident, now: datetime) -> IncidentWrite | None:
             if incident.status is IncidentStatus.RESOLVED:
                 return None
-            return self._resolution(incident, actor, now)
+            return resolution(incident, actor, now)
 
         return self._change(incident_id, plan)
 
@@ -547,7 +437,7 @@ class IncidentService:
             kind=TimelineKind.SILENCED,
             detail=f"silenced for {short_duration(duration)}",
         )
-        self._change(incident_id, lambda current, _: _with_event(current, event))
+        self._change(incident_id, lambda current, _: with_event(current, event))
         return silence
 
     def silenced_until(self, fingerprint: str) -> datetime | None:
@@ -580,38 +470,6 @@ class IncidentService:
                 continue
             return change.incident
         raise StoreError(f"gave up changing {incident_id}: too much contention")
-
-
-def short_duration(delta: timedelta) -> str:
-    """`1h 5m`, `42s`: how people say durations in a timeline."""
-    seconds = max(0, int(delta.total_seconds()))
-    days, seconds = divmod(seconds, 86400)
-    hours, seconds = divmod(seconds, 3600)
-    minutes, seconds = divmod(seconds, 60)
-    parts = [
-        f"{days}d" if days else "",
-        f"{hours}h" if hours else "",
-        f"{minutes}m" if minutes else "",
-    ]
-    text = " ".join(p for p in parts if p)
-    return text or f"{seconds}s"
-
-
-def _with_member(members: list[str], member: str | None) -> list[str]:
-    """The firing set with `member` added; bounded, so a huge group cannot grow the item past
-    what DynamoDB stores (an untracked member simply does not hold the incident open)."""
-    if member is None or member in members or len(members) >= MAX_TRACKED_MEMBERS:
-        return members
-    return [*members, member]
-
-
-def _with_event(incident: Incident, event: TimelineEvent) -> IncidentWrite:
-    """A write that only appends an event; the version still moves, so the message resyncs."""
-    return IncidentWrite(
-        incident=incident.model_copy(update={"version": incident.version + 1}),
-        expected_version=incident.version,
-        events=(event,),
-    )
 
 
 def _back_off(attempt: int) -> None:
