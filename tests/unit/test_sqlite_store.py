@@ -26,7 +26,7 @@ from incidents.store import (
     StoreError,
 )
 from tests.conftest import T0, make_alert
-from tests.unit.test_store_contract import PERIOD_SINCE, PERIOD_UNTIL, seed_period
+from tests.unit.store_contract import PERIOD_SINCE, PERIOD_UNTIL, seed_period
 
 
 def _incident(incident_id: str = "INC-A", version: int = 1, **changes: object) -> Incident:

@@ -1,5 +1,5 @@
 """`/incident stats` and digest figures from a seeded store, checked against values worked out
-by hand (the store's own counts are checked on both backends in test_store_contract.py)."""
+by hand (the store's own counts are checked on both backends in test_store_contract_reports.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from bot.stats import compute_stats
 from incidents.models import Severity
 from incidents.store import AnalysisRecord
 from tests.conftest import T0
-from tests.unit.test_store_contract import PERIOD_SINCE, PERIOD_UNTIL, seed_period
+from tests.unit.store_contract import PERIOD_SINCE, PERIOD_UNTIL, seed_period
 
 ANALYSIS = AnalysisRecord(
     incident_id="INC-A",
@@ -40,7 +40,7 @@ def test_the_period_figures_and_what_analyses_cost(store):
     stats = compute_stats(store, PERIOD_SINCE, "last 24h", until=PERIOD_UNTIL, top=3, open_shown=3)
 
     assert stats.period == "last 24h" and stats.until == PERIOD_UNTIL
-    # Opened: A, B, D, E; resolved: A and C (the seed's table in test_store_contract.py).
+    # Opened: A, B, D, E; resolved: A and C (the seed's table in store_contract.py).
     assert stats.opened == dict.fromkeys(Severity, 1)
     assert stats.resolved == {
         Severity.CRITICAL: 1,
