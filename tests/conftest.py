@@ -16,6 +16,10 @@ from ingest import fingerprint
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+LIFECYCLE = LifecyclePolicy(
+    reopen_window=timedelta(hours=1), flap_threshold=3, flap_window=timedelta(hours=1)
+)
+"""The lifecycle the `service` fixtures run: an hour to reopen, three reopens in an hour flap."""
 # The product brief's test alert, in its custom JSON format.
 BRIEF_ALERT = {
     "source": "test",
@@ -93,10 +97,7 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
 
 @pytest.fixture
 def service(store: SqliteStore, clock: ManualClock) -> IncidentService:
-    policy = LifecyclePolicy(
-        reopen_window=timedelta(hours=1), flap_threshold=3, flap_window=timedelta(hours=1)
-    )
-    return IncidentService(store, policy, clock=clock)
+    return IncidentService(store, LIFECYCLE, clock=clock)
 
 
 def make_alert(

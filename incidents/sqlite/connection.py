@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -74,18 +74,32 @@ class SqliteConnection:
 
     @contextmanager
     def _committed(self) -> Iterator[None]:
-        """A write transaction, committed at the end and rolled back on any failure (a failed
-        COMMIT may or may not have closed it); SQLite's errors come out as StoreError."""
+        """A write transaction, committed at the end and rolled back on any failure."""
+        with self._atomic("BEGIN IMMEDIATE", "COMMIT", self._roll_back):
+            yield
+
+    def _roll_back(self) -> None:
+        """Undo what is open, if anything is: a failed COMMIT may or may not have closed it."""
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def _undo_write(self) -> None:
+        self._conn.execute("ROLLBACK TO write")
+        self._conn.execute("RELEASE write")
+
+    @contextmanager
+    def _atomic(self, begin: str, end: str, undo: Callable[[], None]) -> Iterator[None]:
+        """`begin`, the block, then `end`; on any failure `undo` instead of `end`. SQLite's
+        errors come out as StoreError, as every backend's do."""
         try:
-            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(begin)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite is unavailable: {exc}") from exc
         try:
             yield
-            self._conn.execute("COMMIT")
+            self._conn.execute(end)
         except BaseException as exc:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            undo()
             if isinstance(exc, sqlite3.Error):
                 raise StoreError(f"SQLite write failed: {exc}") from exc
             raise
@@ -95,21 +109,12 @@ class SqliteConnection:
         """One conditional write: its own transaction, or a savepoint inside a batch so that a
         failed condition undoes this write alone."""
         with self._lock:
-            if not self._batch_depth:
+            if self._batch_depth:
+                with self._atomic("SAVEPOINT write", "RELEASE write", self._undo_write):
+                    yield self._conn
+            else:
                 with self._committed():
                     yield self._conn
-                return
-            self._conn.execute("SAVEPOINT write")
-            try:
-                yield self._conn
-            except BaseException as exc:
-                self._conn.execute("ROLLBACK TO write")
-                self._conn.execute("RELEASE write")
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"SQLite write failed: {exc}") from exc
-                raise
-            else:
-                self._conn.execute("RELEASE write")
 
     def _query(
         self, sql: str, params: Sequence[object] | Mapping[str, object] = ()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from incidents.dynamodb import DynamoStore
-from incidents.lifecycle import IncidentService, LifecyclePolicy
+from incidents.lifecycle import IncidentService
 from incidents.models import (
     Incident,
     IncidentStatus,
@@ -23,7 +23,7 @@ from incidents.models import (
 )
 from incidents.sqlite import SqliteStore
 from incidents.store import AnalysisRecord, IncidentWrite, Store
-from tests.conftest import T0, ManualClock, make_alert
+from tests.conftest import LIFECYCLE, T0, ManualClock, make_alert
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
@@ -43,10 +43,8 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]
 
 @pytest.fixture
 def service(any_store: Store, clock: ManualClock) -> IncidentService:
-    policy = LifecyclePolicy(
-        reopen_window=timedelta(hours=1), flap_threshold=3, flap_window=timedelta(hours=1)
-    )
-    return IncidentService(any_store, policy, clock=clock)
+    """The conftest's lifecycle over either backend."""
+    return IncidentService(any_store, LIFECYCLE, clock=clock)
 
 
 def make_incident(incident_id: str = "INC-A", version: int = 1, **changes: object) -> Incident:

@@ -5,55 +5,30 @@ in the role contract tests (test_store_contract_*.py)."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from incidents.models import (
-    Incident,
-    IncidentStatus,
-    Occurrence,
-    Severity,
-)
+from incidents.models import IncidentStatus, Occurrence
 from incidents.sqlite import SqliteStore
 from incidents.sqlite.reports import _GROUPED_BY_FINGERPRINT, _PER_FINGERPRINT, _PER_SOURCE
 from incidents.sqlite.schema import SCHEMA_VERSION
-from incidents.store import (
-    AnalysisRecord,
-    IncidentWrite,
-    StoreError,
-)
+from incidents.store import StoreError
 from tests.conftest import T0, make_alert
-from tests.unit.store_contract import PERIOD_SINCE, PERIOD_UNTIL, seed_period
-
-
-def _incident(incident_id: str = "INC-A", version: int = 1, **changes: object) -> Incident:
-    base = Incident(
-        id=incident_id,
-        fingerprint="fp1",
-        title="t",
-        source="test",
-        severity=Severity.HIGH,
-        opened_at=T0,
-        last_seen_at=T0,
-        version=version,
-    )
-    return base.model_copy(update=changes)
-
-
-def _open(store: SqliteStore, incident: Incident, previous_head: str | None = None) -> None:
-    store.write(
-        IncidentWrite(
-            incident=incident, expected_version=None, claims_head=True, previous_head=previous_head
-        )
-    )
+from tests.unit.store_contract import (
+    PERIOD_SINCE,
+    PERIOD_UNTIL,
+    make_incident,
+    make_record,
+    open_incident,
+    seed_period,
+)
 
 
 def test_an_exception_in_a_batch_rolls_back_every_write_in_it(store):
     with pytest.raises(RuntimeError), store.batch():
-        _open(store, _incident("INC-A"))
+        open_incident(store, make_incident("INC-A"))
         raise RuntimeError("process died mid-payload")
 
     assert store.get_incident("INC-A") is None
@@ -91,22 +66,6 @@ def test_a_closed_store_reports_store_errors(tmp_path: Path):
         opened.head_incident("fp")
 
 
-def _record(**changes: object) -> AnalysisRecord:
-    base = AnalysisRecord(
-        incident_id="INC-A",
-        fingerprint="fp1",
-        source="cloudwatch",
-        prompt_version="v1",
-        created_at=T0,
-        analyzer="claude",
-        model="claude-sonnet-4-6",
-        cached=False,
-        cost_usd=0.012,
-        body='{"root_cause": "x"}',
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
-
-
 def test_a_version_1_database_is_migrated_in_place(tmp_path: Path):
     path = tmp_path / "v1.db"
     SqliteStore(path).close()
@@ -118,7 +77,7 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path: Path):
     conn.close()
 
     migrated = SqliteStore(path)
-    migrated.put_analysis(_record())
+    migrated.put_analysis(make_record())
     assert migrated.latest_analysis("INC-A") is not None
     migrated.close()
 
@@ -145,9 +104,9 @@ def test_a_version_7_database_gets_its_period_figures_columns_filled(tmp_path: P
     path = tmp_path / "v7.db"
     old = SqliteStore(path)
     resolved = T0 + timedelta(minutes=30)
-    _open(
+    open_incident(
         old,
-        _incident(
+        make_incident(
             status=IncidentStatus.RESOLVED,
             acknowledged_at=T0 + timedelta(minutes=5),
             resolved_at=resolved,

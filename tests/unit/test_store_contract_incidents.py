@@ -25,7 +25,6 @@ from tests.conftest import T0, ManualClock, make_alert
 from tests.fakes.moto_server import aws, moto_server  # noqa: F401
 from tests.unit.store_contract import (  # noqa: F401
     any_store,
-    at,
     make_event,
     make_incident,
     open_incident,

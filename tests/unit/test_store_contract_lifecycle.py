@@ -20,7 +20,7 @@ from incidents.lifecycle import (
 from incidents.models import AlertStatus, IncidentStatus, Severity, TimelineKind
 from tests.conftest import ManualClock, make_alert
 from tests.fakes.moto_server import aws, moto_server, serialized_aws  # noqa: F401
-from tests.unit.store_contract import any_store, at, service  # noqa: F401
+from tests.unit.store_contract import any_store, service  # noqa: F401
 
 
 def test_first_alert_opens_an_incident_with_a_timeline_event(service, any_store, clock):

@@ -16,7 +16,6 @@ from tests.unit.store_contract import (  # noqa: F401
     PERIOD_SINCE,
     PERIOD_UNTIL,
     any_store,
-    at,
     make_record,
     seed_period,
     service,
