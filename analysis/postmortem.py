@@ -40,7 +40,8 @@ from analysis.claude import (
 from analysis.cost import DEFAULT_PRICES, Price, Usage, cost_usd, price_for
 from analysis.models import Analysis, AnalyzerKind, ThreadMessage
 from analysis.prompting import fence, inline_schema, read_prompt
-from analysis.redaction import redact, redact_json
+from analysis.redaction import redact
+from analysis.redaction_json import redact_json
 from incidents.lifecycle import short_duration
 from incidents.models import (
     Incident,

@@ -27,9 +27,10 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from rich.console import Console
 
+from analysis.aws_clients import BotoClients, ClientFactory
 from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
-from analysis.gather import BotoClients, ClientFactory, ContextGatherer
+from analysis.gather import ContextGatherer
 from analysis.postmortem import PostMortemWriter
 from analysis.runbooks import RunbookGatherer, Runbooks, load_runbooks
 from blocks.thread import delivery_failed_note, delivery_sent_note

@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from analysis.gather import AlarmMetrics, MetricSeries
+from analysis.alarm_metrics import AlarmMetrics, MetricSeries
 from analysis.graph import draw_metric_graph
 
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "graph.png"
