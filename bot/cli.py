@@ -14,7 +14,8 @@ from rich.console import Console
 
 from analysis.engine import AnalysisEngine
 from analysis.models import Analysis
-from analysis.postmortem import PostMortem, render_markdown
+from analysis.postmortem_document import PostMortem
+from analysis.postmortem_markdown import render_markdown
 from bot import app, doctor, logs, report
 from bot.postmortems import IncidentMissingError
 from bot.settings import Settings, SettingsError, load_settings, parse_duration

@@ -24,7 +24,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from analysis.claude import ClaudeError
 from analysis.engine import AnalysisEngine
 from analysis.models import Analysis, ThreadMessage
-from analysis.postmortem import ThreadPost, postmortem_filename, render_markdown
+from analysis.postmortem_document import ThreadPost
+from analysis.postmortem_markdown import postmortem_filename, render_markdown
 from blocks.commands import help_message, incident_detail, incident_list, stats_message
 from blocks.ids import ActionId, ActionValue, BlockId, CallbackId, ModalMetadata
 from blocks.incident import render_incident
