@@ -54,7 +54,7 @@ from ingest.pipeline import Ingestor
 from ingest.sqs import ConsumerConfig, SqsConsumer
 from ingest.webhook import Check, Receiver
 from notify.dispatch import SLACK, Channels, EmailTransport, Notifier, no_permalink
-from notify.email import SesTransport, SmtpTransport
+from notify.email_transport import SesTransport, SmtpTransport
 from notify.jira import JiraTickets
 from notify.outbox import Sender
 from notify.pagerduty import PagerDutyEvents

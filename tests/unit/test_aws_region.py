@@ -13,7 +13,7 @@ import pytest
 from bot.app import aws_clients, build_ingestor, email_transport, sqs_consumer
 from bot.settings import load_settings
 from ingest.group_commit import GroupCommitter
-from notify.email import SesTransport
+from notify.email_transport import SesTransport
 
 REGION = "eu-west-3"
 
