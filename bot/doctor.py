@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.runbooks import load_runbooks
-from bot.app import build_store, email_transport, jira_tickets, slack_client
+from bot.components import build_store, email_transport, jira_tickets, slack_client
 from bot.settings import Settings
 from incidents.lifecycle import short_duration
 from incidents.models import Severity

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import aws_clients, build_ingestor, email_transport, sqs_consumer
+from bot.components import aws_clients, build_ingestor, email_transport, sqs_consumer
 from bot.settings import load_settings
 from ingest.group_commit import GroupCommitter
 from notify.email_transport import SesTransport
