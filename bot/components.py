@@ -398,7 +398,7 @@ async def connect_slack(
 ) -> None:
     """Connect to Slack, and keep trying while it refuses: a revoked token or an outage
     must not stop the receiver, which goes on recording alerts; their messages follow."""
-    from bot.slack_publisher import explain_slack_error
+    from bot.slack_errors import explain_slack_error
 
     delay = retry.total_seconds()
     while True:
