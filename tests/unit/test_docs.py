@@ -41,8 +41,9 @@ _REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.MULTILINE
 _HTML_TARGET = re.compile(r"""\b(?:href|src)\s*=\s*["']([^"']+)["']""")
 _HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _ROOTS = "|".join(re.escape(name) for name in FOLDERS)
-# In a fenced block only tokens that begin with a top-level folder are read as paths: the
-# blocks also hold output and YAML, where `a/b` is rarely a file.
+# Commands name files to run: in a shell block, a token that begins with a top-level folder
+# is a path. Other blocks hold output and YAML, where `bot/AM` is a column header.
+_SHELL = ("bash", "sh", "shell", "console")
 _PATH_TOKEN = re.compile(rf"(?<![\w./-])((?:{_ROOTS})/[\w./<>*{{}}-]*)")
 _PLACEHOLDER = re.compile(r"[<>*{}]")
 
@@ -52,8 +53,12 @@ def _prose(text: str) -> str:
     return _FENCE.sub("", text)
 
 
-def _fences(text: str) -> list[str]:
-    return [match.group(0) for match in _FENCE.finditer(text)]
+def _fences(text: str, languages: tuple[str, ...] = ()) -> list[str]:
+    """The fenced blocks, or only those whose info string names one of `languages`."""
+    blocks = [match.group(0) for match in _FENCE.finditer(text)]
+    if not languages:
+        return blocks
+    return [block for block in blocks if block.lstrip(" `~").split("\n")[0].strip() in languages]
 
 
 def _slug(heading: str) -> str:
@@ -93,7 +98,7 @@ def _is_path(span: str) -> bool:
 
 
 def named_paths(page: Path) -> list[str]:
-    """Paths named in inline code spans, and path tokens in fenced blocks."""
+    """Paths named in inline code spans, and path tokens in shell blocks."""
     text = page.read_text(encoding="utf-8")
     found = []
     for match in _INLINE_CODE.finditer(_prose(text)):
@@ -101,7 +106,7 @@ def named_paths(page: Path) -> list[str]:
         span = re.sub(r"(::\w+|:\d+(?:-\d+)?)$", "", span)  # test ids, line numbers
         if _is_path(span):
             found.append(span)
-    for block in _fences(text):
+    for block in _fences(text, _SHELL):
         found += [token.rstrip(".") for token in _PATH_TOKEN.findall(block)]
     return found
 
