@@ -41,9 +41,10 @@ _REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.MULTILINE
 _HTML_TARGET = re.compile(r"""\b(?:href|src)\s*=\s*["']([^"']+)["']""")
 _HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _ROOTS = "|".join(re.escape(name) for name in FOLDERS)
-# Commands name files to run: in a shell block, a token that begins with a top-level folder
-# is a path. Other blocks hold output and YAML, where `bot/AM` is a column header.
-_SHELL = ("bash", "sh", "shell", "console")
+# Commands name files to run, and diagrams name modules: in those blocks, a token that
+# begins with a top-level folder is a path. Other blocks hold output and YAML, where `bot/AM`
+# is a column header.
+_NAMING = ("bash", "sh", "shell", "console", "mermaid")
 _PATH_TOKEN = re.compile(rf"(?<![\w./-])((?:{_ROOTS})/[\w./<>*{{}}-]*)")
 _PLACEHOLDER = re.compile(r"[<>*{}]")
 
@@ -98,15 +99,18 @@ def _is_path(span: str) -> bool:
 
 
 def named_paths(page: Path) -> list[str]:
-    """Paths named in inline code spans, and path tokens in shell blocks."""
-    text = page.read_text(encoding="utf-8")
+    return paths_in(page.read_text(encoding="utf-8"))
+
+
+def paths_in(text: str) -> list[str]:
+    """Paths named in inline code spans, and path tokens in shell and diagram blocks."""
     found = []
     for match in _INLINE_CODE.finditer(_prose(text)):
         span = match.group(2).strip()
         span = re.sub(r"(::\w+|:\d+(?:-\d+)?)$", "", span)  # test ids, line numbers
         if _is_path(span):
             found.append(span)
-    for block in _fences(text, _SHELL):
+    for block in _fences(text, _NAMING):
         found += [token.rstrip(".") for token in _PATH_TOKEN.findall(block)]
     return found
 
@@ -178,6 +182,14 @@ def test_the_checks_see_what_they_should() -> None:
     """The readers themselves: a link, a code path, a path in a command, an anchor."""
     sample = ROOT / "docs" / "architecture.md"
     assert "bot/app.py" in named_paths(sample)
+    diagram = '```mermaid\nflowchart LR\n  a["Receiver<br/>ingest/webhook.py"] --> b\n```\n'
+    assert paths_in(diagram) == ["ingest/webhook.py"]
+    command = "```bash\npython bench/sqs.py --alerts 10\n```\n```\nbot/AM  1.0x\n```\n"
+    assert paths_in(command) == ["bench/sqs.py"]
+    assert paths_in("see `analysis/redaction.py:12` and `tests/unit/test_x.py::test_y`") == [
+        "analysis/redaction.py",
+        "tests/unit/test_x.py",
+    ]
     assert any(target.endswith(".md") for target in links(sample))
     assert _slug("Where `run` lives: bot/app.py") == "where-run-lives-botapppy"
     assert not _is_path("1/s") and not _is_path("application/json")
