@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted((ROOT / "docs").rglob("*.md"))
 PAGES = [ROOT / "README.md", *DOCS]
@@ -191,3 +193,34 @@ def test_the_checks_see_what_they_should() -> None:
     assert _slug("Where `run` lives: bot/app.py") == "where-run-lives-botapppy"
     assert not _is_path("1/s") and not _is_path("application/json")
     assert resolves("tests/fixtures/payloads/<sender>/*.json")
+
+
+# Read by the SDKs rather than by `Settings`, and documented for that reason.
+SDK_VARIABLES = {
+    "ANTHROPIC_BASE_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
+}
+
+
+def _documented_settings() -> set[str]:
+    """The variables named in the first column of docs/configuration.md's tables."""
+    names: set[str] = set()
+    for line in (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("| `"):
+            names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", line.split("|")[1]))
+    return names
+
+
+def test_configuration_page_names_every_setting_and_no_other() -> None:
+    """docs/configuration.md is the list of what bot/settings.py reads: a setting added
+    without a row, or a row left after its setting went, fails here."""
+    read = {name.upper() for name in Settings.model_fields}
+    documented = _documented_settings()
+    assert not read - documented, (
+        f"settings missing from docs/configuration.md: {read - documented}"
+    )
+    unknown = documented - read - SDK_VARIABLES
+    assert not unknown, f"docs/configuration.md documents what no code reads: {unknown}"
