@@ -1,4 +1,4 @@
-"""Render docs/graph.png, the README's picture of the metric graph the bot posts.
+"""Render docs/graph.png, docs/oncall.md's picture of the metric graph the bot posts.
 
 The data is made up but realistic and fixed (a web server's CPU climbing past an 80%
 threshold, one datapoint a minute), and the graph is drawn by the product's own
