@@ -58,7 +58,8 @@ def render(candidate: Candidate, facts: Facts) -> Playbook:
     playbook = candidate.rule.playbook
     if playbook is None:
         return generic.render(candidate, facts)
-    return generic.with_signature(playbook(facts, candidate.evidence), candidate, facts)
+    rendered = generic.with_signature(playbook(facts, candidate.evidence), candidate, facts)
+    return generic.with_first_check(rendered, candidate, facts)
 
 
 def _unknown_diagnosis(facts: Facts, lead: Candidate | None) -> Diagnosis:

@@ -71,3 +71,13 @@ def with_signature(playbook: Playbook, candidate: Candidate, facts: Facts) -> Pl
         root_cause=f"{playbook.root_cause} The text matches a known error: {signature.cause}",
         steps=(check_step(signature, facts, candidate), *playbook.steps),
     )
+
+
+def with_first_check(playbook: Playbook, candidate: Candidate, facts: Facts) -> Playbook:
+    """A playbook whose first step has no command (the alert named nothing to run it on)
+    gets its class's own first check in front, so the reader always has something to run."""
+    check = candidate.rule.spec.first_check
+    if check is None or (playbook.steps and playbook.steps[0].command):
+        return playbook
+    first = render_step(check, values(facts, candidate.groups))
+    return replace(playbook, steps=(first, *playbook.steps))

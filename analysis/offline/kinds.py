@@ -18,7 +18,6 @@ from analysis.offline.commands import (
     logs_command,
     make_step,
     metric_command,
-    recent_changes_step,
     sh,
     ssm_command,
 )
@@ -179,7 +178,7 @@ def _log(f: Facts) -> RemediationStep:
 
 def _metric(f: Facts) -> RemediationStep:
     if f.metric is None:
-        return recent_changes_step(f)
+        return _log(f)
     metric = f.metric
     return make_step(
         f"Graph `{metric.namespace}/{metric.name}` for the hour around the alert to see "

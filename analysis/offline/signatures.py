@@ -107,7 +107,9 @@ class Signature(BaseModel):
 class ClassSpec(BaseModel):
     """A failure class as data. Classes with a module in `classes/` render their own text;
     the others are rendered from their signature by `generic.py`, using `stakes`, `outage`
-    and `impact` (which may name `{service}`)."""
+    and `impact` (which may name `{service}`). `first_check` is the class's own first step,
+    used when a class module can phrase none with a command for this alert (it names no host,
+    no log group), so the first step always has one."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -121,6 +123,7 @@ class ClassSpec(BaseModel):
     stakes: str = ""
     outage: bool = False
     impact: str = ""
+    first_check: Check | None = None
 
 
 def _read(name: str) -> Any:
