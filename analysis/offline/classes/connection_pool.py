@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from analysis.models import RemediationStep
 from analysis.offline.commands import (
     alarm_history_step,
     cap,
@@ -97,18 +98,16 @@ def _code_location(text: str) -> str | None:
     return clean_name(f"{match.group(2)}:{match.group(3)}")
 
 
-def playbook(f: Facts, ev: Evidence) -> Playbook:
-    role = find_name(DB_ROLE, f.evidence, 63)
-    engine = _engine(f.evidence, role)
+def _text(
+    f: Facts, ev: Evidence, engine: Engine | None, role: str | None, call: str, gives_up: str
+) -> tuple[str, str, str]:
+    """Root cause, impact and stakes: an alarm on the connection count is a warning, a server
+    refusing connections is an outage for every client, a client pool running dry is one
+    service's problem."""
     db = engine.name if engine else "the database"
     db_kind = engine.name if engine else "database"
     as_role = f" as `{role}`" if role else ""
-    of_role = f"`{role}` " if role else ""
-    location = _code_location(f.evidence)
     rds = f.db_instance or f.db_cluster
-    after = find_name(TIMEOUT_AFTER, f.evidence, 30)
-    call = f"the connect call at `{location}`" if location else "each new connection attempt"
-    gives_up = f"the caller gives up after {after}" if after else "callers see errors or timeouts"
     server_side = bool(_SERVER_LIMIT.search(f.evidence))
     watched = any(m.name.lower() == "databaseconnections" for m in f.metrics)
     if watched and not server_side:
@@ -163,6 +162,16 @@ def playbook(f: Facts, ev: Evidence) -> Playbook:
             "while the pool has no free connection, every request that needs one waits and then "
             "fails"
         )
+    return root, impact, stakes
+
+
+def _steps(
+    f: Facts, engine: Engine | None, role: str | None, location: str | None
+) -> tuple[RemediationStep, ...]:
+    """Who holds the connections first, then the limits and the trend, relief now, and the
+    lasting fixes (leaks, pool sizing, a proxy)."""
+    rds = f.db_instance or f.db_cluster
+    of_role = f"`{role}` " if role else ""
     if rds:
         rds_action = f"Graph DatabaseConnections on `{rds}` for the hour around the alert"
         dimension = dim("DBInstanceIdentifier" if f.db_instance else "DBClusterIdentifier", rds)
@@ -174,7 +183,7 @@ def playbook(f: Facts, ev: Evidence) -> Playbook:
         )
         dimension = 'Name=DBInstanceIdentifier,Value="$DB_INSTANCE"'
     role_limit = role and engine and engine.name == "PostgreSQL"
-    steps = steps_of(
+    return steps_of(
         make_step(
             "Connect with an admin role and count sessions by role and state: many `idle` or "
             f"`idle in transaction` sessions{' for `' + role + '`' if role else ''} mean "
@@ -227,6 +236,22 @@ def playbook(f: Facts, ev: Evidence) -> Playbook:
             "RDS console → Proxies → Create proxy",
         ),
     )
+
+
+def playbook(f: Facts, ev: Evidence) -> Playbook:
+    """Connection-pool exhaustion, phrased for the engine, role and code location the text
+    names, with the SQL that shows who holds the connections."""
+    role = find_name(DB_ROLE, f.evidence, 63)
+    engine = _engine(f.evidence, role)
+    db = engine.name if engine else "the database"
+    as_role = f" as `{role}`" if role else ""
+    location = _code_location(f.evidence)
+    after = find_name(TIMEOUT_AFTER, f.evidence, 30)
+    call = f"the connect call at `{location}`" if location else "each new connection attempt"
+    gives_up = f"the caller gives up after {after}" if after else "callers see errors or timeouts"
+    rds = f.db_instance or f.db_cluster
+    root, impact, stakes = _text(f, ev, engine, role, call, gives_up)
+    steps = _steps(f, engine, role, location)
     return Playbook(
         root_cause=root,
         hypothesis=f"Connection-pool exhaustion: {db} has no free connection to give{as_role}.",
