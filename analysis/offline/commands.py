@@ -12,7 +12,8 @@ import shlex
 from datetime import datetime
 
 from analysis.models import RemediationStep
-from analysis.offline.facts import NAME_CHARS, Facts, clean_name
+from analysis.offline.facts import Facts, clean_name
+from analysis.offline.model import NAME_CHARS
 
 
 def sh(value: str) -> str:

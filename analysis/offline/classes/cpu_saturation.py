@@ -21,11 +21,11 @@ from analysis.offline.facts import (
 from analysis.offline.model import Evidence, Playbook
 
 
-def _ec2(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...]]:
+def _ec2(f: Facts, ev: Evidence, instance_name: str) -> tuple[str, tuple[RemediationStep, ...]]:
     """An EC2 instance: look inside it over SSM, and at its CPU credits."""
-    instance = sh(f.instance_id)
+    instance = sh(instance_name)
     root = (
-        f"EC2 instance `{f.instance_id}` is CPU-saturated ({ev.lead}). Something on it is "
+        f"EC2 instance `{instance_name}` is CPU-saturated ({ev.lead}). Something on it is "
         "doing more work than usual (more traffic, a runaway process or a hot loop after a "
         "deploy), or a burstable instance ran out of CPU credits and is held to its "
         "baseline."
@@ -33,12 +33,12 @@ def _ec2(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...]]:
     steps = steps_of(
         make_step(
             "See which processes use the CPU.",
-            ssm_command(f, f.instance_id, ["top -b -n 1 -o %CPU | head -20", "uptime"]),
+            ssm_command(f, instance_name, ["top -b -n 1 -o %CPU | head -20", "uptime"]),
         ),
         make_step(
             "Graph CPUUtilization over the hour: a plateau at 100% is saturation, a step "
             "up points at a change.",
-            metric_command(f, "AWS/EC2", "CPUUtilization", dim("InstanceId", f.instance_id)),
+            metric_command(f, "AWS/EC2", "CPUUtilization", dim("InstanceId", instance_name)),
         ),
         make_step(
             "Check the instance type: on a T-class instance, a CPUCreditBalance at zero "
@@ -55,17 +55,17 @@ def _ec2(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...]]:
     return root, steps
 
 
-def _rds(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...]]:
+def _rds(f: Facts, ev: Evidence, instance_name: str) -> tuple[str, tuple[RemediationStep, ...]]:
     """An RDS instance: the queries, not the host, use the CPU."""
     root = (
-        f"RDS instance `{f.db_instance}` is CPU-saturated ({ev.lead}): usually a few "
+        f"RDS instance `{instance_name}` is CPU-saturated ({ev.lead}): usually a few "
         "expensive queries (a missing index, a changed plan, a new query from a deploy) "
         "rather than overall load."
     )
     steps = steps_of(
         make_step(
             "Find the queries that use the CPU.",
-            f"RDS console → Databases → {f.db_instance} → Monitoring → Performance Insights "
+            f"RDS console → Databases → {instance_name} → Monitoring → Performance Insights "
             "(Top SQL)",
         ),
         make_step(
@@ -77,7 +77,7 @@ def _rds(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...]]:
             "Graph CPUUtilization against DatabaseConnections: both up means load, CPU "
             "alone means expensive queries.",
             metric_command(
-                f, "AWS/RDS", "CPUUtilization", dim("DBInstanceIdentifier", f.db_instance)
+                f, "AWS/RDS", "CPUUtilization", dim("DBInstanceIdentifier", instance_name)
             ),
         ),
         make_step("Fix the top query (index, rewrite) before scaling the instance up."),
@@ -121,9 +121,9 @@ def _other_host(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...
 
 def playbook(f: Facts, ev: Evidence) -> Playbook:
     if f.instance_id:
-        root, steps = _ec2(f, ev)
+        root, steps = _ec2(f, ev, f.instance_id)
     elif f.db_instance:
-        root, steps = _rds(f, ev)
+        root, steps = _rds(f, ev, f.db_instance)
     else:
         root, steps = _other_host(f, ev)
     return Playbook(

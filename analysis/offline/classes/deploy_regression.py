@@ -13,11 +13,8 @@ from analysis.offline.commands import (
     sh,
     steps_of,
 )
-from analysis.offline.facts import (
-    QUOTE_CHARS,
-    Facts,
-)
-from analysis.offline.model import Evidence, Playbook
+from analysis.offline.facts import Facts
+from analysis.offline.model import QUOTE_CHARS, Evidence, Playbook
 
 CODE_ERROR = re.compile(
     r"\b((?:ReferenceError|TypeError|NameError|AttributeError|ImportError|ModuleNotFoundError|"

@@ -20,11 +20,13 @@ from analysis.offline.facts import (
 from analysis.offline.model import Evidence, Playbook
 
 
-def _rds(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...], str]:
+def _rds(
+    f: Facts, ev: Evidence, instance_name: str
+) -> tuple[str, tuple[RemediationStep, ...], str]:
     """An RDS instance: storage, autoscaling and what holds WAL."""
-    db = sh(f.db_instance)
+    db = sh(instance_name)
     root = (
-        f"RDS instance `{f.db_instance}` is running out of storage ({ev.lead}). At zero it "
+        f"RDS instance `{instance_name}` is running out of storage ({ev.lead}). At zero it "
         "goes into storage-full and stops accepting writes. On RDS the usual growth is "
         "data itself, write-ahead logs kept by an inactive replication slot, or logs and "
         "temporary files from a heavy query."
@@ -36,7 +38,7 @@ def _rds(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...], str]
                 f,
                 "AWS/RDS",
                 "FreeStorageSpace",
-                dim("DBInstanceIdentifier", f.db_instance),
+                dim("DBInstanceIdentifier", instance_name),
                 "Minimum",
             ),
         ),
@@ -67,14 +69,16 @@ def _rds(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...], str]
             "LIMIT 10;",
         ),
     )
-    stakes_where = f"`{f.db_instance}`"
+    stakes_where = f"`{instance_name}`"
     return root, steps, stakes_where
 
 
-def _lambda_tmp(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...], str]:
+def _lambda_tmp(
+    f: Facts, ev: Evidence, function_name: str
+) -> tuple[str, tuple[RemediationStep, ...], str]:
     """A Lambda function: its /tmp (ephemeral storage) is what fills."""
     root = (
-        f"Lambda function `{f.function_name}` filled its /tmp ({ev.lead}): files written "
+        f"Lambda function `{function_name}` filled its /tmp ({ev.lead}): files written "
         "there survive between invocations of the same execution environment, so anything "
         "not cleaned up accumulates until writes fail."
     )
@@ -82,7 +86,7 @@ def _lambda_tmp(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...
         make_step(
             "Read the failing invocations to see what was being written.",
             logs_command(
-                f, f.log_group or f"/aws/lambda/{f.function_name}", '"No space left on device"'
+                f, f.log_group or f"/aws/lambda/{function_name}", '"No space left on device"'
             ),
         ),
         make_step(
@@ -92,11 +96,11 @@ def _lambda_tmp(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...
         make_step(
             "If the work needs more scratch space, raise the function's ephemeral storage "
             "(up to 10240 MB).",
-            f"aws lambda update-function-configuration --function-name {sh(f.function_name)} "
+            f"aws lambda update-function-configuration --function-name {sh(function_name)} "
             f"--ephemeral-storage '{{\"Size\": 2048}}'{region_flag(f)}",
         ),
     )
-    stakes_where = f"`{f.function_name}`"
+    stakes_where = f"`{function_name}`"
     return root, steps, stakes_where
 
 
@@ -138,9 +142,9 @@ def _host(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...], str
 
 def playbook(f: Facts, ev: Evidence) -> Playbook:
     if f.db_instance:
-        root, steps, stakes_where = _rds(f, ev)
+        root, steps, stakes_where = _rds(f, ev, f.db_instance)
     elif f.function_name:
-        root, steps, stakes_where = _lambda_tmp(f, ev)
+        root, steps, stakes_where = _lambda_tmp(f, ev, f.function_name)
     else:
         root, steps, stakes_where = _host(f, ev)
     return Playbook(

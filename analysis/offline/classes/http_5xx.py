@@ -19,12 +19,14 @@ from analysis.offline.facts import (
 from analysis.offline.model import Evidence, Playbook
 
 
-def _load_balancer(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...]]:
+def _load_balancer(
+    f: Facts, ev: Evidence, balancer_name: str
+) -> tuple[str, tuple[RemediationStep, ...]]:
     """A load balancer: which side (itself or its targets) answers 5xx says where to look."""
-    lb_name = f.load_balancer.split("/")[1] if "/" in f.load_balancer else f.load_balancer
-    alb = f.load_balancer.startswith("app/")
+    lb_name = balancer_name.split("/")[1] if "/" in balancer_name else balancer_name
+    alb = balancer_name.startswith("app/")
     namespace = "AWS/ApplicationELB" if alb else "AWS/ELB"
-    dimension = dim("LoadBalancer" if alb else "LoadBalancerName", f.load_balancer)
+    dimension = dim("LoadBalancer" if alb else "LoadBalancerName", balancer_name)
     target_metric, lb_metric = (
         ("HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count")
         if alb
@@ -73,21 +75,21 @@ def _load_balancer(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, 
     return root, steps
 
 
-def _api_gateway(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...]]:
+def _api_gateway(f: Facts, ev: Evidence, api: str) -> tuple[str, tuple[RemediationStep, ...]]:
     """An API Gateway API: integration errors against the API's own."""
     root = (
-        f"API `{f.api_name}` is returning 5xx responses ({ev.lead}). API Gateway counts "
+        f"API `{api}` is returning 5xx responses ({ev.lead}). API Gateway counts "
         "integration failures as 5XXError: Lambda errors or throttles, integrations that "
         "exceed the 29-second limit, and malformed integration responses."
     )
     steps = steps_of(
         make_step(
             "Graph 5XXError with IntegrationLatency: latency near 29 s means integration timeouts.",
-            metric_command(f, "AWS/ApiGateway", "5XXError", dim("ApiName", f.api_name), "Sum"),
+            metric_command(f, "AWS/ApiGateway", "5XXError", dim("ApiName", api), "Sum"),
         ),
         make_step(
             "Read the execution and access logs for the failing requests.",
-            f"API Gateway console → APIs → {f.api_name} → Stages → Logs and tracing",
+            f"API Gateway console → APIs → {api} → Stages → Logs and tracing",
         ),
         make_step(
             "Check the errors and throttles of the Lambda function or service behind the "
@@ -129,9 +131,9 @@ def _other(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...]]:
 
 def playbook(f: Facts, ev: Evidence) -> Playbook:
     if f.load_balancer:
-        root, steps = _load_balancer(f, ev)
+        root, steps = _load_balancer(f, ev, f.load_balancer)
     elif f.api_name:
-        root, steps = _api_gateway(f, ev)
+        root, steps = _api_gateway(f, ev, f.api_name)
     else:
         root, steps = _other(f, ev)
     return Playbook(

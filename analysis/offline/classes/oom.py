@@ -32,11 +32,13 @@ OOM_KILLED = re.compile(
 )
 
 
-def _lambda(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...], str]:
+def _lambda(
+    f: Facts, ev: Evidence, function_name: str
+) -> tuple[str, tuple[RemediationStep, ...], str]:
     """A Lambda function killed for memory: its configured size against what it used."""
-    group = f.log_group or f"/aws/lambda/{f.function_name}"
+    group = f.log_group or f"/aws/lambda/{function_name}"
     root = (
-        f"Lambda function `{f.function_name}` is running out of memory ({ev.lead}): an "
+        f"Lambda function `{function_name}` is running out of memory ({ev.lead}): an "
         "invocation needed more than its configured memory and the runtime was killed. "
         "Either the payloads grew, something holds memory across invocations in the "
         "execution environment, or the setting was always tight."
@@ -59,7 +61,7 @@ def _lambda(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...], s
         make_step(
             "If the function simply needs more, raise its memory (set NEW_MEMORY_MB to about "
             "twice the Max Memory Used); CPU grows with it.",
-            f"aws lambda update-function-configuration --function-name {sh(f.function_name)} "
+            f"aws lambda update-function-configuration --function-name {sh(function_name)} "
             f'--memory-size "$NEW_MEMORY_MB"{region_flag(f)}',
         ),
         make_step(
@@ -67,7 +69,7 @@ def _lambda(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...], s
             "(module-level lists, caches without bounds) and release it."
         ),
     )
-    where = f"Lambda function `{f.function_name}`"
+    where = f"Lambda function `{function_name}`"
     return root, steps, where
 
 
@@ -167,7 +169,7 @@ def playbook(f: Facts, ev: Evidence) -> Playbook:
     memory" alert is pressure, which only slows things until it becomes a kill."""
     killed = bool(OOM_KILLED.search(f.evidence))
     if f.function_name and killed:
-        root, steps, where = _lambda(f, ev)
+        root, steps, where = _lambda(f, ev, f.function_name)
     elif killed and (f.pod or re.search(r"OOMKilled|exit code 137", f.evidence, re.I)):
         root, steps, where = _pod(f, ev)
     else:

@@ -19,18 +19,18 @@ from analysis.offline.facts import (
 from analysis.offline.model import Evidence, Playbook
 
 
-def _sqs(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...]]:
+def _sqs(f: Facts, ev: Evidence, queue_name: str) -> tuple[str, tuple[RemediationStep, ...]]:
     """An SQS queue: its consumers and their event source mapping."""
-    queue = sh(f.queue_name)
+    queue = sh(queue_name)
     queue_url = (
         f"$(aws sqs get-queue-url --queue-name {queue} --query QueueUrl --output text"
         f"{region_flag(f)})"
     )
     queue_arn = (
-        f"arn:aws:sqs:{f.region}:{f.account}:{f.queue_name}" if f.region and f.account else None
+        f"arn:aws:sqs:{f.region}:{f.account}:{queue_name}" if f.region and f.account else None
     )
     root = (
-        f"SQS queue `{f.queue_name}` is backing up ({ev.lead}): messages arrive faster than "
+        f"SQS queue `{queue_name}` is backing up ({ev.lead}): messages arrive faster than "
         "consumers remove them. Consumers are failing (messages return after the "
         "visibility timeout), too slow, too few, or stopped; a single poison message shows "
         "as a rising age of the oldest message with a flat count."
@@ -53,7 +53,7 @@ def _sqs(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...]]:
             "Compare sent and deleted messages: deletes flat while sends continue means the "
             "consumer stopped or fails.",
             metric_command(
-                f, "AWS/SQS", "NumberOfMessagesDeleted", dim("QueueName", f.queue_name), "Sum"
+                f, "AWS/SQS", "NumberOfMessagesDeleted", dim("QueueName", queue_name), "Sum"
             ),
         ),
         make_step(
@@ -92,7 +92,7 @@ def _other_queue(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ..
 
 def playbook(f: Facts, ev: Evidence) -> Playbook:
     if f.queue_name:
-        root, steps = _sqs(f, ev)
+        root, steps = _sqs(f, ev, f.queue_name)
     else:
         root, steps = _other_queue(f, ev)
     return Playbook(

@@ -24,11 +24,13 @@ from analysis.offline.model import Evidence, Playbook
 _AWS_OPERATION = re.compile(r"when calling the (\w{2,64}) operation")
 
 
-def _lambda(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...], str]:
+def _lambda(
+    f: Facts, ev: Evidence, function_name: str
+) -> tuple[str, tuple[RemediationStep, ...], str]:
     """A Lambda function throttled: concurrency, reserved or account-wide."""
-    fn = sh(f.function_name)
+    fn = sh(function_name)
     root = (
-        f"Lambda function `{f.function_name}` is being throttled ({ev.lead}): invocations "
+        f"Lambda function `{function_name}` is being throttled ({ev.lead}): invocations "
         "exceed the concurrency available to it, its reserved concurrency or the account's "
         "regional limit that every function shares. A burst of events, a retry storm or "
         "slower invocations (each holding concurrency longer) all lead here."
@@ -43,13 +45,13 @@ def _lambda(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...], s
             "Graph ConcurrentExecutions against Throttles: at the ceiling means demand, "
             "below it means a reserved-concurrency cap.",
             metric_command(
-                f, "AWS/Lambda", "ConcurrentExecutions", dim("FunctionName", f.function_name)
+                f, "AWS/Lambda", "ConcurrentExecutions", dim("FunctionName", function_name)
             ),
         ),
         make_step(
             "Check whether Duration rose at the same time: slower invocations hold "
             "concurrency longer and throttle at the same traffic.",
-            metric_command(f, "AWS/Lambda", "Duration", dim("FunctionName", f.function_name)),
+            metric_command(f, "AWS/Lambda", "Duration", dim("FunctionName", function_name)),
         ),
         make_step(
             "Raise reserved concurrency if the function is capped below its demand (set "
@@ -62,15 +64,17 @@ def _lambda(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...], s
             "Service Quotas console → AWS Lambda → Concurrent executions",
         ),
     )
-    where = f"Lambda function `{f.function_name}`"
+    where = f"Lambda function `{function_name}`"
     return root, steps, where
 
 
-def _dynamodb(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...], str]:
+def _dynamodb(
+    f: Facts, ev: Evidence, table_name: str
+) -> tuple[str, tuple[RemediationStep, ...], str]:
     """A DynamoDB table throttled: capacity, or one hot key."""
-    table = sh(f.table_name)
+    table = sh(table_name)
     root = (
-        f"DynamoDB table `{f.table_name}` is throttling requests ({ev.lead}): reads or "
+        f"DynamoDB table `{table_name}` is throttling requests ({ev.lead}): reads or "
         "writes exceed its provisioned capacity, or traffic concentrates on a few hot "
         "partition keys that hit the per-partition limit even when the table has capacity."
     )
@@ -87,7 +91,7 @@ def _dynamodb(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...],
                 f,
                 "AWS/DynamoDB",
                 "ConsumedWriteCapacityUnits",
-                dim("TableName", f.table_name),
+                dim("TableName", table_name),
                 "Sum",
             ),
         ),
@@ -103,7 +107,7 @@ def _dynamodb(f: Facts, ev: Evidence) -> tuple[str, tuple[RemediationStep, ...],
             f"{region_flag(f)}",
         ),
     )
-    where = f"DynamoDB table `{f.table_name}`"
+    where = f"DynamoDB table `{table_name}`"
     return root, steps, where
 
 
@@ -152,9 +156,9 @@ def _aws_api(
 def playbook(f: Facts, ev: Evidence) -> Playbook:
     operation = find_name(_AWS_OPERATION, f.evidence, 64)
     if f.function_name and not operation:
-        root, steps, where = _lambda(f, ev)
+        root, steps, where = _lambda(f, ev, f.function_name)
     elif f.table_name:
-        root, steps, where = _dynamodb(f, ev)
+        root, steps, where = _dynamodb(f, ev, f.table_name)
     else:
         root, steps, where = _aws_api(f, ev, operation)
     return Playbook(

@@ -40,11 +40,13 @@ def _reach_command(target: str) -> str:
     return f"curl -sS -o /dev/null -m 10 -w '%{{http_code}} %{{time_total}}s\\n' https://{name}/"
 
 
-def _lambda(f: Facts, ev: Evidence, waiting: str) -> tuple[str, tuple[RemediationStep, ...]]:
+def _lambda(
+    f: Facts, ev: Evidence, waiting: str, function_name: str
+) -> tuple[str, tuple[RemediationStep, ...]]:
     """A Lambda function timing out: what the invocation waited on."""
-    group = f.log_group or f"/aws/lambda/{f.function_name}"
+    group = f.log_group or f"/aws/lambda/{function_name}"
     root = (
-        f"Lambda function `{f.function_name}` is running into its configured timeout "
+        f"Lambda function `{function_name}` is running into its configured timeout "
         f"({ev.lead}): invocations wait{waiting} on something slower than the timeout "
         "allows. The usual culprit is a downstream call (database, HTTP API, another AWS "
         "service) without a shorter timeout of its own; a VPC cold start or too little "
@@ -59,14 +61,14 @@ def _lambda(f: Facts, ev: Evidence, waiting: str) -> tuple[str, tuple[Remediatio
         make_step(
             "Check the configured timeout and memory: Lambda gives CPU in proportion to "
             "memory, so a starved function is also a slow one.",
-            f"aws lambda get-function-configuration --function-name {sh(f.function_name)} "
+            f"aws lambda get-function-configuration --function-name {sh(function_name)} "
             "--query '{Timeout:Timeout,MemorySize:MemorySize,VpcSubnets:VpcConfig.SubnetIds}'"
             f"{region_flag(f)}",
         ),
         make_step(
             "Graph Duration against the timeout: a flat line at the timeout means calls "
             "hang; a rising trend means a dependency is slowing down.",
-            metric_command(f, "AWS/Lambda", "Duration", dim("FunctionName", f.function_name)),
+            metric_command(f, "AWS/Lambda", "Duration", dim("FunctionName", function_name)),
         ),
         make_step(
             "If tracing is on, find the slow segment in the trace map.",
@@ -142,7 +144,7 @@ def playbook(f: Facts, ev: Evidence) -> Playbook:
     target = find_name(_TIMEOUT_TARGET, f.evidence)
     waiting = f" waiting on `{target}`" if target else ""
     if f.function_name:
-        root, steps = _lambda(f, ev, waiting)
+        root, steps = _lambda(f, ev, waiting, f.function_name)
     else:
         root, steps = _dependency(f, ev, after, target, waiting)
     return Playbook(
