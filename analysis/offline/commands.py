@@ -17,22 +17,27 @@ from analysis.offline.model import NAME_CHARS
 
 
 def sh(value: str) -> str:
+    """Shell-quote a value so a command pastes safely whatever the alert put in it."""
     return shlex.quote(value)
 
 
 def iso(moment: datetime) -> str:
+    """The timestamp form the AWS CLI's --start-time and --end-time accept."""
     return f"{moment:%Y-%m-%dT%H:%M:%SZ}"
 
 
 def epoch_ms(moment: datetime) -> int:
+    """CloudWatch Logs takes its time window in epoch milliseconds."""
     return int(moment.timestamp() * 1000)
 
 
 def region_flag(facts: Facts) -> str:
+    """` --region X` when the alert names its region, else nothing (the profile's default)."""
     return f" --region {facts.region}" if facts.region else ""
 
 
 def dim(name: str, value: str) -> str:
+    """One quoted CloudWatch dimension, as `--dimensions` takes it."""
     return sh(f"Name={name},Value={value}")
 
 
@@ -50,6 +55,7 @@ def metric_command(
 
 
 def logs_command(facts: Facts, group: str, pattern: str) -> str:
+    """Filter a log group over the alert's window for a pattern."""
     return (
         f"aws logs filter-log-events --log-group-name {sh(group)} "
         f"--start-time {epoch_ms(facts.start)} --end-time {epoch_ms(facts.end)} "
@@ -58,6 +64,7 @@ def logs_command(facts: Facts, group: str, pattern: str) -> str:
 
 
 def insights_command(facts: Facts, group: str, query: str) -> str:
+    """Start a Logs Insights query over the alert's window (for aggregates a filter cannot give)."""
     return (
         f"aws logs start-query --log-group-name {sh(group)} "
         f"--start-time {int(facts.start.timestamp())} --end-time {int(facts.end.timestamp())} "
@@ -66,6 +73,7 @@ def insights_command(facts: Facts, group: str, query: str) -> str:
 
 
 def ssm_command(facts: Facts, instance: str, commands: list[str]) -> str:
+    """Run shell commands on an instance over SSM, so no SSH access is needed."""
     parameters = json.dumps({"commands": commands})
     return (
         f"aws ssm send-command --instance-ids {sh(instance)} --document-name AWS-RunShellScript "
@@ -74,6 +82,7 @@ def ssm_command(facts: Facts, instance: str, commands: list[str]) -> str:
 
 
 def alarm_history_step(facts: Facts) -> RemediationStep | None:
+    """Whether the alarm flaps or has been climbing for hours changes how urgent it is."""
     if not facts.alarm_name:
         return None
     return RemediationStep(
@@ -90,6 +99,7 @@ def alarm_history_step(facts: Facts) -> RemediationStep | None:
 
 
 def recent_changes_step(facts: Facts) -> RemediationStep:
+    """Most incidents start with a change: list the account's write calls before the alert."""
     return RemediationStep(
         action=(
             "List what changed in the account in the hour before the alert (deploys, "
@@ -105,6 +115,7 @@ def recent_changes_step(facts: Facts) -> RemediationStep:
 
 
 def link_step(facts: Facts) -> RemediationStep | None:
+    """The alert's own graph shows the expression and when it started."""
     if not facts.link:
         return None
     return RemediationStep(
@@ -114,14 +125,17 @@ def link_step(facts: Facts) -> RemediationStep | None:
 
 
 def steps_of(*steps: RemediationStep | None) -> tuple[RemediationStep, ...]:
+    """The steps that apply: a playbook writes `None` for a step the alert gives no basis for."""
     return tuple(step for step in steps if step is not None)
 
 
 def make_step(action: str, command: str | None = None) -> RemediationStep:
+    """One remediation step; a shorthand that keeps the playbooks readable."""
     return RemediationStep(action=action, command=command)
 
 
 def cap(text: str) -> str:
+    """Capitalise the first letter only (names in backticks keep their case)."""
     return text[:1].upper() + text[1:]
 
 

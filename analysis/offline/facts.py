@@ -173,6 +173,7 @@ class Facts:
 
 
 def read_facts(incident: Incident, alert: Alert, context: AnalysisContext) -> Facts:
+    """Read every name the playbooks may use, once, from the alert, its incident and the context."""
     labels = alert.labels
     metrics = _metrics(alert)
     dims: dict[str, str] = {}
@@ -324,16 +325,19 @@ def _first_valid(pattern: re.Pattern[str], *values: str | None) -> str | None:
 
 
 def clean_name(value: str | None, limit: int = NAME_CHARS) -> str | None:
+    """A name fit for text and commands: one line, no backticks, clipped, or None when empty."""
     cleaned = " ".join((value or "").split()).replace("`", "'")
     return clip(cleaned, limit) or None
 
 
 def clip(value: str, limit: int) -> str:
+    """Collapse whitespace and cut to `limit` characters with an ellipsis, so no field echoes a dump."""
     value = " ".join(value.split())
     return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
 
 
 def utc(moment: datetime) -> datetime:
+    """Senders mix naive and zoned times; everything here is UTC."""
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -1,4 +1,7 @@
-"""auth"""
+"""Authentication and permission failures. The text branches on what was refused: an IAM
+denial names principal, action and resource (and can be simulated), an expired token points at
+where credentials are refreshed, a database login at the password's source.
+"""
 
 from __future__ import annotations
 

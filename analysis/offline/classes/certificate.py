@@ -1,4 +1,6 @@
-"""certificate"""
+"""Certificate expiry and TLS failures. An ACM expiry alarm is a deadline, not an outage; a
+handshake failing now is one, and the text names the host whose certificate to inspect.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""connection_pool"""
+"""Connection-pool exhaustion. The text branches on the engine (PostgreSQL and MySQL show who
+holds connections differently), on who refuses (the server's limit is everyone's outage, a
+client pool one service's) and on the role and code location the error names.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""cpu_saturation"""
+"""CPU saturation. Where to look depends on what is saturated: an EC2 instance (processes over
+SSM, CPU credits), an RDS instance (the queries, not the host) or any other host or service.
+"""
 
 from __future__ import annotations
 

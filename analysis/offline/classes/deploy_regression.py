@@ -1,4 +1,6 @@
-"""deploy_regression"""
+"""Deploy regressions. A code-level error or an error that starts with a release points at the
+change; the text names the version when the alert does, and rollback comes first.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""disk_full"""
+"""Disk full. RDS storage, a Lambda function's /tmp and a host's volumes fill for different
+reasons and are freed differently, so the text branches on which one the alert names.
+"""
 
 from __future__ import annotations
 

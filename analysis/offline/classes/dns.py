@@ -1,4 +1,6 @@
-"""dns"""
+"""DNS resolution failures. A temporary failure (resolver overload, SERVFAIL) and a name that
+does not exist (NXDOMAIN) have different fixes; the text names the host and its zone.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""http_5xx"""
+"""5xx spikes. Which side answers 5xx decides where to look: a load balancer's own 5xx mean no
+healthy target, its targets' 5xx the application; API Gateway separates integration errors.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""oom"""
+"""Out of memory. A kill in the text is an outage of the work in flight; a memory alarm alone is
+pressure. Lambda, a Kubernetes pod and a host are each killed and resized differently.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""queue_backlog"""
+"""Queue backlogs. For SQS the text names the queue and its Lambda event source mapping; for any
+other queue it asks whether consumers run and keep up.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""throttling"""
+"""Throttling and rate limits. Lambda concurrency, DynamoDB capacity (or one hot key) and an AWS
+API's rate limit are raised or relieved in different places.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""timeouts"""
+"""Timeouts. A Lambda function's timeout is read from its logs and configuration; any other caller's
+timeout is chased to the dependency it waited on, reached from where the caller runs.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""unknown"""
+"""When no class can be named: say so, and still hand the engineer the places to look, named
+(the alarm, its metric, the log group, the alert's graph, recent changes).
+"""
 
 from __future__ import annotations
 
