@@ -331,7 +331,8 @@ def clean_name(value: str | None, limit: int = NAME_CHARS) -> str | None:
 
 
 def clip(value: str, limit: int) -> str:
-    """Collapse whitespace and cut to `limit` characters with an ellipsis, so no field echoes a dump."""
+    """Collapse whitespace and cut to `limit` characters with an ellipsis: no field echoes a
+    dump of the alert."""
     value = " ".join(value.split())
     return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
 

@@ -74,7 +74,8 @@ def _line_bounds(text: str, match: re.Match[str]) -> tuple[int, int]:
 
 
 def line_of(text: str, match: re.Match[str]) -> str:
-    """The whole line a match is on: two classes quoting one line differently still found the same line."""
+    """The whole line a match is on: two classes quoting one line differently still found
+    the same line."""
     start, end = _line_bounds(text, match)
     return text[start:end].strip()
 
