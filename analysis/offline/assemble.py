@@ -9,6 +9,7 @@ what to run if the first hypothesis does not hold.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from analysis.context import AnalysisContext
 from analysis.models import Alternative, Diagnosis
@@ -81,7 +82,7 @@ def _unknown_diagnosis(facts: Facts, lead: Candidate | None) -> Diagnosis:
     steps = (first, *(s for s in playbook.steps if s.command != first.command))
     return _assemble(
         facts,
-        Playbook(**{**playbook.__dict__, "steps": steps}),
+        replace(playbook, steps=steps),
         alternatives,
         UNKNOWN_CONFIDENCE,
         matched=False,

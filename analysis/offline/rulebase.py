@@ -94,5 +94,4 @@ def _build() -> tuple[tuple[FailureClass, ...], tuple[Signature, ...]]:
 
 CLASSES, SIGNATURES = _build()
 RULES: tuple[FailureClass, ...] = tuple(c for c in CLASSES if c.playbook is not None)
-BY_NAME = {c.name: c for c in CLASSES}
 UNKNOWN = "unknown"
