@@ -73,7 +73,7 @@ def _unknown_diagnosis(facts: Facts, lead: Candidate | None) -> Diagnosis:
                 hypothesis=render(lead, facts).hypothesis,
                 why_less_likely=(
                     f"Only a faint hint points at {lead.rule.label} ({lead.evidence.lead}); one "
-                    "word is not enough to call it a cause."
+                    "word is not enough to call it a cause." + generic.tell_apart(lead, facts)
                 ),
             )
         )
@@ -143,11 +143,10 @@ def _alternative(facts: Facts, best: Candidate, runner: Candidate) -> Alternativ
             AMBIGUITY_RATIO * evidence.score
         ):
             why += " The two are close: if the first checks come back clean, work this one next."
-    if runner.signature is not None:
-        check = generic.check_step(runner.signature, facts, runner)
-        why += f" To tell it apart: {check.action.removeprefix('Tell it apart first: ')}"
-        why += f" (`{check.command}`)."
-    return Alternative(hypothesis=render(runner, facts).hypothesis, why_less_likely=why)
+    return Alternative(
+        hypothesis=render(runner, facts).hypothesis,
+        why_less_likely=why + generic.tell_apart(runner, facts),
+    )
 
 
 def _severity(facts: Facts, playbook: Playbook, matched: bool) -> tuple[Severity, str]:

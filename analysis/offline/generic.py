@@ -24,6 +24,20 @@ def check_step(signature: Signature, facts: Facts, candidate: Candidate) -> Reme
     return RemediationStep(action=f"Tell it apart first: {step.action}", command=step.command)
 
 
+def tell_apart(candidate: Candidate, facts: Facts) -> str:
+    """The check that would confirm or rule out a hypothesis on the shortlist, as a sentence
+    to append: its signature's discriminating check, else its class's first check."""
+    if candidate.signature is not None:
+        step = check_step(candidate.signature, facts, candidate)
+        action = step.action.removeprefix("Tell it apart first: ")
+    elif candidate.rule.spec.first_check is not None:
+        step = render_step(candidate.rule.spec.first_check, values(facts, candidate.groups))
+        action = step.action
+    else:
+        return ""
+    return f" To tell it apart: {action.rstrip('.')} (`{step.command}`)."
+
+
 def render(candidate: Candidate, facts: Facts) -> Playbook:
     """The playbook of a data-only class from its winning signature."""
     signature = candidate.signature
