@@ -15,9 +15,7 @@ from analysis.offline.commands import (
     sh,
     steps_of,
 )
-from analysis.offline.facts import (
-    Facts,
-)
+from analysis.offline.facts import Facts
 from analysis.offline.model import Evidence, Playbook
 
 _DNS_HOST = re.compile(

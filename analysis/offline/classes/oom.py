@@ -21,9 +21,7 @@ from analysis.offline.commands import (
     ssm_command,
     steps_of,
 )
-from analysis.offline.facts import (
-    Facts,
-)
+from analysis.offline.facts import Facts
 from analysis.offline.model import Evidence, Playbook
 
 OOM_KILLED = re.compile(

@@ -18,9 +18,7 @@ from analysis.offline.commands import (
     sh,
     steps_of,
 )
-from analysis.offline.facts import (
-    Facts,
-)
+from analysis.offline.facts import Facts
 from analysis.offline.model import Evidence, Playbook
 
 _AWS_OPERATION = re.compile(r"when calling the (\w{2,64}) operation")

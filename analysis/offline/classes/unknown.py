@@ -14,9 +14,7 @@ from analysis.offline.commands import (
     recent_changes_step,
     steps_of,
 )
-from analysis.offline.facts import (
-    Facts,
-)
+from analysis.offline.facts import Facts
 from analysis.offline.model import Playbook
 
 
