@@ -7,6 +7,8 @@ and turns a failure into a note on the analysis instead of a missing analysis.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from pydantic import BaseModel, Field
@@ -39,3 +41,22 @@ class AnalysisContext(BaseModel):
 class Gatherer(Protocol):
     async def gather(self, incident: Incident, alert: Alert) -> AnalysisContext:
         """Never raises for a failing source: that is a note in the returned context."""
+
+
+@dataclass(frozen=True)
+class ContextLimits:
+    """How far around the alert each gatherer looks, and how much it may bring back."""
+
+    metric_before: timedelta = timedelta(minutes=60)
+    metric_after: timedelta = timedelta(minutes=10)
+    metric_points: int = 60
+    history_lookback: timedelta = timedelta(hours=24)
+    history_items: int = 10
+    logs_before: timedelta = timedelta(minutes=2)
+    logs_after: timedelta = timedelta(minutes=1)
+    log_events: int = 50
+    log_pages: int = 5
+    timeline_events: int = 40
+    related: int = 3
+    related_scan: int = 200
+    section_chars: int = SECTION_CHARS

@@ -12,7 +12,8 @@ from typing import Any
 
 from analysis.context import AnalysisContext
 from analysis.models import Analysis, ThreadMessage
-from analysis.redaction import redact, redact_json
+from analysis.redaction import redact
+from analysis.redaction_json import redact_json
 from incidents.models import Alert, Incident, TimelineEvent
 
 RAW_CHARS = 4000

@@ -1,5 +1,5 @@
 """The metric graph posted in an alarm incident's thread: a PNG drawn here, from the same
-`AlarmMetrics` the analysis reads (`analysis.gather.read_alarm_metrics`).
+`AlarmMetrics` the analysis reads (`analysis.alarm_metrics.read_alarm_metrics`).
 
 Drawn by us rather than fetched with CloudWatch's GetMetricWidgetImage: moto does not
 implement that API, so it could not be tested against a real server, and a self-drawn graph
@@ -25,7 +25,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from analysis.gather import AlarmMetrics, MetricSeries, require_datapoints
+from analysis.alarm_metrics import AlarmMetrics, MetricSeries, require_datapoints
 
 DPI = 100
 MIN_WIDTH_PX = 480

@@ -39,7 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analysis.redaction import redact, redact_json  # noqa: E402
+from analysis.redaction import redact  # noqa: E402
+from analysis.redaction_json import redact_json  # noqa: E402
 
 SECRETS = ROOT / "tests" / "fixtures" / "secrets"
 PAYLOADS = ROOT / "tests" / "fixtures" / "payloads"

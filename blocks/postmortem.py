@@ -9,7 +9,8 @@ reading `<!channel>` or a summary with a link stays literal text.
 from __future__ import annotations
 
 from analysis.models import AnalyzerKind
-from analysis.postmortem import PostMortem, postmortem_filename
+from analysis.postmortem_document import PostMortem
+from analysis.postmortem_markdown import postmortem_filename
 from blocks.incident import status_text
 from blocks.kit import Message, context, section
 from blocks.text import code, escape, mention_or_text, truncate

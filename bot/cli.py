@@ -14,8 +14,9 @@ from rich.console import Console
 
 from analysis.engine import AnalysisEngine
 from analysis.models import Analysis
-from analysis.postmortem import PostMortem, render_markdown
-from bot import app, doctor, logs, report
+from analysis.postmortem_document import PostMortem
+from analysis.postmortem_markdown import render_markdown
+from bot import app, components, doctor, logs, report
 from bot.postmortems import IncidentMissingError
 from bot.settings import Settings, SettingsError, load_settings, parse_duration
 from incidents.models import Incident, Severity
@@ -90,10 +91,10 @@ def _analyze(source: str, as_json: bool, settings: Settings) -> int:
     except OSError as exc:
         return _fail(f"cannot read {source}: {exc.strerror or exc}")
     origin = "stdin" if source == "-" else f"file:{Path(source).name}"
-    store = app.build_store(settings)
+    store = components.build_store(settings)
     try:
-        result = app.build_ingestor(settings, store).ingest(body, origin)
-        analyses = asyncio.run(_analyses(result, app.build_engine(settings, store, None)))
+        result = components.build_ingestor(settings, store).ingest(body, origin)
+        analyses = asyncio.run(_analyses(result, components.build_engine(settings, store, None)))
     except UnreadablePayloadError as exc:
         kept = ", ".join(exc.dead_letter_ids)
         return _fail(f"cannot read payload: {exc.reason} (kept as dead letter {kept})")
@@ -124,7 +125,7 @@ def _query(severity: Severity, since: str, limit: int, as_json: bool, settings: 
         window = parse_duration(since)
     except ValueError as exc:
         return _fail(f"--since: {exc}")
-    store = app.build_store(settings)
+    store = components.build_store(settings)
     try:
         found = store.alerts_by_severity(severity, datetime.now(UTC) - window, limit)
     finally:
@@ -141,7 +142,7 @@ def _query(severity: Severity, since: str, limit: int, as_json: bool, settings: 
 def _postmortem(incident_id: str, output: str | None, settings: Settings) -> int:
     """The draft from the store (and Claude when configured). The Slack thread is read only
     by the bot's own command, which has a Slack session; here the footer says what was read."""
-    store = app.build_store(settings)
+    store = components.build_store(settings)
     try:
         incident, draft = asyncio.run(_draft(settings, store, incident_id))
     except IncidentMissingError:
@@ -158,7 +159,7 @@ def _postmortem(incident_id: str, output: str | None, settings: Settings) -> int
 
 
 async def _draft(settings: Settings, store: Store, incident_id: str) -> tuple[Incident, PostMortem]:
-    drafts, client = app.build_postmortems(settings, store, None)
+    drafts, client = components.build_postmortems(settings, store, None)
     try:
         return await drafts.draft(incident_id)
     finally:
@@ -169,7 +170,7 @@ async def _draft(settings: Settings, store: Store, incident_id: str) -> tuple[In
 def _init_store(settings: Settings) -> int:
     """SQLite migrates itself on open; DynamoDB's tables are created here (in AWS, the
     CloudFormation template owns them and the bot's role may not create tables)."""
-    store = app.build_store(settings)
+    store = components.build_store(settings)
     try:
         if settings.store == "dynamodb":
             from incidents.dynamodb import DynamoStore  # boto3: only for this store
@@ -178,7 +179,7 @@ def _init_store(settings: Settings) -> int:
             store.create_tables()
     finally:
         store.close()
-    sys.stdout.write(f"ready: {app.describe_store(settings)}\n")
+    sys.stdout.write(f"ready: {components.describe_store(settings)}\n")
     return 0
 
 
@@ -195,7 +196,7 @@ def _costs(since: str, settings: Settings) -> int:
         window = parse_duration(since)
     except ValueError as exc:
         return _fail(f"--since: {exc}")
-    store = app.build_store(settings)
+    store = components.build_store(settings)
     try:
         totals = store.cost_totals(datetime.now(UTC) - window)
     finally:

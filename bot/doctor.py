@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.runbooks import load_runbooks
-from bot.app import build_store, email_transport, jira_tickets, slack_client
+from bot.components import build_store, email_transport, jira_tickets, slack_client
 from bot.settings import Settings
 from incidents.lifecycle import short_duration
 from incidents.models import Severity
@@ -194,7 +194,7 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, TicketError | DeliveryError):
         return exc.reason
     if type(exc).__module__.startswith("slack_sdk"):
-        from bot.slack_publisher import explain_slack_error
+        from bot.slack_errors import explain_slack_error
 
         return explain_slack_error(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

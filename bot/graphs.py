@@ -12,15 +12,10 @@ import asyncio
 import logging
 from typing import Protocol
 
-from analysis.gather import (
-    ALARM_PARSERS,
-    ClientFactory,
-    ContextLimits,
-    describe_error,
-    metric_queries,
-    read_alarm_metrics,
-    require_datapoints,
-)
+from analysis.alarm_metrics import metric_queries, read_alarm_metrics, require_datapoints
+from analysis.aws_clients import ClientFactory, describe_error
+from analysis.context import ContextLimits
+from analysis.gather import ALARM_PARSERS
 from analysis.runbooks import alarm_name
 from blocks.kit import Message
 from blocks.thread import graph_comment, graph_skipped_note

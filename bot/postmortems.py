@@ -16,12 +16,9 @@ from typing import Protocol
 
 from analysis.claude import ClaudeError
 from analysis.models import Analysis, ThreadMessage
-from analysis.postmortem import (
-    PostMortem,
-    PostMortemInput,
-    PostMortemWriter,
-    offline_postmortem,
-)
+from analysis.postmortem import PostMortemWriter
+from analysis.postmortem_document import PostMortem, PostMortemInput
+from analysis.postmortem_offline import offline_postmortem
 from incidents.models import Incident, Severity
 from incidents.offload import Offload
 from incidents.store import AnalysisStore, IncidentStore

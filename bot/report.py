@@ -131,6 +131,7 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "occurred_at": alert.occurred_at.isoformat(),
         "received_at": alert.received_at.isoformat(),
         "fingerprint": alert.fingerprint,
+        "template": alert.template,
     }
 
 

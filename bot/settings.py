@@ -1,7 +1,7 @@
 """Every setting, from the environment (and an optional `.env`), validated once at start-up.
 
-Names follow the configuration contract in DESIGN.md. A bad value stops start-up with one
-line naming the variable, rather than failing later in the middle of an incident.
+Names follow the configuration contract in docs/configuration.md. A bad value stops start-up
+with one line naming the variable, rather than failing later in the middle of an incident.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The Bolt app: buttons, the email modal, `/incident`, and follow-up questions in threads.
 
-Every listener acks first (Slack wants it within 3 s), then does its work; Bolt's async
-runner returns the ack to Slack as soon as `ack()` is awaited and lets the listener go on.
-Errors the person can act on are shown to them ephemerally; anything else is logged with a
-short reference that is shown to them too, never swallowed.
+One listener per button (`app.action(ActionId.X)`), and one handler per `/incident` verb in a
+table: each reads its payload into a model first (`Click`, `SlashCommand`), so a handler sees
+what it acts on, not Slack's envelope. Every listener acks first (Slack wants it within 3 s),
+then does its work; Bolt's async runner returns the ack to Slack as soon as `ack()` is awaited
+and lets the listener go on. Errors the person can act on are shown to them ephemerally;
+anything else is logged with a short reference that is shown to them too, never swallowed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -23,7 +25,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from analysis.claude import ClaudeError
 from analysis.engine import AnalysisEngine
 from analysis.models import Analysis, ThreadMessage
-from analysis.postmortem import ThreadPost, postmortem_filename, render_markdown
+from analysis.postmortem_document import ThreadPost
+from analysis.postmortem_markdown import postmortem_filename, render_markdown
 from blocks.commands import help_message, incident_detail, incident_list, stats_message
 from blocks.ids import ActionId, ActionValue, BlockId, CallbackId, ModalMetadata
 from blocks.incident import render_incident
@@ -42,7 +45,7 @@ from incidents.lifecycle import (
     InvalidTransitionError,
     OutcomeKind,
 )
-from incidents.models import Incident, IncidentStatus, TicketRef
+from incidents.models import Incident, IncidentStatus
 from incidents.offload import Offload
 from incidents.store import (
     AnalysisStore,
@@ -54,13 +57,13 @@ from incidents.store import (
 )
 from ingest.pipeline import Ingestor, UnreadablePayloadError
 from notify.dispatch import Notifier
-from notify.jira import JiraTickets, TicketError
+from notify.jira import JiraTickets
 from notify.outbox import DeliveryError
+from notify.tickets import TicketResult, create_once
 
 logger = logging.getLogger(__name__)
 
 _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
-TICKET_CLAIM_LEASE = timedelta(minutes=2)
 _SILENCES = {ActionId.SILENCE_1H: timedelta(hours=1), ActionId.SILENCE_24H: timedelta(hours=24)}
 FOLLOWUP_NEEDS_CLAUDE = (
     "Follow-up questions need Claude, and this bot runs with the offline analyzer "
@@ -93,65 +96,143 @@ class SlackDeps:
     bot_user_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Click:
+    """A click on one of an incident message's buttons."""
+
+    incident_id: str
+    user: str
+    channel: str
+    trigger_id: str
+    """Opens a modal in answer to this click (Slack honours it for 3 s)."""
+
+    @classmethod
+    def read(cls, body: dict[str, Any]) -> Click:
+        try:
+            incident_id = ActionValue.parse(body["actions"][0]["value"]).incident_id
+        except (ValueError, KeyError, IndexError) as exc:
+            raise UserFacingError("That button does not belong to an incident.") from exc
+        return cls(
+            incident_id=incident_id,
+            user=body["user"]["id"],
+            channel=(body.get("channel") or {}).get("id", ""),
+            trigger_id=body.get("trigger_id", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SlashCommand:
+    """`/incident <verb> <argument>`: the verb lower-cased, `help` when none."""
+
+    verb: str
+    argument: str
+    user: str
+
+    @classmethod
+    def read(cls, command: dict[str, Any]) -> SlashCommand:
+        words = (command.get("text") or "").strip().split(maxsplit=1)
+        return cls(
+            verb=words[0].lower() if words else "help",
+            argument=words[1].strip() if len(words) > 1 else "",
+            user=command["user_id"],
+        )
+
+    @property
+    def incident_id(self) -> str:
+        return self.argument.split()[0].upper() if self.argument else ""
+
+
+_NEEDS_AN_ARGUMENT = frozenset(
+    {"show", "ack", "resolve", "silence", "jira", "postmortem", "analyze"}
+)
+"""Verbs that act on something: without it, `/incident` answers with its help."""
+
+ClickHandler = Callable[[Click, AsyncWebClient], Awaitable[None]]
+VerbHandler = Callable[[SlashCommand, AsyncRespond], Awaitable[None]]
+
+
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     """Attach every listener. Nothing runs until Socket Mode delivers an envelope."""
     handlers = _Handlers(deps)
-    for action in (ActionId.ACKNOWLEDGE, ActionId.RESOLVE, ActionId.REANALYZE,
-                   ActionId.SILENCE_1H, ActionId.SILENCE_24H, ActionId.CREATE_JIRA,
-                   ActionId.EMAIL, ActionId.POSTMORTEM):  # fmt: skip
-        app.action(action.value)(handlers.button)
+    buttons: Mapping[ActionId, ClickHandler] = {
+        ActionId.ACKNOWLEDGE: handlers.acknowledge,
+        ActionId.RESOLVE: handlers.resolve,
+        ActionId.REANALYZE: handlers.reanalyze_clicked,
+        ActionId.SILENCE_1H: handlers.silence_clicked(_SILENCES[ActionId.SILENCE_1H]),
+        ActionId.SILENCE_24H: handlers.silence_clicked(_SILENCES[ActionId.SILENCE_24H]),
+        ActionId.CREATE_JIRA: handlers.create_ticket_clicked,
+        ActionId.EMAIL: handlers.email_clicked,
+        ActionId.POSTMORTEM: handlers.postmortem_clicked,
+    }
+    for action, handler in buttons.items():
+        app.action(action.value)(_button(handler))
     app.view(CallbackId.EMAIL.value)(handlers.email_submitted)
     app.command("/incident")(handlers.command)
     app.event("message")(handlers.message)
     app.error(handlers.error)
 
 
+def _button(
+    handler: ClickHandler,
+) -> Callable[[AsyncAck, dict[str, Any], AsyncWebClient], Awaitable[None]]:
+    """The listener of one button: ack, read the click, act, and show the person what they
+    can act on."""
+
+    async def listener(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        try:
+            click = Click.read(body)
+            await handler(click, client)
+        except UserFacingError as exc:
+            channel = (body.get("channel") or {}).get("id", "")
+            await _ephemeral(client, channel, body["user"]["id"], str(exc))
+
+    return listener
+
+
 class _Handlers:
     def __init__(self, deps: SlackDeps) -> None:
         self.deps = deps
+        self.verbs: Mapping[str, VerbHandler] = {
+            "list": self._list,
+            "show": self._show,
+            "ack": self._acknowledge,
+            "resolve": self._resolve,
+            "silence": self._silence,
+            "stats": self._stats,
+            "jira": self._jira,
+            "postmortem": self._postmortem,
+            "analyze": self._analyze,
+        }
 
-    async def button(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await ack()
-        action = body["actions"][0]
-        user = body["user"]["id"]
-        channel = body.get("channel", {}).get("id", "")
-        try:
-            try:
-                incident_id = ActionValue.parse(action["value"]).incident_id
-            except ValueError as exc:
-                raise UserFacingError("That button does not belong to an incident.") from exc
-            await self._act(ActionId(action["action_id"]), incident_id, user, body, client)
-        except UserFacingError as exc:
-            await _ephemeral(client, channel, user, str(exc))
+    async def acknowledge(self, click: Click, client: AsyncWebClient) -> None:
+        await self._transition(self.deps.service.acknowledge, click.incident_id, click.user)
 
-    async def _act(
-        self,
-        action: ActionId,
-        incident_id: str,
-        user: str,
-        body: dict[str, Any],
-        client: AsyncWebClient,
-    ) -> None:
-        deps = self.deps
-        if action is ActionId.ACKNOWLEDGE:
-            await self._transition(deps.service.acknowledge, incident_id, user)
-        elif action is ActionId.RESOLVE:
-            await self._transition(deps.service.resolve, incident_id, user)
-        elif action is ActionId.REANALYZE:
-            await self.reanalyze(incident_id, user)
-        elif action in _SILENCES:
-            await self.silence(incident_id, _SILENCES[action], user)
-        elif action is ActionId.EMAIL:
-            incident = await self._incident(incident_id)
-            await client.views_open(
-                trigger_id=body["trigger_id"],
-                view=email_modal(incident, recipients=deps.settings.email_recipients),
-            )
-        elif action is ActionId.CREATE_JIRA:
-            await self.create_ticket(incident_id, user)
-        elif action is ActionId.POSTMORTEM:
-            channel = body.get("channel", {}).get("id", "")
-            await _ephemeral(client, channel, user, await self.postmortem(incident_id, user))
+    async def resolve(self, click: Click, client: AsyncWebClient) -> None:
+        await self._transition(self.deps.service.resolve, click.incident_id, click.user)
+
+    async def reanalyze_clicked(self, click: Click, client: AsyncWebClient) -> None:
+        await self.reanalyze(click.incident_id, click.user)
+
+    def silence_clicked(self, duration: timedelta) -> ClickHandler:
+        async def silence(click: Click, client: AsyncWebClient) -> None:
+            await self.silence(click.incident_id, duration, click.user)
+
+        return silence
+
+    async def create_ticket_clicked(self, click: Click, client: AsyncWebClient) -> None:
+        await self.create_ticket(click.incident_id, click.user)
+
+    async def email_clicked(self, click: Click, client: AsyncWebClient) -> None:
+        incident = await self._incident(click.incident_id)
+        await client.views_open(
+            trigger_id=click.trigger_id,
+            view=email_modal(incident, recipients=self.deps.settings.email_recipients),
+        )
+
+    async def postmortem_clicked(self, click: Click, client: AsyncWebClient) -> None:
+        told = await self.postmortem(click.incident_id, click.user)
+        await _ephemeral(client, click.channel, click.user, told)
 
     async def _transition(self, change: Callable[[str, str], Incident], incident_id: str,
                           user: str) -> Incident:  # fmt: skip
@@ -178,43 +259,38 @@ class _Handlers:
         return analysis
 
     async def create_ticket(self, incident_id: str, user: str) -> str:
-        """One ticket per incident however many clicks: the click whose claim goes in
-        creates it; every other click is told where it is, or that it is on its way.
-        The ticket's key, for the one who asked."""
+        """The incident's Jira ticket (`notify.tickets.create_once`: one however many clicks),
+        told in its thread; the ticket's key, for the one who asked."""
         deps = self.deps
-        store = deps.store
         incident = await self._incident(incident_id)
-        existing = await deps.offload(store.ticket, incident_id)
-        if existing and existing.key and existing.url:
-            raise UserFacingError(
-                f"{incident_id} already has Jira ticket <{existing.url}|{existing.key}>."
-            )
-        if deps.tickets is None:
-            raise UserFacingError("Jira is not configured here: no ticket was created.")
-        claim = TicketRef(incident_id=incident_id, claimed_by=user, claimed_at=datetime.now(UTC))
-        if not await deps.offload(store.claim_ticket, claim, TICKET_CLAIM_LEASE):
-            raise UserFacingError(f"A Jira ticket for {incident_id} is being created right now.")
-        record = await deps.offload(store.latest_analysis, incident_id)
-        analysis = Analysis.model_validate_json(record.body) if record else None
-        timeline = await deps.offload(store.timeline, incident_id)
         permalink = await deps.publisher.permalink(incident_id)
-        try:
-            ticket = await asyncio.to_thread(
-                deps.tickets.create, incident, analysis, permalink, timeline
-            )
-        except TicketError as exc:
-            await deps.offload(store.release_ticket, claim)
-            await deps.notifier.record_ticket(incident_id, user, key=None, error=exc.reason)
-            raise UserFacingError(f"No Jira ticket was created: {exc.reason}") from exc
-        await deps.offload(
-            store.put_ticket, claim.model_copy(update={"key": ticket.key, "url": ticket.url})
+        outcome = await asyncio.to_thread(
+            create_once,
+            deps.store,
+            deps.tickets,
+            incident,
+            user,
+            permalink,
+            datetime.now(UTC),
         )
-        await deps.notifier.record_ticket(incident_id, user, key=ticket.key, error=None)
+        if outcome.result is TicketResult.EXISTS:
+            raise UserFacingError(
+                f"{incident_id} already has Jira ticket <{outcome.url}|{outcome.key}>."
+            )
+        if outcome.result is TicketResult.NOT_CONFIGURED:
+            raise UserFacingError("Jira is not configured here: no ticket was created.")
+        if outcome.result is TicketResult.IN_PROGRESS:
+            raise UserFacingError(f"A Jira ticket for {incident_id} is being created right now.")
+        if outcome.result is TicketResult.FAILED:
+            await deps.notifier.record_ticket(incident_id, user, key=None, error=outcome.reason)
+            raise UserFacingError(f"No Jira ticket was created: {outcome.reason}")
+        assert outcome.key is not None and outcome.url is not None
+        await deps.notifier.record_ticket(incident_id, user, key=outcome.key, error=None)
         await deps.publisher.sync(incident_id, shown_by_user=True)
         await deps.publisher.thread_note(
-            incident_id, ticket_note(ticket.key, ticket.url, user), Priority.USER
+            incident_id, ticket_note(outcome.key, outcome.url, user), Priority.USER
         )
-        return ticket.key
+        return outcome.key
 
     async def postmortem(self, incident_id: str, user: str) -> str:
         """Draft the post-mortem from the incident, its timeline and its thread, and post it
@@ -316,65 +392,86 @@ class _Handlers:
 
     async def command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        words = (command.get("text") or "").strip().split(maxsplit=1)
-        verb = words[0].lower() if words else "help"
-        rest = words[1].strip() if len(words) > 1 else ""
-        user = command["user_id"]
+        slash = SlashCommand.read(command)
+        handler = self.verbs.get(slash.verb)
         try:
-            await self._run(verb, rest, user, respond)
+            if handler is None or (slash.verb in _NEEDS_AN_ARGUMENT and not slash.argument):
+                await _reply(respond, help_message())
+            else:
+                await handler(slash, respond)
         except UserFacingError as exc:
             await respond(text=str(exc), response_type="ephemeral")
 
-    async def _run(self, verb: str, rest: str, user: str, respond: AsyncRespond) -> None:
-        deps = self.deps
-        store = deps.store
-        if verb == "list":
-            open_incidents = await deps.offload(
-                lambda: store.list_incidents(
-                    statuses=[IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED], limit=20
-                )
+    async def _list(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+        store = self.deps.store
+        open_incidents = await self.deps.offload(
+            lambda: store.list_incidents(
+                statuses=[IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED], limit=20
             )
-            await _reply(respond, incident_list(open_incidents))
-        elif verb == "show" and rest:
-            incident = await self._incident(rest.split()[0].upper())
-            record = await deps.offload(store.latest_analysis, incident.id)
-            timeline = await deps.offload(store.timeline, incident.id)
-            sent = await deps.offload(store.deliveries, incident.id)
-            analysis = Analysis.model_validate_json(record.body) if record else None
-            await _reply(respond, incident_detail(incident, analysis, timeline, sent))
-        elif verb in ("ack", "resolve") and rest:
-            change = deps.service.acknowledge if verb == "ack" else deps.service.resolve
-            incident = await self._transition(change, rest.split()[0].upper(), user)
-            done = "acknowledged" if verb == "ack" else "resolved"
-            await respond(text=f"{incident.id} {done}.", response_type="ephemeral")
-        elif verb == "silence" and len(rest.split()) == 2:
-            incident_id, duration = rest.split()
-            try:
-                window = parse_duration(duration)
-            except ValueError as exc:
-                raise UserFacingError(str(exc)) from exc
-            await self.silence(incident_id.upper(), window, user)
-            await respond(text=f"{incident_id.upper()} silenced for {duration}.",
-                          response_type="ephemeral")  # fmt: skip
-        elif verb == "stats":
-            try:
-                period = parse_duration(rest or "24h")
-            except ValueError as exc:
-                raise UserFacingError(str(exc)) from exc
-            stats = await deps.offload(
-                compute_stats, store, datetime.now(UTC) - period, f"last {rest or '24h'}"
-            )
-            await _reply(respond, stats_message(stats))
-        elif verb == "jira" and rest:
-            key = await self.create_ticket(rest.split()[0].upper(), user)
-            await respond(text=f"Created Jira ticket {key}.", response_type="ephemeral")
-        elif verb == "postmortem" and rest:
-            done = await self.postmortem(rest.split()[0].upper(), user)
-            await respond(text=done, response_type="ephemeral")
-        elif verb == "analyze" and rest:
-            await self.analyze_text(rest, user, respond)
-        else:
+        )
+        await _reply(respond, incident_list(open_incidents))
+
+    async def _show(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+        store = self.deps.store
+        incident = await self._incident(slash.incident_id)
+        record = await self.deps.offload(store.latest_analysis, incident.id)
+        timeline = await self.deps.offload(store.timeline, incident.id)
+        sent = await self.deps.offload(store.deliveries, incident.id)
+        analysis = Analysis.model_validate_json(record.body) if record else None
+        await _reply(respond, incident_detail(incident, analysis, timeline, sent))
+
+    async def _acknowledge(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+        await self._change(slash, respond, self.deps.service.acknowledge, "acknowledged")
+
+    async def _resolve(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+        await self._change(slash, respond, self.deps.service.resolve, "resolved")
+
+    async def _change(
+        self,
+        slash: SlashCommand,
+        respond: AsyncRespond,
+        change: Callable[[str, str], Incident],
+        done: str,
+    ) -> None:
+        incident = await self._transition(change, slash.incident_id, slash.user)
+        await respond(text=f"{incident.id} {done}.", response_type="ephemeral")
+
+    async def _silence(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+        words = slash.argument.split()
+        if len(words) != 2:
             await _reply(respond, help_message())
+            return
+        incident_id, duration = words[0].upper(), words[1]
+        try:
+            window = parse_duration(duration)
+        except ValueError as exc:
+            raise UserFacingError(str(exc)) from exc
+        await self.silence(incident_id, window, slash.user)
+        await respond(text=f"{incident_id} silenced for {duration}.", response_type="ephemeral")
+
+    async def _stats(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+        try:
+            period = parse_duration(slash.argument or "24h")
+        except ValueError as exc:
+            raise UserFacingError(str(exc)) from exc
+        stats = await self.deps.offload(
+            compute_stats,
+            self.deps.store,
+            datetime.now(UTC) - period,
+            f"last {slash.argument or '24h'}",
+        )
+        await _reply(respond, stats_message(stats))
+
+    async def _jira(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+        key = await self.create_ticket(slash.incident_id, slash.user)
+        await respond(text=f"Created Jira ticket {key}.", response_type="ephemeral")
+
+    async def _postmortem(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+        done = await self.postmortem(slash.incident_id, slash.user)
+        await respond(text=done, response_type="ephemeral")
+
+    async def _analyze(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+        await self.analyze_text(slash.argument, slash.user, respond)
 
     async def analyze_text(self, text: str, user: str, respond: AsyncRespond) -> None:
         """Pasted text goes through the same pipeline as any alert, then its analysis is

@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from analysis.models import Analysis
@@ -39,17 +38,18 @@ from blocks.incident import render_incident
 from blocks.kit import Message
 from blocks.thread import continuation, reanalyzed_note, reopened_note, resolved_note
 from bot.settings import Settings
+from bot.slack_errors import PERMANENT_ERRORS, SLACK_FAILURES, explain_slack_error
 from bot.slack_pacing import (
     POST,
     UPDATES,
     Budget,
-    NoTurn,
     Pacer,
     Priority,
     Ticket,
     posts_in,
     slack_rates,
 )
+from bot.slack_posts import find_post, post_metadata
 from bot.throttle import Throttle
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, OutcomeKind, RecordOutcome
@@ -67,27 +67,13 @@ from notify.outbox import DeliveryError
 logger = logging.getLogger(__name__)
 
 _GRACE = timedelta(seconds=1)
-METADATA_EVENT = "incident_posted"
-_HISTORY_SEARCHED = 200  # recent top-level messages searched for a post a dead replica made
 # How long a notification waits for the link to a new incident's message while its post is
 # queued behind a storm: a page is worth more on time than with its link.
 _LINK_WAIT = 5.0
 # How long, once stopping, posts and edits keep their turns: inside the 8 s a stop gives its
 # updates and analyses (bot.app.STOP_WITHIN), so that a stop ends within 10 s.
 _STOP_PACING = 6.0
-# SlackClientError covers SlackApiError (Slack said no) and SlackRequestError (a files
-# upload's second step refused); the others are the network, and a stop that left no turn.
-_SLACK_FAILURES = (SlackClientError, aiohttp.ClientError, TimeoutError, NoTurn)
-# Refusals that trying again will not change; anything else (an outage, a 429) may pass later.
 _REPEATS = (OutcomeKind.REPEATED, OutcomeKind.MEMBER_RESOLVED)
-_PERMANENT_ERRORS = ("channel_not_found", "is_archived", "invalid_blocks", "msg_too_long")
-_EXPLAINED = {
-    "channel_not_found": "the channel does not exist or the bot cannot see it: check SLACK_CHANNEL",
-    "not_in_channel": "the bot is not in the channel: invite it with /invite @incident-responder",
-    "invalid_auth": "SLACK_BOT_TOKEN is not valid",
-    "account_inactive": "the Slack app was uninstalled or its token revoked",
-    "missing_scope": "the Slack app lacks a scope: reinstall it from slack-app-manifest.yaml",
-}
 
 
 @dataclass
@@ -256,7 +242,7 @@ class SlackPublisher:
                     return await self._sync_in_turn(incident_id, shown_by_user, work, turn)
                 finally:
                     turn.release()
-            except _SLACK_FAILURES as exc:
+            except SLACK_FAILURES as exc:
                 logger.warning(
                     "Slack message of %s left pending for retry: %s",
                     incident_id,
@@ -327,7 +313,7 @@ class SlackPublisher:
         )
         channel = plan.channel
         if ref is None and taken_over:
-            ref = await self._find_post(incident, channel)
+            ref = await find_post(self.client, incident.id, channel)
         if ref is None:
             if await self.leases.acquire(f"slack:{incident_id}") is not LeaseGrant.ACQUIRED:
                 logger.warning("lost the lease on %s before posting it; not posting", incident_id)
@@ -337,7 +323,7 @@ class SlackPublisher:
                 channel=channel,
                 text=message.text,
                 blocks=message.blocks,
-                metadata=_post_metadata(incident_id),
+                metadata=post_metadata(incident_id),
                 unfurl_links=False,
                 unfurl_media=False,
             )
@@ -362,7 +348,7 @@ class SlackPublisher:
                     channel=ref.channel,
                     text=message.text,
                     blocks=message.blocks,
-                    metadata=_post_metadata(incident_id),
+                    metadata=post_metadata(incident_id),
                     unfurl_links=False,
                     unfurl_media=False,
                 )
@@ -377,25 +363,6 @@ class SlackPublisher:
         new one, at the same priority."""
         if not await turn.spend(budget):
             await self.pacer.turn(budget, turn.priority)
-
-    async def _find_post(self, incident: Incident, channel: str) -> MessageRef | None:
-        """The incident's message, if a replica that died before recording it had posted it:
-        Slack has no idempotent post, so the channel's recent history is the only witness."""
-        history = await self.client.conversations_history(
-            channel=channel, limit=_HISTORY_SEARCHED, include_all_metadata=True
-        )
-        for found in history.get("messages") or []:
-            metadata = found.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if (
-                metadata.get("event_type") == METADATA_EVENT
-                and payload.get("incident_id") == incident.id
-            ):
-                logger.warning("%s was already posted by a replica that stopped", incident.id)
-                return MessageRef(
-                    incident_id=incident.id, channel=channel, ts=str(found["ts"]), synced_version=0
-                )
-        return None
 
     async def _throttled_sync(self, incident: Incident) -> None:
         """A coalesced update, at most one per interval across replicas: a replica that finds
@@ -428,7 +395,7 @@ class SlackPublisher:
             return None
         try:
             answer = await self.client.chat_getPermalink(channel=ref.channel, message_ts=ref.ts)
-        except _SLACK_FAILURES as exc:
+        except SLACK_FAILURES as exc:
             logger.warning("no permalink for %s: %s", incident_id, explain_slack_error(exc))
             return None
         return str(answer.get("permalink") or "") or None
@@ -451,7 +418,7 @@ class SlackPublisher:
                 unfurl_links=False,
                 unfurl_media=False,
             )
-        except _SLACK_FAILURES as exc:
+        except SLACK_FAILURES as exc:
             logger.warning(
                 "thread note on %s not delivered: %s", incident_id, explain_slack_error(exc)
             )
@@ -490,7 +457,7 @@ class SlackPublisher:
                 title=title,
                 initial_comment=comment,
             )
-        except _SLACK_FAILURES as exc:
+        except SLACK_FAILURES as exc:
             logger.warning(
                 "%s of %s not uploaded: %s", filename, incident_id, explain_slack_error(exc)
             )
@@ -507,7 +474,7 @@ class SlackPublisher:
             answer = await self.client.conversations_replies(
                 channel=ref.channel, ts=ref.ts, limit=limit
             )
-        except _SLACK_FAILURES as exc:
+        except SLACK_FAILURES as exc:
             logger.warning("thread of %s unreadable: %s", incident_id, explain_slack_error(exc))
             return []
         return list(answer.get("messages") or [])
@@ -539,9 +506,9 @@ class SlackPublisher:
         except SlackApiError as exc:
             error = str(exc.response.get("error", ""))
             raise DeliveryError(
-                explain_slack_error(exc), retryable=error not in _PERMANENT_ERRORS
+                explain_slack_error(exc), retryable=error not in PERMANENT_ERRORS
             ) from exc
-        except _SLACK_FAILURES as exc:
+        except SLACK_FAILURES as exc:
             raise DeliveryError(explain_slack_error(exc)) from exc
         return str(response["ts"])
 
@@ -626,16 +593,3 @@ class SlackPublisher:
 
     async def _muted(self, incident: Incident) -> bool:
         return await self._offload(self.service.silenced_until, incident.fingerprint) is not None
-
-
-def _post_metadata(incident_id: str) -> dict[str, Any]:
-    """Slack message metadata naming the incident: what `_find_post` recognises a post by."""
-    return {"event_type": METADATA_EVENT, "event_payload": {"incident_id": incident_id}}
-
-
-def explain_slack_error(exc: BaseException) -> str:
-    """Slack's error code with what to do about it, for a log line an operator can act on."""
-    if isinstance(exc, SlackApiError):
-        error = str(exc.response.get("error", "unknown_error"))
-        return f"{error}: {_EXPLAINED.get(error, 'Slack refused the call')}"
-    return f"{type(exc).__name__}: {exc}"

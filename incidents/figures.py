@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from incidents.escalation import waiting_since
 from incidents.models import Incident, Severity
 from incidents.store import AlertCount, PeriodFigures
+from incidents.times import as_utc
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,9 @@ def measure(
     """Count the incidents and sum the seconds from each one's last opening to its `moment`
     (acknowledgement or resolution): what a backend without stored durations sums."""
     seconds = [
-        (_utc(at) - _utc(waiting_since(i))).total_seconds() for i in incidents if (at := moment(i))
+        (as_utc(at) - as_utc(waiting_since(i))).total_seconds()
+        for i in incidents
+        if (at := moment(i))
     ]
     return Measured(len(seconds), sum(seconds))
 
@@ -73,7 +76,7 @@ def measure(
 def period_figures(rows: PeriodRows, *, top: int, active_shown: int) -> PeriodFigures:
     """The figures of a period from its rows: a pure function, the same for every backend."""
     fingerprints = [row for row in rows.fingerprints if row.alerts]
-    active = sorted(rows.active_first, key=lambda i: (-i.severity.rank, _utc(i.opened_at), i.id))
+    active = sorted(rows.active_first, key=lambda i: (-i.severity.rank, as_utc(i.opened_at), i.id))
     return PeriodFigures(
         opened={severity: rows.opened.get(severity, 0) for severity in Severity},
         resolved={severity: rows.resolved.get(severity, Measured()).count for severity in Severity},
@@ -90,8 +93,3 @@ def period_figures(rows: PeriodRows, *, top: int, active_shown: int) -> PeriodFi
         active=rows.active,
         active_shown=active[: max(active_shown, 0)],
     )
-
-
-def _utc(moment: datetime) -> datetime:
-    """Naive times are taken as UTC, the only zone the rest of the product writes."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

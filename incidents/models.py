@@ -54,6 +54,10 @@ class Alert(BaseModel):
     received_at: datetime
     labels: dict[str, str] = Field(default_factory=dict)
     fingerprint: str
+    template: str | None = None
+    """The template the fingerprint keys on, when the alert's text is its identity (a log line,
+    plain text): `Receiving block <*> src: <*> dest: <*>`. None for alarms and labelled alerts,
+    which have an identity of their own."""
     member: str | None = None
     dedup_key: str | None = None
     raw: Any = None

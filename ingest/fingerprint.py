@@ -14,6 +14,9 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from typing import NamedTuple
+
+from ingest.variables import generalise
 
 FINGERPRINT_LENGTH = 16
 TEMPLATE_LINES = 3
@@ -185,6 +188,9 @@ _MASKS: list[tuple[tuple[str, ...] | None, re.Pattern[str], _Replacement]] = [
     ),
     ((".",), re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d{1,5})?\b"), "<ip>"),
     (("user",), re.compile(r"(?i)\b((?:for|invalid) user )[\w.@-]+"), r"\1<*>"),
+    # Who, from where: `Failed password for root from <ip>`, `Accepted publickey for deploy
+    # from <ip>`. A user or client name is data, like the address after it.
+    (("for ",), re.compile(r"\b(for )(?!user\b|invalid\b)[\w.@-]+( from <ip>)"), r"\1<*>\2"),
     (
         (":",),
         re.compile(
@@ -242,7 +248,7 @@ _GOROUTINE = re.compile(r"goroutine \d+ \[")
 
 def template(text: str) -> str:
     """The text with its volatile parts masked: `timeout after 30s on 10.0.0.7` becomes
-    `timeout after <dur> on <ip>`. Only the first lines count, because that is where log lines
+    `timeout after <*> on <*>`. Only the first lines count, because that is where log lines
     and exceptions say what went wrong, plus the innermost cause of a chained exception, because
     that is where they say why; the rest is stack and payload."""
     masked = []
@@ -251,7 +257,7 @@ def template(text: str) -> str:
         for hints, pattern, replacement in _MASKS:
             if hints is None or any(hint in lowered for hint in hints):
                 line = pattern.sub(replacement, line)
-        masked.append(line.strip()[:TEMPLATE_CHARS])
+        masked.append(generalise(line, _KEEP_WORDS)[:TEMPLATE_CHARS])
     return "\n".join(masked)
 
 
@@ -326,10 +332,23 @@ def of_identity(kind: str, *identity: str) -> str:
     return digest(kind, *identity)
 
 
-def of_text(kind: str, scope: str, *texts: str) -> str:
+class TextKey(NamedTuple):
+    """A fingerprint keyed on text, with the template it keys on: what an on-call engineer
+    reads to see why two lines were grouped."""
+
+    fingerprint: str
+    template: str
+
+
+def text_key(kind: str, scope: str, *texts: str) -> TextKey:
     """For alerts that only describe themselves: the templates of their texts, within a scope
     (a log group, a source) so that one message in two services is two problems."""
-    return digest(kind, scope, *(template(t) for t in texts))
+    templates = [template(t) for t in texts]
+    return TextKey(digest(kind, scope, *templates), "\n".join(t for t in templates if t))
+
+
+def of_text(kind: str, scope: str, *texts: str) -> str:
+    return text_key(kind, scope, *texts).fingerprint
 
 
 def of_labels(kind: str, labels: dict[str, str]) -> str:

@@ -1,4 +1,4 @@
-"""Render docs/digest.png: the daily digest as it reads in Slack, for the README.
+"""Render docs/digest.png: the daily digest as it reads in Slack, for docs/oncall.md.
 
 Seeds a temporary SQLite store with a fixed day of incidents, alerts and analyses, computes
 the digest exactly as the bot does (`compute_stats`, then `digest_message`), and draws the

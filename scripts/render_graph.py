@@ -1,4 +1,4 @@
-"""Render docs/graph.png, the README's picture of the metric graph the bot posts.
+"""Render docs/graph.png, docs/oncall.md's picture of the metric graph the bot posts.
 
 The data is made up but realistic and fixed (a web server's CPU climbing past an 80%
 threshold, one datapoint a minute), and the graph is drawn by the product's own
@@ -15,7 +15,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from analysis.gather import AlarmMetrics, MetricSeries
+from analysis.alarm_metrics import AlarmMetrics, MetricSeries
 from analysis.graph import draw_metric_graph
 
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "graph.png"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from incidents.dynamodb.table import ConditionFailed, DynamoTable, dump, load, utc, utc_text
+from incidents.dynamodb.table import ConditionFailed, DynamoTable, dump, load, utc_text
 from incidents.store import LeaseGrant
+from incidents.times import as_utc
 
 
 class DynamoLeases(DynamoTable):
@@ -26,7 +27,7 @@ class DynamoLeases(DynamoTable):
                         "sk": "LEASE",
                         "holder": holder,
                         "until": utc_text(until),
-                        "expires_at": int(utc(until).timestamp()) + 86_400,
+                        "expires_at": int(as_utc(until).timestamp()) + 86_400,
                     },
                     "attribute_not_exists(pk) OR holder = :h OR #u <= :now",
                     {":h": holder, ":now": utc_text(now)},

@@ -11,10 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 from incidents.dynamodb.incidents import alert_of
-from incidents.dynamodb.table import DynamoTable, dump, utc, utc_text
+from incidents.dynamodb.table import DynamoTable, dump, utc_text
 from incidents.figures import KeyAlerts, PeriodRows, measure, noisiest, period_figures
 from incidents.models import Incident, IncidentStatus, Severity
 from incidents.store import CostTotal, PeriodFigures
+from incidents.times import as_utc
 
 
 class DynamoReports(DynamoTable):
@@ -160,7 +161,7 @@ class DynamoReports(DynamoTable):
 
 def _within(moment: datetime | None, since: datetime, until: datetime) -> bool:
     """In the half-open period [since, until), for the times no index key holds."""
-    return moment is not None and utc(since) <= utc(moment) < utc(until)
+    return moment is not None and as_utc(since) <= as_utc(moment) < as_utc(until)
 
 
 def _resolved_at(incident: Incident) -> datetime | None:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -52,6 +52,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from incidents.store import StoreError
+from incidents.times import as_utc
 
 DEFAULT_RETENTION = timedelta(days=365)
 WRITERS = 8  # independent incident writes of one batch in flight at once
@@ -261,7 +262,7 @@ class DynamoTable:
         return found
 
     def _expires_at(self, moment: datetime) -> int:
-        return int((utc(moment) + self.retention).timestamp())
+        return int((as_utc(moment) + self.retention).timestamp())
 
     def ping(self) -> None:
         self._call("describe_table", TableName=self.table)
@@ -300,17 +301,10 @@ def _key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
     return schema
 
 
-def utc(moment: datetime) -> datetime:
-    """Naive times are taken as UTC, the only zone the rest of the product writes."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def utc_text(moment: datetime) -> str:
     """Fixed-width UTC text, so that string order is time order in keys and conditions
     (`isoformat()` drops zero microseconds and keeps the offset, which breaks that)."""
-    return utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def dump(values: dict[str, Any]) -> dict[str, Any]:

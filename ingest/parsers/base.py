@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from incidents.models import Alert, AlertStatus, Severity
+from ingest.fingerprint import TextKey
 
 TITLE_LIMIT = 300
 MESSAGE_LIMIT = 16_000
@@ -98,7 +99,7 @@ def build_alert(
     message: str,
     severity: Severity,
     status: AlertStatus,
-    fingerprint: str,
+    fingerprint: str | TextKey,
     envelope: Envelope,
     occurred_at: datetime | None,
     raw: Any,
@@ -107,7 +108,10 @@ def build_alert(
     dedup_key: str | None = None,
     member: str | None = None,
 ) -> Alert:
-    """One place that bounds every text field, so no parser can store an unbounded title."""
+    """One place that bounds every text field, so no parser can store an unbounded title.
+    A `TextKey` fingerprint brings its template along."""
+    template = fingerprint.template if isinstance(fingerprint, TextKey) else None
+    key = fingerprint.fingerprint if isinstance(fingerprint, TextKey) else fingerprint
     clean_title = first_line(title) or first_line(message) or f"{source} alert"
     return Alert(
         source=text(source, 100) or "unknown",
@@ -120,7 +124,8 @@ def build_alert(
         occurred_at=occurred_at or envelope.received_at,
         received_at=envelope.received_at,
         labels=labels or {},
-        fingerprint=fingerprint,
+        fingerprint=key,
+        template=template,
         member=member,
         dedup_key=dedup_key if dedup_key is not None else envelope.dedup_key,
         raw=raw,

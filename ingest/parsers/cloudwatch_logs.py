@@ -96,7 +96,7 @@ def parse(doc: dict[str, Any], envelope: Envelope) -> list[Alert]:
                 message=message,
                 severity=_level(message),
                 status=AlertStatus.FIRING,
-                fingerprint=fingerprint.of_text(SOURCE, group, message),
+                fingerprint=fingerprint.text_key(SOURCE, group, message),
                 envelope=envelope,
                 occurred_at=parse_time(entry.get("timestamp")),
                 raw={**context, "logEvent": event},

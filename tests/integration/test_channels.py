@@ -14,7 +14,8 @@ import boto3
 import pytest
 
 from incidents.models import IncidentStatus, Severity, TimelineEvent, TimelineKind
-from notify.email import SesTransport, SmtpTransport, build_message, compose
+from notify.email import build_message, compose
+from notify.email_transport import SesTransport, SmtpTransport
 from notify.outbox import DeliveryError
 from notify.pagerduty import PagerDutyEvents
 from notify.teams import TeamsWebhook, adaptive_card, resolved_card

@@ -262,3 +262,33 @@ def _read_pty(leader: int) -> bytes:
         return os.read(leader, 4096)
     except OSError:
         return b""
+
+
+def test_json_output_explains_a_log_line_grouping_by_its_template(tmp_path: Path):
+    """Issue 16: an on-call engineer sees why lines were grouped; an alarm, which names
+    itself, has no template."""
+    lines = [
+        "PacketResponder 1 for block blk_38865049064139660 terminating",
+        "PacketResponder 2 for block blk_-6952295868487656571 terminating",
+    ]
+    events = [{"id": str(n), "timestamp": 1_700_000_000_000 + n, "message": m}
+              for n, m in enumerate(lines)]  # fmt: skip
+    payload = {
+        "messageType": "DATA_MESSAGE",
+        "owner": "123456789012",
+        "logGroup": "/aws/hdfs/datanode",
+        "logStream": "i-0abc",
+        "subscriptionFilters": ["errors"],
+        "logEvents": events,
+    }
+    logs = tmp_path / "logs.json"
+    logs.write_text(json.dumps(payload))
+
+    report = json.loads(_analyze(tmp_path, "--json", str(logs)).stdout)
+    alarm = json.loads(_analyze(tmp_path, "--json", str(ALARM)).stdout)
+
+    first, second = report["alerts"]
+    assert first["template"] == "PacketResponder <*> for block <*> terminating"
+    assert first["fingerprint"] == second["fingerprint"]
+    assert second["outcome"] == "repeated"
+    assert alarm["alerts"][0]["template"] is None

@@ -15,7 +15,7 @@ from incidents.models import Delivery, DeliveryStatus, Incident, Severity
 from incidents.sqlite import SqliteStore
 from incidents.store import AnalysisRecord
 from notify.dispatch import Channels, Notifier
-from notify.email import SmtpTransport
+from notify.email_transport import SmtpTransport
 from notify.pagerduty import PagerDutyEvents
 from notify.teams import TeamsWebhook
 from tests.conftest import ManualClock, make_alert

@@ -21,7 +21,8 @@ import pytest
 from aiohttp import web
 from botocore.config import Config
 
-from notify.email import SesTransport, build_message, compose
+from notify.email import build_message, compose
+from notify.email_transport import SesTransport
 from notify.outbox import DeliveryError
 from tests.fakes.local_server import LocalServer
 from tests.fakes.moto_server import aws, moto_server  # noqa: F401

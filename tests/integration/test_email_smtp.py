@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from notify.email import SmtpTransport, build_message, compose
+from notify.email import build_message, compose
+from notify.email_transport import SmtpTransport
 from notify.outbox import DeliveryError
 from tests.fakes.smtp_sink import SmtpSink, Stage
 from tests.samples import PERMALINK

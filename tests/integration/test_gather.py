@@ -19,15 +19,10 @@ from typing import Any
 import boto3
 import pytest
 
-from analysis.context import SECTION_CHARS, Gatherer
-from analysis.gather import (
-    OWN_LINE,
-    ContextGatherer,
-    ContextLimits,
-    GatheredContext,
-    metric_queries,
-    rank_related,
-)
+from analysis.alarm_metrics import metric_queries
+from analysis.context import SECTION_CHARS, ContextLimits, Gatherer
+from analysis.gather import OWN_LINE, ContextGatherer, GatheredContext
+from analysis.related import rank_related
 from incidents.lifecycle import IncidentService
 from incidents.models import Alert, AlertStatus, Incident
 from incidents.sqlite import SqliteStore

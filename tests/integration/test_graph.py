@@ -23,14 +23,10 @@ from botocore.exceptions import EndpointConnectionError
 from PIL import Image
 from slack_sdk.web.async_client import AsyncWebClient
 
-from analysis.gather import (
-    BotoClients,
-    ContextGatherer,
-    ContextLimits,
-    NoDatapointsError,
-    describe_error,
-    read_alarm_metrics,
-)
+from analysis.alarm_metrics import NoDatapointsError, read_alarm_metrics
+from analysis.aws_clients import BotoClients, describe_error
+from analysis.context import ContextLimits
+from analysis.gather import ContextGatherer
 from analysis.graph import COMPARED_COLOURS, THRESHOLD_COLOUR, draw_metric_graph
 from bot.graphs import MetricGraphs
 from bot.settings import Settings

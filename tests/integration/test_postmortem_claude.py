@@ -13,16 +13,9 @@ from anthropic import AsyncAnthropic
 
 from analysis.claude import ClaudeAnswerError, ClaudeUnavailableError
 from analysis.models import AnalyzerKind, ThreadMessage
-from analysis.postmortem import (
-    MAX_TOKENS,
-    TOOL_NAME,
-    PostMortemInput,
-    PostMortemWriter,
-    ThreadPost,
-    render_markdown,
-    system_prompt,
-    tool_schema,
-)
+from analysis.postmortem import MAX_TOKENS, TOOL_NAME, PostMortemWriter, system_prompt, tool_schema
+from analysis.postmortem_document import PostMortemInput, ThreadPost
+from analysis.postmortem_markdown import render_markdown
 from incidents.models import IncidentStatus, Occurrence, Severity, TimelineEvent, TimelineKind
 from tests.conftest import T0, make_alert
 from tests.fakes.anthropic_server import Error, FakeAnthropic, Text, ToolUse

@@ -10,10 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import aws_clients, build_ingestor, build_store, email_transport, sqs_consumer
+from bot.components import (
+    aws_clients,
+    build_ingestor,
+    build_store,
+    email_transport,
+    sqs_consumer,
+)
 from bot.settings import load_settings
 from ingest.group_commit import GroupCommitter
-from notify.email import SesTransport
+from notify.email_transport import SesTransport
 
 REGION = "eu-west-3"
 

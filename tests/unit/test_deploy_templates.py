@@ -46,7 +46,7 @@ TRANSACT_ITEM_ACTIONS = {
     "ConditionCheck": "dynamodb:ConditionCheckItem",
 }
 # Names the scan would read as boto3 calls that belong to other libraries, per file.
-NOT_AWS = {"notify/email.py": {"send_message"}}  # smtplib.SMTP.send_message
+NOT_AWS = {"notify/email_transport.py": {"send_message"}}  # smtplib.SMTP.send_message
 # Actions that have no resource-level permission, so AWS requires "*".
 WILDCARD_ONLY = {"cloudwatch:GetMetricData", "ses:GetSendQuota"}
 LINT = ManualArgs(include_checks=["I"])

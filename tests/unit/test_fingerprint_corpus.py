@@ -209,7 +209,7 @@ def test_names_and_categories_are_kept(kind: str, first: str, second: str) -> No
 
 
 def test_template_reads_as_its_docstring_says() -> None:
-    assert template("timeout after 30s on 10.0.0.7") == "timeout after <dur> on <ip>"
+    assert template("timeout after 30s on 10.0.0.7") == "timeout after <*> on <*>"
     assert template('ERROR: relation "users" does not exist') == (
         'ERROR: relation "users" does not exist'
     )
@@ -230,7 +230,7 @@ def test_json_after_a_prefix_is_read_as_json() -> None:
         '{"errorType":"Error","errorMessage":"connect ECONNREFUSED 10.0.1.2:5432","stack":[]}'
     )
     other = line.replace("ECONNREFUSED 10.0.1.2:5432", "ETIMEDOUT")
-    assert "ECONNREFUSED <ip>" in template(line)
+    assert "ECONNREFUSED <*>" in template(line)
     assert template(line) != template(other)
 
 
@@ -310,3 +310,39 @@ def test_of_labels_ignores_label_order() -> None:
 def test_digest_parts_cannot_run_into_each_other() -> None:
     assert digest("ab", "c") != digest("a", "bc")
     assert digest("Orders", " x ") == digest("orders", "x")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106 dest: /10.2.1.9:50010",
+         "Receiving block blk_7503483334202473044 src: /10.251.21.16:55695 dest: /10.2.2.16:50010"),
+        ("PacketResponder 1 for block blk_38865049064139660 terminating",
+         "PacketResponder 2 for block blk_-6952295868487656571 terminating"),
+        ("proxy.example.net:5070 open through proxy proxy.example.net:5070 HTTPS",
+         "api.github.com:443 open through proxy proxy.example.net:5070 HTTPS"),
+        ("authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=host-7.example.org",
+         "authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=mail.example.com"),
+        ("close, 451 bytes sent, 18846 bytes (18.4 KB) received, lifetime <1 sec",
+         "close, 1190 bytes (1.16 KB) sent, 1671 bytes (1.63 KB) received, lifetime 00:02"),
+    ],
+)  # fmt: skip
+def test_issue_16_one_problem_whatever_its_ids(first: str, second: str) -> None:
+    assert key(first) == key(second), (template(first), template(second))
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("connect to 10.0.1.2:5432 refused", "connect to 10.0.1.2:5432 timed out"),
+        ("payment 8812 failed: card declined", "refund 8812 failed: card declined"),
+        ("GET /api/orders/18234 failed: status 502", "GET /api/orders/18234 failed: status 504"),
+    ],
+)
+def test_issue_16_two_problems_stay_two(first: str, second: str) -> None:
+    assert key(first) != key(second), template(first)
+
+
+def test_issue_16_the_same_line_in_another_log_group_is_another_problem() -> None:
+    line = "payment 8812 failed: card declined"
+    assert of_text(KIND, "/aws/lambda/payments", line) != of_text(KIND, "/aws/lambda/refunds", line)

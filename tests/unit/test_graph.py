@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
-from analysis.gather import AlarmMetrics, MetricSeries, NoDatapointsError, evaluation_window
+from analysis.alarm_metrics import AlarmMetrics, MetricSeries, NoDatapointsError, evaluation_window
 from analysis.graph import (
     COMPARED_COLOURS,
     THRESHOLD_COLOUR,

@@ -7,17 +7,10 @@ import re
 from datetime import timedelta
 
 from analysis.models import AnalyzerKind
-from analysis.postmortem import (
-    OFFLINE_NOTE,
-    ActionItem,
-    PostMortem,
-    PostMortemInput,
-    TimelineEntry,
-    offline_postmortem,
-    postmortem_filename,
-    render_markdown,
-    tool_schema,
-)
+from analysis.postmortem import tool_schema
+from analysis.postmortem_document import ActionItem, PostMortem, PostMortemInput, TimelineEntry
+from analysis.postmortem_markdown import postmortem_filename, render_markdown
+from analysis.postmortem_offline import OFFLINE_NOTE, offline_postmortem
 from blocks.limits import assert_within_slack_limits
 from blocks.postmortem import postmortem_summary
 from incidents.models import Incident, IncidentStatus, Severity, TimelineEvent, TimelineKind

@@ -23,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.redaction import KINDS, redact, redact_json, redact_many
+from analysis.redaction import KINDS, redact
+from analysis.redaction_json import redact_json, redact_many
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CORPUS = json.loads((ROOT / "tests" / "fixtures" / "secrets_corpus.json").read_text("utf-8"))

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from analysis.redaction import KINDS, redact, redact_json
+from analysis.redaction import KINDS, redact
+from analysis.redaction_json import redact_json
 from bench.redaction import leaked
 
 SECRETS = Path(__file__).resolve().parent.parent / "fixtures" / "secrets"

@@ -1,0 +1,1 @@
+"""One module per failure class whose text branches on the facts of the alert."""
