@@ -53,6 +53,7 @@ _AWS_REGION = re.compile(
 )
 _DIGIT = re.compile(r"[0-9]")
 _EMPTY = re.compile(r"[(\[{]\s*[)\]}]")
+_PLAIN = re.compile(r"[^0-9<=:()\[\]{}]*")
 _RUN = re.compile(r"<\*>(?: <\*>)+")
 # The value of a user-naming key is a user: data, like the `for user <*>` the masks make.
 _USER_KEYS: Final = frozenset("user= user: username= username: ruser= login= logname=".split())
@@ -67,8 +68,8 @@ def generalise(line: str, kept_words: frozenset[str]) -> str:
 
 
 def _token(token: str, kept_words: frozenset[str]) -> str:
-    if token.isalpha():  # most tokens are words: no pattern can make them a variable but these
-        return VARIABLE if token in _BOOLEANS else token
+    if _PLAIN.fullmatch(token):  # most tokens: no digit, placeholder, pair or bracket
+        return VARIABLE if _TRAILING.sub("", token) in _BOOLEANS else token
     pair = _KEY_VALUE.fullmatch(token)
     if pair is not None and pair.group(1).lower() != "arn:":
         if pair.group(1).lower() in _USER_KEYS:
