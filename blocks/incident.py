@@ -54,6 +54,7 @@ FACT_VALUE_MAX = 300
 ALERT_EXCERPT_MAX = 1000
 NOTE_MAX = 300
 RUNBOOK_NAME_MAX = 150
+TEMPLATE_SHOWN_MAX = 200
 SHOWN_NOTES = 3
 SHOWN_RELATED = 3
 PROMPT_VERSION_SHOWN = 12
@@ -104,6 +105,8 @@ def render_incident(
         incident_badges(incident, jira_link=jira_link, silenced_until=silenced_until),
         incident_facts(incident),
     ]
+    if incident.template:
+        blocks.append(context([grouped_by(incident.template)]))
     if runbook is not None:
         name, url = runbook
         blocks.append(context([f":book: Runbook: {link(url, truncate(name, RUNBOOK_NAME_MAX))}"]))
@@ -136,6 +139,12 @@ def render_incident(
         )
     )
     return IncidentMessage(text=fallback_text(incident), blocks=blocks, overflow=overflow)
+
+
+def grouped_by(template: str) -> str:
+    """Why these alerts are one incident: their template's first line, variables as `<*>`."""
+    first = template.strip().split("\n", 1)[0]
+    return f":jigsaw: Grouped by template {code(truncate(first, TEMPLATE_SHOWN_MAX))}"
 
 
 def fallback_text(incident: Incident) -> str:

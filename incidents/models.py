@@ -81,6 +81,10 @@ class Incident(BaseModel):
     title: str
     source: str
     resource: str | None = None
+    template: str | None = None
+    """The template its alerts are grouped by, when their text is their identity (log lines,
+    plain text): what the message shows, so that an on-call engineer sees why lines were
+    grouped."""
     severity: Severity
     status: IncidentStatus = IncidentStatus.OPEN
     opened_at: datetime

@@ -30,6 +30,7 @@ def opening(alert: Alert, head: Incident | None, now: datetime, incident_id: str
         title=alert.title,
         source=alert.source,
         resource=alert.resource,
+        template=alert.template,
         severity=alert.severity,
         opened_at=now,
         last_seen_at=now,

@@ -471,3 +471,23 @@ def test_any_text_renders_within_limits_and_without_foreign_markup(
     assert_safe(message, allowed=allowed)
     for post in continuation(incident, message.overflow):
         assert_within_slack_limits(post.blocks, text=post.text)
+
+
+def test_a_log_incident_says_which_template_grouped_its_lines() -> None:
+    """Issue 16: an on-call engineer sees why the lines are one incident; an alarm, which
+    names itself, has no template and no such line."""
+    template = "Receiving block <*> src: <*> dest: <*>"
+    logs = render(make_incident(template=template), None)
+    alarm = render(make_incident(), None)
+
+    grouped = [
+        element["text"]
+        for block in logs.blocks
+        if block["type"] == "context"
+        for element in block["elements"]
+        if "Grouped by template" in element["text"]
+    ]
+    assert grouped == [
+        ":jigsaw: Grouped by template `Receiving block &lt;*&gt; src: &lt;*&gt; dest: &lt;*&gt;`"
+    ]
+    assert "Grouped by template" not in str(alarm.blocks)

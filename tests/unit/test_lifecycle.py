@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from incidents.lifecycle import (
@@ -12,6 +12,7 @@ from incidents.lifecycle import (
 )
 from incidents.models import AlertStatus, IncidentStatus, TimelineKind
 from incidents.sqlite import SqliteStore
+from ingest.normalize import parse_body
 from tests.conftest import ManualClock, make_alert
 
 
@@ -159,3 +160,15 @@ def test_silence_mutes_the_fingerprint_for_a_while(service, store, clock):
 
     clock.advance(minutes=61)
     assert service.silenced_until(opened.incident.fingerprint) is None
+
+
+def test_an_incident_keeps_the_template_its_text_keyed_alert_was_grouped_by(service, store):
+    """What the message shows as "Grouped by template", stored with the incident (issue 16)."""
+    body = b"PacketResponder 1 for block blk_38865049064139660 terminating"
+    [alert] = parse_body(body, datetime.now(UTC)).alerts
+
+    outcome = service.record(alert)
+
+    assert alert.template == "PacketResponder <*> for block <*> terminating"
+    assert outcome.incident is not None
+    assert store.get_incident(outcome.incident.id).template == alert.template
