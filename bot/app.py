@@ -51,13 +51,14 @@ from incidents.store import Store
 from ingest.group_commit import GroupCommitter
 from ingest.pipeline import Ingestor
 from ingest.webhook import Receiver
-from notify.dispatch import Notifier
+from notify.dispatch import Notifier, no_permalink
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
     from analysis.aws_clients import ClientFactory
+    from bot.mcp_server.http import McpEndpoint
     from bot.postmortems import PostMortems
     from bot.slack_publisher import SlackPublisher
 
@@ -127,10 +128,13 @@ async def run(settings: Settings, console: Console | None = None) -> None:
         publishing = _publishing(settings, console, core, stack)
         socket_mode = _slack_socket(settings, core, publishing, stack)
         work, reactions = _outcome_work(settings, core, publishing, stack, stop)
-        runner = await _receivers(settings, core, reactions, socket_mode, stack, stop)
+        mcp = await _mcp_endpoint(settings, core, publishing, stack)
+        runner = await _receivers(settings, core, reactions, socket_mode, stack, stop, mcp)
         _when_stopping(publishing, work, stack, stop)
         for address in runner.addresses:
             logger.info("receiving alerts on http://%s:%s/alerts", address[0], address[1])
+            if mcp is not None:
+                logger.info("serving MCP on http://%s:%s/mcp", address[0], address[1])
         logger.info(
             "incidents go to %s; store: %s",
             "the console" if settings.console_mode else "Slack",
@@ -278,8 +282,10 @@ async def _receivers(
     socket_mode: AsyncSocketModeHandler | None,
     stack: AsyncExitStack,
     stop: Stop,
+    mcp: McpEndpoint | None = None,
 ) -> web.AppRunner:
-    """The group committer, the HTTP receiver and the SQS consumer, taking alerts from now."""
+    """The group committer, the HTTP receiver (with `/mcp` when `mcp` is given) and the SQS
+    consumer, taking alerts from now."""
     committer = GroupCommitter(
         core.ingestor,
         core.executor,
@@ -295,8 +301,11 @@ async def _receivers(
         settings.webhook_api_key.get_secret_value() if settings.webhook_api_key else None,
         checks={"slack": slack_connection(socket_mode)} if socket_mode is not None else None,
     )
+    routes = receiver.app()
+    if mcp is not None:
+        mcp.add_to(routes)
     runner = web.AppRunner(
-        receiver.app(), handle_signals=False, access_log=None, shutdown_timeout=REQUESTS_GRACE
+        routes, handle_signals=False, access_log=None, shutdown_timeout=REQUESTS_GRACE
     )
     await runner.setup()
     stack.push_async_callback(runner.cleanup)
@@ -310,6 +319,42 @@ async def _receivers(
         stack.callback(loop.remove_signal_handler, signum)
     await web.TCPSite(runner, settings.webhook_host, settings.webhook_port).start()
     return runner
+
+
+async def _mcp_endpoint(
+    settings: Settings, core: _Core, publishing: _Publishing, stack: AsyncExitStack
+) -> McpEndpoint | None:
+    """MCP over Streamable HTTP at `/mcp`, when `MCP_TOKEN` is set: the tools act through
+    this process's lifecycle, Slack publisher and notifier, as a click does. The SDK is
+    imported only then. Its session manager runs from here until the receiver has stopped."""
+    if settings.mcp_token is None:
+        return None
+    from bot.mcp_server.http import McpEndpoint
+    from bot.mcp_server.server import build_server
+    from bot.mcp_server.tools import Followers, IncidentTools, ToolDeps
+    from bot.mcp_server.views import Redactor
+
+    slack = publishing.slack
+    followers = Followers(
+        slack=slack,
+        notifier=publishing.notifier,
+        permalink=slack.permalink if slack is not None else no_permalink,
+    )
+    deps = ToolDeps(
+        store=core.store,
+        service=core.ingestor.service,
+        ingestor=core.ingestor,
+        engine=core.engine,
+        offload=Offload(core.executor),
+        redactor=Redactor(settings.redact_ips),
+        followers=followers,
+    )
+    server = build_server(
+        IncidentTools(deps), allow_writes=settings.mcp_allow_writes, log_level=settings.log_level
+    )
+    endpoint = McpEndpoint(server, settings.mcp_token.get_secret_value())
+    await stack.enter_async_context(endpoint.running())
+    return endpoint
 
 
 def _when_stopping(

@@ -1,5 +1,6 @@
-"""`incident-bot`: `run` the bot, `analyze` one payload from a file or stdin, and the
-operator's commands (`query`, `costs`, `postmortem`, `doctor`, `init-store`)."""
+"""`incident-bot`: `run` the bot, `analyze` one payload from a file or stdin, serve the
+incidents to an MCP client on stdio (`mcp`), and the operator's commands (`query`, `costs`,
+`postmortem`, `doctor`, `init-store`)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     query.add_argument("--since", default="24h", help="how far back, e.g. 24h, 7d")
     query.add_argument("--limit", type=int, default=100)
     query.add_argument("--json", action="store_true", help="one JSON object per line")
+    commands.add_parser(
+        "mcp", help="serve the incidents to an MCP client (Claude Desktop, Claude Code) on stdio"
+    )
     commands.add_parser("doctor", help="check the settings and every configured service")
     commands.add_parser(
         "init-store", help="create the store's tables (DynamoDB) or schema (SQLite)"
@@ -68,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             asyncio.run(app.run(settings))
             return 0
+        if args.command == "mcp":
+            return _mcp(settings)
         if args.command == "costs":
             return _costs(args.since, settings)
         if args.command == "doctor":
@@ -165,6 +171,14 @@ async def _draft(settings: Settings, store: Store, incident_id: str) -> tuple[In
     finally:
         if client is not None:
             await client.close()
+
+
+def _mcp(settings: Settings) -> int:
+    """Imported here: the SDK is loaded only by the commands that serve MCP."""
+    from bot.mcp_server.stdio import serve_stdio
+
+    asyncio.run(serve_stdio(settings))
+    return 0
 
 
 def _init_store(settings: Settings) -> int:

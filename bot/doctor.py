@@ -62,6 +62,8 @@ async def diagnose(settings: Settings) -> list[Finding]:
          "not configured: no daily digest"),
         ("runbooks", (lambda: _runbooks(settings)) if settings.runbooks_file else None,
          "not configured: no runbook links"),
+        ("mcp", (lambda: _mcp(settings)) if settings.mcp_token else None,
+         "HTTP off (no MCP_TOKEN); `incident-bot mcp` serves stdio"),
     ]  # fmt: skip
     findings = []
     for service, check, unconfigured in checks:
@@ -94,6 +96,14 @@ async def _digest(settings: Settings) -> str:
 
 async def _runbooks(settings: Settings) -> str:
     return f"{len(load_runbooks(settings.runbooks_file))} runbook(s) in {settings.runbooks_file}"
+
+
+async def _mcp(settings: Settings) -> str:
+    """Where MCP is served and whether it may change incidents: a token set by mistake, or
+    writes left on, should be seen here."""
+    where = f"http://{settings.webhook_host}:{settings.webhook_port}/mcp"
+    writes = "writes on (MCP_ALLOW_WRITES)" if settings.mcp_allow_writes else "read-only"
+    return f"HTTP on at {where}, Bearer token required; {writes}"
 
 
 async def _store(settings: Settings) -> str:

@@ -34,6 +34,7 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 _MENTION = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MCP_TOKEN_MIN = 24
 
 
 def parse_duration(value: object) -> timedelta:
@@ -233,6 +234,10 @@ class Settings(BaseSettings):
     webhook_host: str = "127.0.0.1"
     webhook_port: int = Field(default=8080, ge=0, le=65535)
     webhook_api_key: SecretStr | None = None
+    # MCP (docs/mcp.md): the Bearer token that turns on Streamable HTTP at /mcp on the
+    # receiver, and whether the acknowledge, resolve and silence tools exist at all.
+    mcp_token: SecretStr | None = None
+    mcp_allow_writes: bool = False
 
     anthropic_api_key: SecretStr | None = None
     analysis_model: str = "claude-sonnet-4-6"
@@ -345,6 +350,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"WEBHOOK_HOST={self.webhook_host} exposes the receiver beyond this machine: "
                 "set WEBHOOK_API_KEY, or bind to 127.0.0.1"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _mcp_token_is_long(self) -> Settings:
+        """A short token can be guessed; the one the docs suggest is 43 characters."""
+        if self.mcp_token is not None and len(self.mcp_token.get_secret_value()) < MCP_TOKEN_MIN:
+            raise ValueError(
+                f"MCP_TOKEN is shorter than {MCP_TOKEN_MIN} characters: make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return self
 

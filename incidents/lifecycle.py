@@ -408,13 +408,14 @@ class IncidentService:
 
         return self._change(incident_id, plan)
 
-    def resolve(self, incident_id: str, actor: str) -> Incident:
-        """Idempotent: resolving a resolved incident changes nothing."""
+    def resolve(self, incident_id: str, actor: str, note: str | None = None) -> Incident:
+        """Idempotent: resolving a resolved incident changes nothing. `note` goes in the
+        timeline with the resolution."""
 
         def plan(incident: Incident, now: datetime) -> IncidentWrite | None:
             if incident.status is IncidentStatus.RESOLVED:
                 return None
-            return resolution(incident, actor, now)
+            return resolution(incident, actor, now, note)
 
         return self._change(incident_id, plan)
 

@@ -130,8 +130,9 @@ def reopening(
     return IncidentWrite(incident=incident, expected_version=head.version, events=events)
 
 
-def resolution(head: Incident, actor: str, now: datetime) -> IncidentWrite:
-    """The incident resolved by `actor` (a person, or the alert's own resolution)."""
+def resolution(head: Incident, actor: str, now: datetime, note: str | None = None) -> IncidentWrite:
+    """The incident resolved by `actor` (a person, or the alert's own resolution); `note`,
+    what the person said of it, is kept in the timeline after the duration."""
     incident = head.model_copy(
         update={
             "status": IncidentStatus.RESOLVED,
@@ -146,7 +147,8 @@ def resolution(head: Incident, actor: str, now: datetime) -> IncidentWrite:
         at=now,
         actor=actor,
         kind=TimelineKind.RESOLVED,
-        detail=f"resolved after {short_duration(now - head.opened_at)}",
+        detail=f"resolved after {short_duration(now - head.opened_at)}"
+        + (f": {note}" if note else ""),
     )
     return IncidentWrite(incident=incident, expected_version=head.version, events=(event,))
 

@@ -21,6 +21,7 @@ UNUSED_ON_DEFAULTS = (
     "botocore",
     "jira",
     "matplotlib",
+    "mcp",
     "slack_bolt",
     "slack_sdk",
 )
