@@ -53,7 +53,13 @@ def incident_markdown(detail: IncidentDetail) -> str:
         for event in detail.timeline
     ] or ["_No events recorded._"]
     if detail.deliveries:
-        lines += ["", "## Notifications", "", "| target | action | status | by |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Notifications",
+            "",
+            "| target | action | status | by |",
+            "|---|---|---|---|",
+        ]
         lines += [
             f"| {d.target} | {d.action} | {d.status.value} | {_cell(d.requested_by)} |"
             for d in detail.deliveries

@@ -48,7 +48,9 @@ async def serve_stdio(settings: Settings) -> None:
         leases = Leases(store, settings.replica_lease, executor)
         notifier = build_notifier(settings, store, leases, executor, None)
         stack.push_async_callback(notifier.close)
-        followers = Followers(notifier=notifier, permalink=slack_permalink(settings, store, offload))
+        followers = Followers(
+            notifier=notifier, permalink=slack_permalink(settings, store, offload)
+        )
         deps = ToolDeps(
             store=store,
             service=ingestor.service,
@@ -59,7 +61,9 @@ async def serve_stdio(settings: Settings) -> None:
             followers=followers,
         )
         server = build_server(
-            IncidentTools(deps), allow_writes=settings.mcp_allow_writes, log_level=settings.log_level
+            IncidentTools(deps),
+            allow_writes=settings.mcp_allow_writes,
+            log_level=settings.log_level,
         )
         logger.info(
             "serving MCP over stdio (writes %s)", "on" if settings.mcp_allow_writes else "off"

@@ -52,7 +52,7 @@ from incidents.models import Incident, IncidentStatus, Occurrence, Severity, Sil
 from incidents.offload import Offload
 from incidents.store import AnalysisStore, ChatRefStore, IncidentStore, OutboxStore, ReportStore
 from ingest.normalize import MAX_PAYLOAD_BYTES
-from ingest.pipeline import IngestReport, Ingestor, UnreadablePayloadError
+from ingest.pipeline import Ingestor, IngestReport, UnreadablePayloadError
 from notify.dispatch import Notifier, no_permalink
 
 if TYPE_CHECKING:

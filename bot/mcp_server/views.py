@@ -178,9 +178,8 @@ def alert_views(occurrences: Sequence[Occurrence], redactor: Redactor) -> list[A
     texts: list[str] = []
     for occurrence in occurrences:
         alert = occurrence.alert
-        labels = list(alert.labels.items())[:LABELS_MAX]
         texts += [alert.title, alert.message, alert.resource or ""]
-        texts += [f"{key}={value}" for key, value in labels]
+        texts += [f"{key}={value}" for key, value in list(alert.labels.items())[:LABELS_MAX]]
     clean = iter(redactor.texts(texts))
     views = []
     for occurrence in occurrences:

@@ -92,6 +92,7 @@ async def test_every_configured_service_is_checked(tmp_path: Path):
             DIGEST_AT="09:00",
             DIGEST_TZ="Europe/Paris",
             RUNBOOKS_FILE=str(runbooks),
+            MCP_TOKEN="doctor-token-0123456789abcdef",
         )
         claude.enqueue(Text("pong"))
         code, lines = await _doctor(env)
@@ -109,12 +110,15 @@ async def test_every_configured_service_is_checked(tmp_path: Path):
             ["ok", "escalate"],
             ["ok", "digest"],
             ["ok", "runbooks"],
+            ["ok", "mcp"],
         ]
         assert (
             "CRITICAL after 5m, HIGH after 15m; up to 3 reminders mentioning S0ONCALL" in lines[9]
         )
         assert lines[10].endswith("daily at 09:00 Europe/Paris to C1")
         assert lines[11].endswith(f"1 runbook(s) in {runbooks}")
+        assert "HTTP on at http://127.0.0.1:" in lines[12] and lines[12].endswith("read-only")
+        assert "doctor-token" not in "\n".join(lines), "the token is never printed"
         assert pagerduty.events == [] and teams.posts == {}, "a check pages and posts nothing"
         assert sink.messages == [], "a check sends no mail"
         assert claude.requests[0].body is not None

@@ -46,9 +46,7 @@ def _seed(tmp_path: Path, *payloads: dict[str, Any]) -> list[str]:
     store = SqliteStore(tmp_path / "bot.db")
     try:
         ingestor = Ingestor(IncidentService(store), store)
-        return [
-            ingestor.ingest(json.dumps(p).encode(), "test").incident_ids[0] for p in payloads
-        ]
+        return [ingestor.ingest(json.dumps(p).encode(), "test").incident_ids[0] for p in payloads]
     finally:
         store.close()
 
@@ -56,8 +54,9 @@ def _seed(tmp_path: Path, *payloads: dict[str, Any]) -> list[str]:
 async def _call(client: Client, name: str, **arguments: Any) -> dict[str, Any]:
     result = await client.call_tool(name, arguments)
     assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return result.structured_content
+    content: dict[str, Any] | None = result.structured_content
+    assert content is not None
+    return content
 
 
 async def _error(client: Client, name: str, **arguments: Any) -> str:

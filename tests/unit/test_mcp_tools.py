@@ -65,8 +65,9 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 async def _call(client: Client, name: str, **arguments: Any) -> dict[str, Any]:
     result = await client.call_tool(name, arguments)
     assert not result.is_error, result.content
-    assert result.structured_content is not None
-    return result.structured_content
+    content: dict[str, Any] | None = result.structured_content
+    assert content is not None
+    return content
 
 
 async def _error(client: Client, name: str, **arguments: Any) -> str:
@@ -118,7 +119,9 @@ async def test_reads_are_redacted_and_shaped(rig: Rig):
 async def test_bad_input_is_a_tool_error_not_a_crash(rig: Rig):
     known = rig.seed(BRIEF_ALERT)
     async with Client(build_server(rig.tools(), allow_writes=True)) as client:
-        assert "there is no incident INC-NOPE" in await _error(client, "get_incident", id="inc-nope")
+        assert "there is no incident INC-NOPE" in await _error(
+            client, "get_incident", id="inc-nope"
+        )
         assert "not an incident id" in await _error(client, "get_incident", id="../etc/passwd")
         assert "is not a duration" in await _error(
             client, "silence_incident", id=known, duration="forever", by="ann"
