@@ -89,6 +89,10 @@ async def test_a_wrong_or_missing_token_gets_401_and_no_data(bot: BotProcess):
             assert response.status == 401, body
             assert "incidents" not in body and "list_incidents" not in body
 
+    garbage = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    async with bot.session.post(_url(bot), data=b"{not json", headers=garbage) as response:
+        assert 400 <= response.status < 500, "a broken body with the right token: refused, no 5xx"
+
     async with _bearer("wrong-token-0123456789abcdef") as http:
         with pytest.raises(Exception):  # noqa: B017 - the SDK's transport error, whichever it is
             async with _client(bot, http) as client:
@@ -109,6 +113,8 @@ async def test_every_tool_over_http_and_writes_followed_by_slack(
         alerts = await _call(client, "search_alerts", text="login failed")
         stats = await _call(client, "incident_stats", period="1h")
         pasted = await _call(client, "analyze_alert", payload=json.dumps(BRIEF_ALERT))
+        unknown = await client.call_tool("get_incident", {"id": "INC-NOPE"})
+        oversized = await client.call_tool("analyze_alert", {"payload": "x" * 1_100_000})
         acked = await _call(client, "acknowledge_incident", id=incident_id, by="Ann Lee")
         await emulator.wait_for(lambda: "Ann Lee (via MCP)" in _text(emulator.message(root.ts)))
         await _call(client, "silence_incident", id=incident_id, duration="1h", by="Ann Lee")
@@ -128,6 +134,8 @@ async def test_every_tool_over_http_and_writes_followed_by_slack(
     assert stats["opened"]["CRITICAL"] == 1 and sum(stats["opened"].values()) == 1
     await _root(emulator, "Test Error: Database Connection Failed")  # the pasted alert's post
     assert pasted["outcome"] == "opened"
+    assert unknown.is_error and "there is no incident INC-NOPE" in str(unknown.content)
+    assert oversized.is_error and "byte limit" in str(oversized.content)
     assert acked["incident"]["owner"] == "Ann Lee (via MCP)"
     assert resolved["incident"]["status"] == "resolved"
     shown = json.dumps([listed, detail, alerts, stats])

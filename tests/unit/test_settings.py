@@ -45,6 +45,8 @@ CONTRACT_NAMES = (
     "AWS_PROFILE",
     "SLACK_POST_RATE",
     "SLACK_UPDATE_RATE",
+    "MCP_TOKEN",
+    "MCP_ALLOW_WRITES",
 )
 
 
@@ -65,6 +67,7 @@ def test_embedded_defaults_need_no_configuration():
     assert settings.update_interval == timedelta(seconds=10)
     assert settings.slack_post_rate == 1.0, "Slack's chat.postMessage: 1 per second per channel"
     assert settings.slack_update_rate * 60 == pytest.approx(50), "chat.update, Tier 3: 50/min"
+    assert settings.mcp_token is None and settings.mcp_allow_writes is False, "MCP HTTP off"
 
 
 def test_values_come_from_the_contract_names(monkeypatch: pytest.MonkeyPatch):
@@ -113,6 +116,8 @@ def test_loopback_hosts_need_no_key(monkeypatch: pytest.MonkeyPatch, host: str):
         ("RUNBOOKS_FILE", "absent.yaml", "RUNBOOKS_FILE: cannot read absent.yaml"),
         ("SLACK_UPDATE_RATE", "fast", "SLACK_UPDATE_RATE: not a rate such as 1/s or 50/m"),
         ("SLACK_POST_RATE", "0/s", "SLACK_POST_RATE: not a positive rate such as 1/s"),
+        ("MCP_TOKEN", "short", "MCP_TOKEN is shorter than 24 characters"),
+        ("MCP_ALLOW_WRITES", "maybe", "MCP_ALLOW_WRITES"),
     ],
 )
 def test_a_bad_value_names_its_variable(monkeypatch, name, value, expected):
