@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Literal
 
+from mcp import MCPError
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
-from mcp.types import ToolAnnotations
+from mcp.types import INVALID_PARAMS, ToolAnnotations
 
 from bot.mcp_server.markdown import incident_markdown, postmortem_prompt
 from bot.mcp_server.tools import IncidentTools, ToolInputError
@@ -63,6 +64,12 @@ def build_server(
     @server.prompt(title="Post-mortem draft")
     async def postmortem(id: str) -> str:
         """Draft a blameless post-mortem of an incident from its record."""
-        return postmortem_prompt(await tools.get_incident(id))
+        try:
+            return postmortem_prompt(await tools.get_incident(id))
+        except ToolInputError as exc:
+            # A prompt has no tool-error result: the reason goes back as the protocol error,
+            # which the SDK passes on intact (any other exception would reach the person as
+            # "Internal server error").
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
 
     return server

@@ -57,16 +57,19 @@ class Redactor:
 
 
 def summaries(incidents: Sequence[Incident], redactor: Redactor) -> list[IncidentSummary]:
-    """Titles come from alerts, so they are redacted like the alerts, all in one call."""
-    titles = redactor.texts([incident.title for incident in incidents])
-    return [_summary(incident, title) for incident, title in zip(incidents, titles, strict=True)]
+    """Titles and sources come from alerts, so they are redacted like the alerts, all in one
+    call."""
+    texts = redactor.texts([text for i in incidents for text in (i.title, i.source)])
+    return [
+        _summary(incident, texts[2 * n], texts[2 * n + 1]) for n, incident in enumerate(incidents)
+    ]
 
 
 def summary(incident: Incident, redactor: Redactor) -> IncidentSummary:
     return summaries([incident], redactor)[0]
 
 
-def _summary(incident: Incident, title: str) -> IncidentSummary:
+def _summary(incident: Incident, title: str, source: str) -> IncidentSummary:
     return IncidentSummary(
         id=incident.id,
         title=clip(title, TITLE_MAX),
@@ -76,7 +79,7 @@ def _summary(incident: Incident, title: str) -> IncidentSummary:
         opened_at=incident.opened_at,
         last_seen_at=incident.last_seen_at,
         owner=incident.acknowledged_by,
-        source=clip(incident.source, TITLE_MAX),
+        source=clip(source, TITLE_MAX),
         flapping=incident.flapping,
     )
 
@@ -178,13 +181,13 @@ def alert_views(occurrences: Sequence[Occurrence], redactor: Redactor) -> list[A
     texts: list[str] = []
     for occurrence in occurrences:
         alert = occurrence.alert
-        texts += [alert.title, alert.message, alert.resource or ""]
+        texts += [alert.source, alert.title, alert.message, alert.resource or ""]
         texts += [f"{key}={value}" for key, value in list(alert.labels.items())[:LABELS_MAX]]
     clean = iter(redactor.texts(texts))
     views = []
     for occurrence in occurrences:
         alert = occurrence.alert
-        title, message, resource = next(clean), next(clean), next(clean)
+        source, title, message, resource = next(clean), next(clean), next(clean), next(clean)
         labels: dict[str, str] = {}
         for _ in range(min(len(alert.labels), LABELS_MAX)):
             key, _, value = next(clean).partition("=")
@@ -194,7 +197,7 @@ def alert_views(occurrences: Sequence[Occurrence], redactor: Redactor) -> list[A
         views.append(
             AlertView(
                 incident_id=occurrence.incident_id,
-                source=clip(alert.source, TITLE_MAX),
+                source=clip(source, TITLE_MAX),
                 title=clip(title, TITLE_MAX),
                 message=clip(message),
                 severity=alert.severity,

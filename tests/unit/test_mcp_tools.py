@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 
 from analysis.engine import AnalysisEngine
 from bot.mcp_server.server import build_server
@@ -134,6 +134,10 @@ async def test_bad_input_is_a_tool_error_not_a_crash(rig: Rig):
         assert "neither a duration" in await _error(client, "list_incidents", since="last tuesday")
         assert await _error(client, "list_incidents", limit=100_000)
         assert await _error(client, "acknowledge_incident", id=known, by="")
+        with pytest.raises(MCPError, match="there is no incident INC-NOPE"):
+            await client.read_resource("incident://INC-NOPE")
+        with pytest.raises(MCPError, match="there is no incident INC-NOPE"):
+            await client.get_prompt("postmortem", {"id": "INC-NOPE"})
         # And it still serves.
         assert (await _call(client, "get_incident", id=known))["incident"]["id"] == known
 
