@@ -1,7 +1,7 @@
 """MCP over Streamable HTTP on a real `incident-bot run`, against the Slack emulator: the SDK's
 own client with the Bearer token reads every tool and makes every write, and Slack follows as
-it follows a click; a wrong or missing token gets 401 and no data; without MCP_TOKEN there
-is no `/mcp` at all."""
+it follows a click, and so does PagerDuty, through the outbox; a wrong or missing token gets
+401 and no data; without MCP_TOKEN there is no `/mcp` at all."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import BRIEF_ALERT
 from tests.fakes.bot_process import BotProcess, slack_env
+from tests.fakes.pagerduty_server import ROUTING_KEY, PagerDutyFake
 from tests.fakes.slack_emulator import Message, SlackEmulator
 from tests.unit.test_mcp_tools import LEAKY_ALERT, READS, SECRET_PASSWORD, SECRET_SLACK, WRITES
 
@@ -36,9 +37,23 @@ async def emulator() -> AsyncIterator[SlackEmulator]:
 
 
 @pytest.fixture
-async def bot(tmp_path: Path, emulator: SlackEmulator) -> AsyncIterator[BotProcess]:
+async def pagerduty() -> AsyncIterator[PagerDutyFake]:
+    async with PagerDutyFake() as started:
+        yield started
+
+
+@pytest.fixture
+async def bot(
+    tmp_path: Path, emulator: SlackEmulator, pagerduty: PagerDutyFake
+) -> AsyncIterator[BotProcess]:
     env = slack_env(
-        tmp_path, emulator.api_url, SLACK_CHANNEL=CHANNEL, MCP_TOKEN=TOKEN, MCP_ALLOW_WRITES="true"
+        tmp_path,
+        emulator.api_url,
+        SLACK_CHANNEL=CHANNEL,
+        MCP_TOKEN=TOKEN,
+        MCP_ALLOW_WRITES="true",
+        PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
+        PAGERDUTY_EVENTS_URL=pagerduty.events_url,
     )
     process = BotProcess(env, tmp_path / "bot.db")
     await process.start()
@@ -99,12 +114,13 @@ async def test_a_wrong_or_missing_token_gets_401_and_no_data(bot: BotProcess):
                 await client.list_tools()
 
 
-async def test_every_tool_over_http_and_writes_followed_by_slack(
-    bot: BotProcess, emulator: SlackEmulator
+async def test_every_tool_over_http_and_writes_followed_by_slack_and_pagerduty(
+    bot: BotProcess, emulator: SlackEmulator, pagerduty: PagerDutyFake
 ):
     answer = await bot.alert(LEAKY_ALERT)
     incident_id = answer["incidents"][0]
     root = await _root(emulator, "Checkout failing")
+    await emulator.wait_for(lambda: pagerduty.events, timeout=15)  # CRITICAL: paged
 
     async with _bearer(TOKEN) as http, _client(bot, http) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
@@ -138,6 +154,9 @@ async def test_every_tool_over_http_and_writes_followed_by_slack(
     assert oversized.is_error and "byte limit" in str(oversized.content)
     assert acked["incident"]["owner"] == "Ann Lee (via MCP)"
     assert resolved["incident"]["status"] == "resolved"
+    await emulator.wait_for(lambda: len(pagerduty.events) == 3, timeout=15)
+    actions = [event["event_action"] for event in pagerduty.events]
+    assert actions == ["trigger", "acknowledge", "resolve"], "as after the buttons"
     shown = json.dumps([listed, detail, alerts, stats])
     for secret in (SECRET_PASSWORD, SECRET_SLACK, "oncall.person@example.com"):
         assert secret not in shown
