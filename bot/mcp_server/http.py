@@ -43,8 +43,10 @@ class McpEndpoint:
     for as long as the route serves (the process's exit stack does it)."""
 
     def __init__(self, server: MCPServer, token: str) -> None:
-        # Stateless: every request stands alone, so replicas behind a balancer need no sticky
-        # sessions; the tools ask the client nothing back, which is all statelessness costs.
+        # Called for the session manager it creates (`server.session_manager` exists only
+        # after it); the Starlette app it returns is not served. Stateless: every request
+        # stands alone, so replicas behind a balancer need no sticky sessions; the tools ask
+        # the client nothing back, which is all statelessness costs.
         server.streamable_http_app(
             stateless_http=True,
             json_response=True,
