@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from analysis import prompting
 from analysis.cost import Usage
-from analysis.models import Diagnosis
+from analysis.models import Diagnosis, InvestigationTrace
 
 if TYPE_CHECKING:
     # At run time the SDK is imported only by the functions that hold a client: it adds
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from anthropic.types import (
         MessageParam,
         TextBlockParam,
+        ToolChoiceParam,
         ToolChoiceToolParam,
         ToolParam,
         ToolUseBlockParam,
@@ -56,6 +57,7 @@ class ClaudeResult:
     diagnosis: Diagnosis
     model: str
     usage: Usage
+    trace: InvestigationTrace | None = None
 
 
 class ClaudeAnalyzer:
@@ -168,12 +170,7 @@ async def forced_tool_call(
     client's). The SDK's own errors become ours: `ClaudeUnavailableError` when trying later
     can help (connection, 429, 5xx), else `ClaudeAnswerError`; both carry the `usage` spent
     so far."""
-    import anthropic
-
     name, description, schema = tool
-    system_blocks: list[TextBlockParam] = [
-        {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
-    ]
     tools: list[ToolParam] = [
         {
             "name": name,
@@ -183,6 +180,39 @@ async def forced_tool_call(
         }
     ]
     tool_choice: ToolChoiceToolParam = {"type": "tool", "name": name}
+    return await tool_request(
+        client,
+        model=model,
+        max_tokens=max_tokens,
+        system=system,
+        tools=tools,
+        tool_choice=tool_choice,
+        messages=messages,
+        usage=usage,
+        timeout=timeout,
+    )
+
+
+async def tool_request(
+    client: anthropic.AsyncAnthropic,
+    *,
+    model: str,
+    max_tokens: int,
+    system: str,
+    tools: list[ToolParam],
+    tool_choice: ToolChoiceParam,
+    messages: list[MessageParam],
+    usage: Usage | None = None,
+    timeout: float | None = None,
+) -> anthropic.types.Message:
+    """One Messages API request offering `tools`, with the system prompt cached; shared by the
+    single forced call and the investigation loop so that both map the SDK's errors alike
+    (see `forced_tool_call`)."""
+    import anthropic
+
+    system_blocks: list[TextBlockParam] = [
+        {"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}
+    ]
     try:
         return await client.messages.create(
             model=model,

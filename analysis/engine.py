@@ -20,9 +20,11 @@ from typing import Protocol
 
 from analysis import evidence, offline, prompting
 from analysis.breaker import CircuitBreaker
-from analysis.claude import ClaudeAnalyzer, ClaudeError, ClaudeUnavailableError
+from analysis.claude import ClaudeAnalyzer, ClaudeError, ClaudeResult, ClaudeUnavailableError
 from analysis.context import AnalysisContext, Gatherer
 from analysis.cost import DEFAULT_PRICES, Price, Usage, cost_usd, price_for
+from analysis.investigation.loop import Investigator
+from analysis.investigation.registry import ToolSource
 from analysis.models import Analysis, AnalyzerKind, Diagnosis, FollowUp, ThreadMessage
 from incidents.leases import Leases
 from incidents.models import Alert, Incident, Severity
@@ -80,8 +82,14 @@ class AnalysisEngine:
         executor: Executor | None = None,
         clock: Callable[[], datetime] = _utcnow,
         leases: Leases | None = None,
+        investigator: Investigator | None = None,
+        tools: ToolSource | None = None,
     ) -> None:
+        """`investigator` and `tools` together make CRITICAL and HIGH incidents investigated
+        (analysis/investigation); without them every analysis is the single call."""
         self.store = store
+        self.investigator = investigator
+        self.tools = tools
         self.leases = leases
         self.config = config or EngineConfig()
         self.claude = claude
@@ -196,7 +204,7 @@ class AnalysisEngine:
             data = evidence.render(incident, alert, context, self.config.redact_ips)
             error: ClaudeError | None = None
             try:
-                result = await self.claude.diagnose(model, data)
+                result = await self._diagnose(incident, alert, model, data)
             except ClaudeError as exc:
                 error = exc
             except BaseException:
@@ -221,6 +229,7 @@ class AnalysisEngine:
                     incident, result.diagnosis, AnalyzerKind.CLAUDE, model, version, context
                 )
                 analysis = self._with_usage(analysis, result.usage, model, notes)
+                analysis = analysis.model_copy(update={"investigation": result.trace})
                 await self._record(incident, analysis, cache=True)
                 return analysis
         self.stats.offline += 1
@@ -229,6 +238,20 @@ class AnalysisEngine:
         analysis = self._with_usage(analysis, usage, model, notes)
         await self._record(incident, analysis, cache=False)
         return analysis
+
+    async def _diagnose(
+        self, incident: Incident, alert: Alert, model: str, data: str
+    ) -> ClaudeResult:
+        """An investigation for the incidents that deserve one, the single call otherwise."""
+        assert self.claude is not None
+        if (
+            self.investigator is not None
+            and self.tools is not None
+            and incident.severity not in _FAST_TIER
+        ):
+            tools = self.tools.tools_for(incident, alert)
+            return await self.investigator.investigate(model, data, tools)
+        return await self.claude.diagnose(model, data)
 
     def _build(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -81,6 +82,35 @@ class RelatedIncident(BaseModel):
     outcome: str
 
 
+class ToolCall(BaseModel):
+    """One tool call of an investigation, as "show the work" will render it: arguments and
+    result already redacted, the result cut to one line."""
+
+    step: int
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    result: str
+    is_error: bool = False
+    seconds: float = 0.0
+
+
+class InvestigationTrace(BaseModel):
+    """What the investigation loop did: kept on the analysis so it can be shown and audited."""
+
+    steps: int = 0
+    calls: list[ToolCall] = Field(default_factory=list)
+    stopped: str = Field(
+        default="concluded",
+        description="Why the loop ended: concluded, step limit, or budget.",
+    )
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+
+
 class Analysis(Diagnosis):
     analyzer: AnalyzerKind
     model: str | None = None
@@ -95,6 +125,7 @@ class Analysis(Diagnosis):
     cost_usd: float = 0.0
     cached: bool = False
     created_at: datetime
+    investigation: InvestigationTrace | None = None
 
 
 class ThreadMessage(BaseModel):
