@@ -24,6 +24,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from analysis.aws_clients import BotoClients, ClientFactory
 from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
+from analysis.investigation.loop import InvestigationLimits, Investigator
+from analysis.investigation.past_incidents import StoreTools
 from analysis.gather import ContextGatherer
 from analysis.postmortem import PostMortemWriter
 from analysis.runbooks import RunbookGatherer, Runbooks, load_runbooks
@@ -188,8 +190,31 @@ def build_engine(
         redact_ips=settings.redact_ips,
         prices=settings.analysis_prices,
     )
+    investigator = (
+        Investigator(
+            client,
+            InvestigationLimits(
+                max_steps=settings.investigation_max_steps,
+                tool_timeout=settings.investigation_tool_timeout.total_seconds(),
+                result_chars=settings.investigation_result_chars,
+                max_tokens=settings.investigation_max_tokens,
+                max_cost_usd=settings.investigation_max_cost,
+            ),
+            prices=settings.analysis_prices,
+            redact_ips=settings.redact_ips,
+        )
+        if client is not None
+        else None
+    )
     return AnalysisEngine(
-        store, config, claude=claude, gatherer=gatherer, executor=executor, leases=leases
+        store,
+        config,
+        claude=claude,
+        gatherer=gatherer,
+        executor=executor,
+        leases=leases,
+        investigator=investigator,
+        tools=StoreTools(store),
     )
 
 

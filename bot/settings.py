@@ -249,6 +249,13 @@ class Settings(BaseSettings):
     analysis_concurrency: int = Field(default=4, ge=1, le=64)
     context_timeout: Duration = timedelta(seconds=3)
     redact_ips: bool = False
+    # The investigation loop for CRITICAL and HIGH (docs/investigation.md): requests per
+    # investigation, each tool call's time, each result's size, and the budget of one.
+    investigation_max_steps: int = Field(default=8, ge=1, le=40)
+    investigation_tool_timeout: Duration = timedelta(seconds=10)
+    investigation_result_chars: int = Field(default=8000, ge=500, le=100_000)
+    investigation_max_tokens: int = Field(default=200_000, ge=1000)
+    investigation_max_cost: float = Field(default=0.10, gt=0)
 
     alert_queue_url: str | None = None
     sqs_pollers: int = Field(default=2, ge=1, le=32)
