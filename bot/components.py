@@ -24,9 +24,9 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from analysis.aws_clients import BotoClients, ClientFactory
 from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
+from analysis.gather import ContextGatherer
 from analysis.investigation.loop import InvestigationLimits, Investigator
 from analysis.investigation.past_incidents import StoreTools
-from analysis.gather import ContextGatherer
 from analysis.postmortem import PostMortemWriter
 from analysis.runbooks import RunbookGatherer, Runbooks, load_runbooks
 from blocks.thread import delivery_failed_note, delivery_sent_note

@@ -111,22 +111,27 @@ class Investigator:
         requests. Raises `ClaudeError` (with the usage spent) when none is recorded."""
         started = self._clock()
         run = _Run(model, tools, [{"role": "user", "content": prompting.render_user(data)}])
+        forced = 0
         for step in range(1, self.limits.max_steps + 1):
-            final = step == self.limits.max_steps
-            if not final and self._spent(run):
-                final, run.stopped = True, "budget"
-            elif final:
-                run.stopped = "step limit"
+            final = step == self.limits.max_steps or self._spent(run)
+            if final:
+                forced += 1
+                run.stopped = "step limit" if step == self.limits.max_steps else "budget"
             response = await self._request(run, final)
             run.usage = run.usage + usage_of(response)
+            if final:
+                # Only the recording tool was offered: nothing else may run now.
+                run.tools = ToolRegistry()
             diagnosis = await self._step(run, step, response)
             if diagnosis is not None:
                 if not final:
                     run.stopped = "concluded"
                 trace = self._trace(run, step, self._clock() - started)
                 return ClaudeResult(diagnosis, model, run.usage, trace)
+            if forced == 2:  # a forced conclusion gets one correction, as the single call does
+                break
         raise ClaudeAnswerError(
-            f"no valid analysis within {self.limits.max_steps} investigation steps", run.usage
+            f"no valid analysis within the investigation's bounds ({run.stopped})", run.usage
         )
 
     def _spent(self, run: _Run) -> bool:
@@ -150,7 +155,8 @@ class Investigator:
             "description": prompting.TOOL_DESCRIPTION,
             "input_schema": prompting.tool_schema(),
         }
-        offered: list[ToolParam] = [record] if final else [t.param() for t in run.tools] + [record]
+        # The recording tool first: a client that defaults to the first tool concludes.
+        offered: list[ToolParam] = [record] if final else [record, *(t.param() for t in run.tools)]
         offered[-1] = {**offered[-1], "cache_control": {"type": "ephemeral"}}
         choice: ToolChoiceParam = (
             {"type": "tool", "name": prompting.TOOL_NAME} if final else {"type": "any"}

@@ -68,6 +68,10 @@ def test_embedded_defaults_need_no_configuration():
     assert settings.slack_post_rate == 1.0, "Slack's chat.postMessage: 1 per second per channel"
     assert settings.slack_update_rate * 60 == pytest.approx(50), "chat.update, Tier 3: 50/min"
     assert settings.mcp_token is None and settings.mcp_allow_writes is False, "MCP HTTP off"
+    assert settings.investigation_max_steps == 8
+    assert settings.investigation_tool_timeout == timedelta(seconds=10)
+    assert settings.investigation_result_chars == 8000
+    assert (settings.investigation_max_tokens, settings.investigation_max_cost) == (200_000, 0.10)
 
 
 def test_values_come_from_the_contract_names(monkeypatch: pytest.MonkeyPatch):
