@@ -1,7 +1,8 @@
 """Prompts as files, rendered with the alert fenced as data, and a version that names them.
 
-The prompt version is a hash of everything that shapes the answer (both prompt files and the
-tool's schema), so that a change of any of them invalidates cached analyses by itself.
+The prompt version is a hash of everything that shapes the answer (the analysis prompt files,
+the investigation's addendum, and the tool's schema), so that a change of any of them
+invalidates cached analyses by itself.
 """
 
 from __future__ import annotations
@@ -77,7 +78,13 @@ def fence(kind: str, nonce: str | None = None) -> str:
 @cache
 def prompt_version() -> str:
     material = json.dumps(
-        [read_prompt("system.md"), read_prompt("user.md"), tool_schema()], sort_keys=True
+        [
+            read_prompt("system.md"),
+            read_prompt("user.md"),
+            read_prompt("investigation.md"),
+            tool_schema(),
+        ],
+        sort_keys=True,
     ).encode()
     return "p1-" + hashlib.sha256(material).hexdigest()[:10]
 
