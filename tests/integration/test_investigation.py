@@ -56,6 +56,7 @@ class Tools:
         return ToolRegistry(
             [
                 self._counted("echo", "echo: all quiet"),
+                self._counted("address", "refused by 10.0.3.17:5432"),
                 self._counted("slow", "never seen"),
                 self._counted("failing", None),
                 self._counted("big", "line of log output\n" * 2000),
@@ -78,6 +79,7 @@ class Rig:
         store: SqliteStore,
         clock: ManualClock,
         limits: InvestigationLimits,
+        redact_ips: bool = False,
     ) -> None:
         self.fake = fake
         self.store = store
@@ -90,7 +92,7 @@ class Rig:
             EngineConfig(),
             claude=ClaudeAnalyzer(self.client),
             clock=clock,
-            investigator=Investigator(self.client, limits),
+            investigator=Investigator(self.client, limits, redact_ips=redact_ips),
             tools=self.tools,
         )
 
@@ -106,8 +108,8 @@ async def make_rig(store: SqliteStore, clock: ManualClock) -> AsyncIterator[Any]
     async with FakeAnthropic(default_tool_input=GOOD_ANALYSIS) as fake:
         made: list[Rig] = []
 
-        def make(**limits: Any) -> Rig:
-            rig = Rig(fake, store, clock, InvestigationLimits(**limits))
+        def make(redact_ips: bool = False, **limits: Any) -> Rig:
+            rig = Rig(fake, store, clock, InvestigationLimits(**limits), redact_ips)
             made.append(rig)
             return rig
 
@@ -348,3 +350,16 @@ def test_a_tool_name_registered_twice_is_refused():
 
     with pytest.raises(ValueError, match="registered twice"):
         ToolRegistry([Tool("echo", "", ANY, run), Tool("echo", "", ANY, run)])
+
+
+@pytest.mark.parametrize("redact_ips", [False, True])
+async def test_tool_results_honour_redact_ips(make_rig, redact_ips: bool):
+    rig = make_rig(redact_ips=redact_ips)
+    rig.fake.enqueue(call("address"), conclude())
+    incident, alert = rig.record(BRIEF_ALERT)
+
+    await rig.engine.analyze(incident, alert)
+
+    [result] = results_in(rig.fake.requests[1])
+    assert ("10.0.3.17" in result["content"]) is not redact_ips
+    assert "refused by" in result["content"]
