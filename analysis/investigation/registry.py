@@ -68,3 +68,18 @@ class ToolSource(Protocol):
 
     def tools_for(self, incident: Incident, alert: Alert) -> ToolRegistry:
         """The tools this incident's investigation may call."""
+
+
+class CombinedTools:
+    """Several `ToolSource`s as one (our store's, AWS's, the team's MCP servers'), so that the
+    engine is given a single source and each kind of tool stays in its own module."""
+
+    def __init__(self, *sources: ToolSource) -> None:
+        self.sources = sources
+
+    def tools_for(self, incident: Incident, alert: Alert) -> ToolRegistry:
+        combined = ToolRegistry()
+        for source in self.sources:
+            for tool in source.tools_for(incident, alert):
+                combined.add(tool)
+        return combined
