@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -251,7 +251,9 @@ class AnalysisEngine:
         ):
             tools = self.tools.tools_for(incident, alert)
             return await self.investigator.investigate(model, data, tools)
-        return await self.claude.diagnose(model, data)
+        result = await self.claude.diagnose(model, data)
+        # Evidence cites tool calls; the single call made none, so anything there cites nothing.
+        return replace(result, diagnosis=result.diagnosis.model_copy(update={"evidence": []}))
 
     def _build(
         self,

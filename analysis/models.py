@@ -32,6 +32,16 @@ class Alternative(BaseModel):
     why_less_likely: str = Field(max_length=TEXT_LIMIT)
 
 
+class Evidence(BaseModel):
+    claim: str = Field(max_length=500, description="One claim the root cause rests on.")
+    calls: list[int] = Field(
+        default_factory=list,
+        max_length=8,
+        description="The numbers of the tool calls whose results support the claim (the N "
+        "of a result's [call #N]).",
+    )
+
+
 class Diagnosis(BaseModel):
     """An incident analysis for the engineer on call."""
 
@@ -68,6 +78,12 @@ class Diagnosis(BaseModel):
         le=1,
         description="0-1: how well the evidence supports the root cause. Be honest.",
     )
+    evidence: list[Evidence] = Field(
+        default_factory=list,
+        max_length=6,
+        description="When you called tools: each claim of the root cause with the tool calls "
+        "that support it. Empty when no tool was called.",
+    )
 
 
 class AnalyzerKind(StrEnum):
@@ -83,9 +99,11 @@ class RelatedIncident(BaseModel):
 
 
 class ToolCall(BaseModel):
-    """One tool call of an investigation, as "show the work" will render it: arguments and
-    result already redacted, the result cut to one line."""
+    """One tool call of an investigation, as "show the work" renders it: arguments and
+    result already redacted, the result cut to one line. `number` is what the analysis's
+    evidence cites (`#3`)."""
 
+    number: int = 0
     step: int
     tool: str
     arguments: dict[str, Any] = Field(default_factory=dict)

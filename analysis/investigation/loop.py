@@ -80,6 +80,7 @@ class _Run:
     messages: list[MessageParam]
     usage: Usage = field(default_factory=Usage)
     calls: list[ToolCall] = field(default_factory=list)
+    numbered: int = 0
     seen: dict[str, int] = field(default_factory=dict)
     stopped: str = "concluded"
 
@@ -127,7 +128,7 @@ class Investigator:
                 if not final:
                     run.stopped = "concluded"
                 trace = self._trace(run, step, self._clock() - started)
-                return ClaudeResult(diagnosis, model, run.usage, trace)
+                return ClaudeResult(cited(diagnosis, trace), model, run.usage, trace)
             if forced == 2:  # a forced conclusion gets one correction, as the single call does
                 break
         raise ClaudeAnswerError(
@@ -203,16 +204,20 @@ class Investigator:
                 logger.info("investigation step %d: analysis did not validate: %s", step, problem)
                 results.append(_record_error(use.id, problem))
         others = [use for use in uses if use.name != prompting.TOOL_NAME]
-        results += await asyncio.gather(*(self._call(run, step, use) for use in others))
+        # Numbered before they run concurrently, so numbers follow the order Claude asked in.
+        first, run.numbered = run.numbered + 1, run.numbered + len(others)
+        results += await asyncio.gather(
+            *(self._call(run, step, number, use) for number, use in enumerate(others, first))
+        )
         run.messages.append({"role": "assistant", "content": echoed or "(no answer)"})
         run.messages.append({"role": "user", "content": list(results) or _nudge()})
         return None
 
     async def _call(
-        self, run: _Run, step: int, use: anthropic.types.ToolUseBlock
+        self, run: _Run, step: int, number: int, use: anthropic.types.ToolUseBlock
     ) -> ToolResultBlockParam:
         """Runs one tool call within its bounds; its result, redacted and capped, is both
-        Claude's answer and a line of the trace."""
+        Claude's answer (headed by the number its evidence cites) and a line of the trace."""
         arguments = use.input if isinstance(use.input, dict) else {}
         key = json.dumps([use.name, arguments], sort_keys=True, default=str)
         started = self._clock()
@@ -220,6 +225,7 @@ class Investigator:
         text = self._cap(text)
         run.calls.append(
             ToolCall(
+                number=number,
                 step=step,
                 tool=use.name,
                 arguments=redact_json(arguments, redact_ips=self.redact_ips),
@@ -228,7 +234,12 @@ class Investigator:
                 seconds=round(self._clock() - started, 3),
             )
         )
-        return {"type": "tool_result", "tool_use_id": use.id, "content": text, "is_error": failed}
+        return {
+            "type": "tool_result",
+            "tool_use_id": use.id,
+            "content": f"[call #{number}]\n{text}",
+            "is_error": failed,
+        }
 
     async def _outcome(
         self, run: _Run, step: int, name: str, arguments: dict[str, Any], key: str
@@ -281,7 +292,7 @@ class Investigator:
     def _trace(self, run: _Run, steps: int, seconds: float) -> InvestigationTrace:
         return InvestigationTrace(
             steps=steps,
-            calls=run.calls,
+            calls=sorted(run.calls, key=lambda call: call.number),
             stopped=run.stopped,
             input_tokens=run.usage.input_tokens,
             output_tokens=run.usage.output_tokens,
@@ -290,6 +301,17 @@ class Investigator:
             cost_usd=self._cost(run),
             seconds=round(seconds, 3),
         )
+
+
+def cited(diagnosis: Diagnosis, trace: InvestigationTrace) -> Diagnosis:
+    """The diagnosis with its evidence citing only calls that were made: a number Claude
+    invented must not read as support. A claim left citing nothing is kept, visibly bare."""
+    made = {call.number for call in trace.calls}
+    evidence = [
+        item.model_copy(update={"calls": sorted({n for n in item.calls if n in made})})
+        for item in diagnosis.evidence
+    ]
+    return diagnosis.model_copy(update={"evidence": evidence})
 
 
 def investigation_prompt(max_steps: int) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -132,11 +133,25 @@ def tool_names(request: RecordedRequest) -> list[str]:
 
 
 def results_in(request: RecordedRequest) -> list[dict[str, Any]]:
-    """The tool_result blocks of the request's last (user) message."""
+    """The tool_result blocks of the request's last (user) message. A tool's result opens
+    with the number the evidence cites (`[call #3]`): it is given as `number`, and the
+    content without it."""
     assert request.body is not None
     last = request.body["messages"][-1]
     assert last["role"] == "user"
-    return [block for block in last["content"] if block.get("type") == "tool_result"]
+    blocks = []
+    for block in last["content"]:
+        if block.get("type") != "tool_result":
+            continue
+        numbered = re.match(r"\[call #(\d+)\]\n", block["content"])
+        if numbered:
+            block = {
+                **block,
+                "number": int(numbered[1]),
+                "content": block["content"][numbered.end() :],
+            }
+        blocks.append(block)
+    return blocks
 
 
 async def test_a_high_incident_is_investigated_and_concludes_with_the_recording_tool(make_rig):
@@ -155,6 +170,7 @@ async def test_a_high_incident_is_investigated_and_concludes_with_the_recording_
     assert "This incident is serious enough to investigate" in first.prompt_text
     [result] = results_in(second)
     assert result["content"] == "echo: all quiet" and result["is_error"] is False
+    assert result["number"] == 1
     trace = analysis.investigation
     assert trace is not None
     assert (trace.steps, trace.stopped) == (2, "concluded")
@@ -363,3 +379,41 @@ async def test_tool_results_honour_redact_ips(make_rig, redact_ips: bool):
     [result] = results_in(rig.fake.requests[1])
     assert ("10.0.3.17" in result["content"]) is not redact_ips
     assert "refused by" in result["content"]
+
+
+async def test_the_evidence_cites_numbered_calls_and_an_invented_number_is_dropped(make_rig):
+    rig = make_rig()
+    evidence = [
+        {"claim": "connections are refused by the database", "calls": [2, 9]},
+        {"claim": "nothing else is wrong", "calls": [1]},
+    ]
+    rig.fake.enqueue(
+        call("echo"),
+        call("address"),
+        ToolUse({**GOOD_ANALYSIS, "evidence": evidence}, name=prompting.TOOL_NAME),
+    )
+    incident, alert = rig.record(BRIEF_ALERT)
+
+    analysis = await rig.engine.analyze(incident, alert)
+
+    assert [result["number"] for result in results_in(rig.fake.requests[2])] == [2]
+    assert analysis.investigation is not None
+    assert [(c.number, c.tool) for c in analysis.investigation.calls] == [
+        (1, "echo"),
+        (2, "address"),
+    ]
+    assert [(e.claim, e.calls) for e in analysis.evidence] == [
+        ("connections are refused by the database", [2]),
+        ("nothing else is wrong", [1]),
+    ]
+
+
+async def test_the_single_call_keeps_no_evidence_since_it_called_no_tool(make_rig):
+    rig = make_rig()
+    cited = [{"claim": "a guess", "calls": [1]}]
+    rig.fake.enqueue(ToolUse({**GOOD_ANALYSIS, "evidence": cited}, name=prompting.TOOL_NAME))
+    incident, alert = rig.record({**BRIEF_ALERT, "severity": "MEDIUM"})
+
+    analysis = await rig.engine.analyze(incident, alert)
+
+    assert analysis.investigation is None and analysis.evidence == []
