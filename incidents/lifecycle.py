@@ -36,6 +36,7 @@ from incidents.store import (
     WriteTooLargeError,
 )
 from incidents.transitions import (
+    confirmation,
     member_resolution,
     opening,
     reopening,
@@ -418,6 +419,15 @@ class IncidentService:
             return resolution(incident, actor, now, note)
 
         return self._change(incident_id, plan)
+
+    def confirm(
+        self, incident_id: str, actor: str, *, cause: str | None = None, fix: str | None = None
+    ) -> Incident:
+        """Record the cause and the fix the team confirmed, in any state (often after the
+        resolution, sometimes while it is being fixed); ValueError when both are blank."""
+        return self._change(
+            incident_id, lambda incident, now: confirmation(incident, actor, now, cause, fix)
+        )
 
     def silence(self, incident_id: str, duration: timedelta, actor: str) -> Silence:
         """Mute the incident's fingerprint: later alerts still count, but are not posted.

@@ -69,6 +69,19 @@ class IncidentStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+CONFIRMED_TEXT_MAX = 1000
+
+
+class ConfirmedCause(BaseModel):
+    """What the team confirmed caused an incident and what fixed it: the memory that later
+    analyses of the same or a similar problem are given, as a hypothesis to check."""
+
+    cause: str | None = Field(default=None, max_length=CONFIRMED_TEXT_MAX)
+    fix: str | None = Field(default=None, max_length=CONFIRMED_TEXT_MAX)
+    by: str
+    at: datetime
+
+
 class Incident(BaseModel):
     """An incident groups every alert of one fingerprint from its opening to its resolution.
 
@@ -98,6 +111,7 @@ class Incident(BaseModel):
     recent_reopens: list[datetime] = Field(default_factory=list)
     flapping: bool = False
     firing_members: list[str] = Field(default_factory=list)
+    confirmed: ConfirmedCause | None = None
     version: int = 0
 
     @property
@@ -113,6 +127,7 @@ class TimelineKind(StrEnum):
     FLAPPING = "flapping"
     SEVERITY_RAISED = "severity_raised"
     SILENCED = "silenced"
+    CONFIRMED = "confirmed"
 
 
 class TimelineEvent(BaseModel):

@@ -270,6 +270,10 @@ class AnalysisStore(Protocol):
     def put_cached_analysis(self, record: AnalysisRecord) -> None:
         """Cache by fingerprint and prompt version; a newer analysis replaces an older one."""
 
+    def forget_cached_analysis(self, fingerprint: str, prompt_version: str) -> None:
+        """Drop a problem's cached analysis (idempotent): the team confirmed a cause the
+        cached one could not know, so the next incident of the problem gets a fresh one."""
+
 
 class ReportStore(Protocol):
     """The aggregates `/incident stats`, the daily digest and `incident-bot costs` report."""

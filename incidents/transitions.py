@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from incidents.models import (
+    CONFIRMED_TEXT_MAX,
     Alert,
+    ConfirmedCause,
     Incident,
     IncidentStatus,
     TimelineEvent,
@@ -19,6 +21,7 @@ from incidents.models import (
 from incidents.store import IncidentWrite
 
 MAX_TRACKED_MEMBERS = 500
+CONFIRMED_DETAIL_MAX = 500
 
 
 def opening(alert: Alert, head: Incident | None, now: datetime, incident_id: str) -> IncidentWrite:
@@ -151,6 +154,40 @@ def resolution(head: Incident, actor: str, now: datetime, note: str | None = Non
         + (f": {note}" if note else ""),
     )
     return IncidentWrite(incident=incident, expected_version=head.version, events=(event,))
+
+
+def confirmation(
+    head: Incident, actor: str, now: datetime, cause: str | None, fix: str | None
+) -> IncidentWrite:
+    """The cause and the fix the team confirmed, each replacing an earlier one when given
+    (a `fix:` reply after a `cause:` reply keeps the cause); the last to confirm is named."""
+    cause = _confirmed_text(cause)
+    fix = _confirmed_text(fix)
+    if cause is None and fix is None:
+        raise ValueError("a confirmation needs a cause, a fix, or both")
+    earlier = head.confirmed
+    confirmed = ConfirmedCause(
+        cause=cause if cause is not None else earlier.cause if earlier else None,
+        fix=fix if fix is not None else earlier.fix if earlier else None,
+        by=actor,
+        at=now,
+    )
+    said = [f"cause: {cause}" if cause else "", f"fix: {fix}" if fix else ""]
+    event = TimelineEvent(
+        incident_id=head.id,
+        at=now,
+        actor=actor,
+        kind=TimelineKind.CONFIRMED,
+        detail="; ".join(part for part in said if part)[:CONFIRMED_DETAIL_MAX],
+    )
+    incident = head.model_copy(update={"confirmed": confirmed, "version": head.version + 1})
+    return IncidentWrite(incident=incident, expected_version=head.version, events=(event,))
+
+
+def _confirmed_text(text: str | None) -> str | None:
+    """Trimmed and bounded, None when blank: a person's words, kept as they wrote them."""
+    text = " ".join((text or "").split())
+    return text[:CONFIRMED_TEXT_MAX] or None
 
 
 def member_resolution(head: Incident, still_firing: list[str]) -> IncidentWrite:

@@ -60,6 +60,13 @@ class DynamoAnalyses(DynamoTable):
             {":created": item["created_at"]},
         )
 
+    def forget_cached_analysis(self, fingerprint: str, prompt_version: str) -> None:
+        self._call(
+            "delete_item",
+            TableName=self.table,
+            Key=dump({"pk": f"CACHE#{fingerprint}", "sk": f"PROMPT#{prompt_version}"}),
+        )
+
     def _analysis_attributes(self, record: AnalysisRecord) -> dict[str, Any]:
         return {
             "incident_id": record.incident_id,

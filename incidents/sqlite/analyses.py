@@ -58,6 +58,13 @@ class SqliteAnalyses(SqliteConnection):
                 _analysis_row(record),
             )
 
+    def forget_cached_analysis(self, fingerprint: str, prompt_version: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "DELETE FROM analysis_cache WHERE fingerprint = ? AND prompt_version = ?",
+                (fingerprint, prompt_version),
+            )
+
 
 def _analysis_row(record: AnalysisRecord) -> tuple[object, ...]:
     """Times are stored as UTC ISO text, so that day totals group on the text's date part."""

@@ -6,6 +6,8 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from incidents.lifecycle import (
     IncidentService,
     OutcomeKind,
@@ -172,3 +174,32 @@ def test_an_incident_keeps_the_template_its_text_keyed_alert_was_grouped_by(serv
     assert alert.template == "PacketResponder <*> for block <*> terminating"
     assert outcome.incident is not None
     assert store.get_incident(outcome.incident.id).template == alert.template
+
+
+def test_the_confirmed_cause_and_fix_are_kept_merged_and_in_the_timeline(service, store, clock):
+    incident = service.record(make_alert()).incident
+    service.resolve(incident.id, "U1")
+    clock.advance(minutes=5)
+
+    service.confirm(incident.id, "U1", cause="  pool size   was 10 after the config change ")
+    clock.advance(minutes=1)
+    confirmed = service.confirm(incident.id, "U2", fix="raised max_connections to 200")
+
+    assert confirmed.status is IncidentStatus.RESOLVED
+    assert confirmed.confirmed is not None
+    assert confirmed.confirmed.cause == "pool size was 10 after the config change"
+    assert confirmed.confirmed.fix == "raised max_connections to 200"
+    assert (confirmed.confirmed.by, confirmed.confirmed.at) == ("U2", clock())
+    assert store.get_incident(incident.id) == confirmed
+    events = [e for e in store.timeline(incident.id) if e.kind is TimelineKind.CONFIRMED]
+    assert [(e.actor, e.detail) for e in events] == [
+        ("U1", "cause: pool size was 10 after the config change"),
+        ("U2", "fix: raised max_connections to 200"),
+    ]
+
+
+def test_a_blank_confirmation_is_refused_and_changes_nothing(service, store):
+    incident = service.record(make_alert()).incident
+    with pytest.raises(ValueError, match="needs a cause, a fix, or both"):
+        service.confirm(incident.id, "U1", cause="  ", fix=None)
+    assert store.get_incident(incident.id) == incident

@@ -29,3 +29,15 @@ def test_the_analysis_cache_honours_prompt_version_and_age(any_store):
     assert any_store.cached_analysis("fp1", "v1", not_before=T0).body == "new"
     assert any_store.cached_analysis("fp1", "v2", not_before=T0) is None
     assert any_store.cached_analysis("fp1", "v1", not_before=T0 + timedelta(hours=2)) is None
+
+
+def test_a_forgotten_cached_analysis_is_gone_and_forgetting_again_is_harmless(any_store):
+    any_store.put_cached_analysis(make_record(body="cached"))
+    any_store.put_cached_analysis(make_record(body="other version", prompt_version="v2"))
+
+    any_store.forget_cached_analysis("fp1", "v1")
+    any_store.forget_cached_analysis("fp1", "v1")
+    any_store.forget_cached_analysis("fp-never-cached", "v1")
+
+    assert any_store.cached_analysis("fp1", "v1", not_before=T0) is None
+    assert any_store.cached_analysis("fp1", "v2", not_before=T0).body == "other version"
