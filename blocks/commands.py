@@ -23,6 +23,7 @@ from blocks.incident import (
     incident_header,
     status_text,
 )
+from blocks.investigation import investigation_text
 from blocks.kit import EMPTY, Block, Message, context, fields, header, section
 from blocks.limits import SECTION_TEXT_MAX
 from blocks.text import code, escape, mention_or_text, split_for_sections, truncate
@@ -134,13 +135,17 @@ def incident_detail(
     timeline: Sequence[TimelineEvent],
     deliveries: Sequence[Delivery] = (),
 ) -> Message:
-    """One incident: its facts, the gist of its analysis, its latest timeline events, and
-    what was sent where (Jira, email, PagerDuty, Teams) with how it went."""
+    """One incident: its facts, the gist of its analysis with how it was investigated, its
+    latest timeline events, and what was sent where (Jira, email, PagerDuty, Teams) with how
+    it went."""
     blocks = [incident_header(incident), incident_badges(incident), incident_facts(incident)]
     if analysis is not None:
         gist = f"*Root cause* · confidence {analysis.confidence:.0%}\n{escape(analysis.root_cause)}"
         blocks.append(section(truncate(gist, DETAIL_ROOT_CAUSE_MAX)))
         blocks.append(context([analysis_credit(analysis)]))
+        trace = investigation_text(analysis)
+        if trace is not None:
+            blocks += [section(part) for part in split_for_sections(trace, SECTION_TEXT_MAX)]
     events = sorted(timeline, key=lambda event: event.at)
     lines = [_event_line(event) for event in events[-TIMELINE_SHOWN:]]
     if len(events) > TIMELINE_SHOWN:

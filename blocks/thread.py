@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from analysis.models import Analysis
 from blocks.incident import analysis_credit, format_time, status_text
+from blocks.investigation import investigation_summary, investigation_text
 from blocks.kit import EMPTY, Message, context, section
 from blocks.limits import SECTION_TEXT_MAX
 from blocks.text import (
@@ -96,6 +97,22 @@ def followup_messages(answer: str, *, footer: str | None = None) -> list[Message
         last = messages[-1]
         messages[-1] = Message(text=last.text, blocks=[*last.blocks, context([escape(footer)])])
     return messages
+
+
+def investigation_note(analysis: Analysis) -> list[Message]:
+    """ "How I investigated" under the message, in as many posts as the trace needs; none when
+    the analysis was not investigated, or is a cached one (its trace went with the original)."""
+    text = investigation_text(analysis)
+    if text is None or analysis.investigation is None or analysis.cached:
+        return []
+    posts = _paged(
+        split_for_sections(text, SECTION_TEXT_MAX),
+        f"How I investigated: {investigation_summary(analysis.investigation)}",
+    )
+    last = posts[-1]
+    redacted = context(["Tool results were redacted before Claude read them."])
+    posts[-1] = Message(text=last.text, blocks=[*last.blocks, redacted])
+    return posts
 
 
 def _paged(parts: list[str], text: str) -> list[Message]:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from analysis.models import Analysis
+from blocks.investigation import call_arguments, investigation_summary
 from blocks.kit import Message
 from bot.throttle import Throttle
 from incidents.lifecycle import OutcomeKind, RecordOutcome, short_duration
@@ -149,6 +150,24 @@ def analysis_lines(incident: Incident, analysis: Analysis) -> list[str]:
         )
     for note in analysis.context_notes:
         lines.append(f"    [dim]Note: {escape(note)}[/]")
+    return lines + investigation_lines(analysis)
+
+
+def investigation_lines(analysis: Analysis) -> list[str]:
+    """ "How I investigated", as the thread shows it: each call, then the evidence."""
+    trace = analysis.investigation
+    if trace is None:
+        return []
+    lines = [f"    [bold]How I investigated:[/] {investigation_summary(trace)}"]
+    for call in trace.calls:
+        failed = "[red]failed:[/] " if call.is_error else ""
+        lines.append(
+            f"      #{call.number} (step {call.step}) {escape(call.tool)} "
+            f"[cyan]{escape(call_arguments(call.arguments))}[/] → {failed}{escape(call.result)}"
+        )
+    for item in analysis.evidence:
+        cited = ", ".join(f"#{n}" for n in item.calls) or "no tool call shows this"
+        lines.append(f"    [bold]Evidence:[/] {escape(item.claim)} — {cited}")
     return lines
 
 
