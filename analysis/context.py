@@ -13,7 +13,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from analysis.models import RelatedIncident
+from analysis.models import PastLesson, RelatedIncident
 from incidents.models import Alert, Incident
 
 SECTION_CHARS = 6000
@@ -29,6 +29,7 @@ class ContextSection(BaseModel):
 class AnalysisContext(BaseModel):
     sections: list[ContextSection] = Field(default_factory=list)
     related: list[RelatedIncident] = Field(default_factory=list)
+    lessons: list[PastLesson] = Field(default_factory=list)
     notes: list[str] = Field(
         default_factory=list,
         description="What could not be gathered and why: shown on the analysis, never hidden.",

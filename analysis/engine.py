@@ -271,6 +271,7 @@ class AnalysisEngine:
             prompt_version=version,
             fingerprint=incident.fingerprint,
             related_incidents=context.related,
+            lessons=context.lessons,
             created_at=self._clock(),
         )
 

@@ -27,7 +27,8 @@ from typing import Any
 from analysis.alarm_metrics import AlarmMetrics, metric_queries, read_alarm_metrics, render_metrics
 from analysis.aws_clients import BotoClients, ClientFactory, alert_region, describe_error
 from analysis.context import SECTION_CHARS, AnalysisContext, ContextLimits, ContextSection
-from analysis.models import RelatedIncident
+from analysis.lessons import lessons_from, lessons_text
+from analysis.models import PastLesson, RelatedIncident
 from analysis.related import outcome, rank_related
 from incidents.models import Alert, Incident, TimelineEvent
 from incidents.store import IncidentStore
@@ -55,6 +56,7 @@ class GatheredContext(AnalysisContext):
 class _Found:
     section: ContextSection
     related: tuple[RelatedIncident, ...] = ()
+    lessons: tuple[PastLesson, ...] = ()
     alarm_metrics: AlarmMetrics | None = None
 
 
@@ -94,7 +96,11 @@ class ContextGatherer:
                 continue
             context.sections.append(result.section)
             context.related.extend(result.related)
+            context.lessons.extend(result.lessons)
             context.alarm_metrics = result.alarm_metrics or context.alarm_metrics
+        if context.lessons:
+            text = lessons_text(context.lessons, incident.opened_at)
+            context.sections.append(_section("confirmed_causes", text, self.limits))
         return context
 
     async def _bounded(self, what: str, job: Callable[[], _Found]) -> _Found | str:
@@ -218,9 +224,14 @@ class ContextGatherer:
         return _Found(_section("timeline", "\n".join([header, *lines]), self.limits))
 
     def _related(self, incident: Incident) -> _Found:
-        ranked = rank_related(incident, self.store.list_incidents(limit=self.limits.related_scan))[
-            : self.limits.related
-        ]
+        """The most similar past incidents with how each ended; and, from further down the
+        same ranking, what the team confirmed about the nearest ones (analysis/lessons.py),
+        in a section of its own so that Claude reads it as hypotheses to check."""
+        candidates = rank_related(
+            incident, self.store.list_incidents(limit=self.limits.related_scan)
+        )
+        lessons = tuple(lessons_from(candidates))
+        ranked = candidates[: self.limits.related]
         related = tuple(
             RelatedIncident(
                 incident_id=past.id,
@@ -236,7 +247,7 @@ class ContextGatherer:
             for r, (past, why) in zip(related, ranked, strict=True)
         ]
         text = "\n".join(lines) or "no similar past incidents"
-        return _Found(_section("related", text, self.limits), related=related)
+        return _Found(_section("related", text, self.limits), related=related, lessons=lessons)
 
 
 def _history_reason(data: Any) -> str:

@@ -98,6 +98,19 @@ class RelatedIncident(BaseModel):
     outcome: str
 
 
+class PastLesson(BaseModel):
+    """What the team confirmed about an earlier incident of the same or a similar problem:
+    given to the analysis as a hypothesis, and shown on the message."""
+
+    incident_id: str
+    title: str
+    opened_at: datetime
+    same_alert: bool
+    cause: str | None = None
+    fix: str | None = None
+    confirmed_by: str
+
+
 class ToolCall(BaseModel):
     """One tool call of an investigation, as "show the work" renders it: arguments and
     result already redacted, the result cut to one line. `number` is what the analysis's
@@ -135,6 +148,7 @@ class Analysis(Diagnosis):
     prompt_version: str
     fingerprint: str
     related_incidents: list[RelatedIncident] = Field(default_factory=list)
+    lessons: list[PastLesson] = Field(default_factory=list)
     context_notes: list[str] = Field(default_factory=list)
     input_tokens: int = 0
     output_tokens: int = 0

@@ -16,6 +16,7 @@ from analysis.models import Analysis
 from blocks.incident import (
     SEVERITY_MARKER,
     analysis_credit,
+    confirmed_line,
     fallback_text,
     format_time,
     incident_badges,
@@ -139,6 +140,9 @@ def incident_detail(
     latest timeline events, and what was sent where (Jira, email, PagerDuty, Teams) with how
     it went."""
     blocks = [incident_header(incident), incident_badges(incident), incident_facts(incident)]
+    confirmed = confirmed_line(incident)
+    if confirmed is not None:
+        blocks.append(context([confirmed]))
     if analysis is not None:
         gist = f"*Root cause* · confidence {analysis.confidence:.0%}\n{escape(analysis.root_cause)}"
         blocks.append(section(truncate(gist, DETAIL_ROOT_CAUSE_MAX)))

@@ -27,15 +27,19 @@ class ActionId(StrEnum):
     RESOLVE = "incident.resolve"
     SILENCE_1H = "incident.silence_1h"
     SILENCE_24H = "incident.silence_24h"
-    # The modal's inputs: keys of `view.state.values[block_id]`, not listeners.
+    CONFIRM = "incident.confirm"
+    # The modals' inputs: keys of `view.state.values[block_id]`, not listeners.
     EMAIL_RECIPIENTS = "email.recipients_input"
     EMAIL_NOTE = "email.note_input"
+    CONFIRM_CAUSE = "confirm.cause_input"
+    CONFIRM_FIX = "confirm.fix_input"
 
 
 class CallbackId(StrEnum):
     """`callback_id` of the modals, which routes their `view_submission`."""
 
     EMAIL = "incident.email_modal"
+    CONFIRM = "incident.confirm_modal"
 
 
 class BlockId(StrEnum):
@@ -44,6 +48,9 @@ class BlockId(StrEnum):
     INCIDENT_ACTIONS = "incident.actions"
     EMAIL_RECIPIENTS = "email.recipients"
     EMAIL_NOTE = "email.note"
+    CONFIRM_CAUSE = "confirm.cause"
+    CONFIRM_FIX = "confirm.fix"
+    CONFIRM_ACTIONS = "confirm.actions"
 
 
 class _SlackPayload(BaseModel):

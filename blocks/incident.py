@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from analysis.lessons import lesson_line
 from analysis.models import Analysis, AnalyzerKind
 from blocks.ids import ActionId, ActionValue, BlockId
 from blocks.kit import (
@@ -107,6 +108,9 @@ def render_incident(
     ]
     if incident.template:
         blocks.append(context([grouped_by(incident.template)]))
+    confirmed = confirmed_line(incident)
+    if confirmed is not None:
+        blocks.append(context([confirmed]))
     if runbook is not None:
         name, url = runbook
         blocks.append(context([f":book: Runbook: {link(url, truncate(name, RUNBOOK_NAME_MAX))}"]))
@@ -120,7 +124,7 @@ def render_incident(
             blocks.append(section(shown))
             overflow += rest
         blocks.append(context([analysis_credit(analysis)]))
-        extras = _analysis_extras(analysis)
+        extras = _analysis_extras(incident, analysis)
         if extras:
             blocks.append(context(["\n".join(extras)]))
     if analyzing:
@@ -310,9 +314,16 @@ def _severity_line(analysis: Analysis) -> str:
     return justification if justification.startswith(level) else f"{level}: {justification}"
 
 
-def _analysis_extras(analysis: Analysis) -> list[str]:
-    """Similar past incidents and notes on missing context, a few lines at most."""
+def _analysis_extras(incident: Incident, analysis: Analysis) -> list[str]:
+    """What the team confirmed last time, similar past incidents and notes on missing
+    context, a few lines at most."""
     lines = [
+        ":bulb: " + _capitalized(lesson_line(
+            lesson, incident.opened_at, quote=_quoted, person=mention_or_text
+        ))
+        for lesson in analysis.lessons
+    ]  # fmt: skip
+    lines += [
         f":link: Similar: *{escape(related.incident_id)}* "
         f"{truncate(escape(related.title), NOTE_MAX // 2)} "
         f"({escape(related.status)}: {truncate(escape(related.outcome), NOTE_MAX // 2)})"
@@ -323,6 +334,29 @@ def _analysis_extras(analysis: Analysis) -> list[str]:
         for note in analysis.context_notes[:SHOWN_NOTES]
     ]
     return lines
+
+
+def confirmed_line(incident: Incident) -> str | None:
+    """`:white_check_mark: Confirmed by @ann: cause …; fix …`, once the team said what it was."""
+    confirmed = incident.confirmed
+    if confirmed is None:
+        return None
+    said = [
+        f"cause {_quoted(confirmed.cause)}" if confirmed.cause else "",
+        f"fix {_quoted(confirmed.fix)}" if confirmed.fix else "",
+    ]
+    return f":white_check_mark: Confirmed by {mention_or_text(confirmed.by)}: " + "; ".join(
+        part for part in said if part
+    )
+
+
+def _quoted(text: str) -> str:
+    """A person's words in a context line: escaped, cut, in quotes."""
+    return f"“{truncate(escape(text), NOTE_MAX)}”"
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _actions(

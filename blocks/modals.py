@@ -1,7 +1,9 @@
-"""The email modal: opened by the incident's Email button, prefilled so one click sends it.
+"""The modals: email (opened by the Email button, prefilled so one click sends it) and the
+confirmed cause and fix (offered by Resolve, and by the note of an incident the alert
+resolved).
 
 The incident id travels in `private_metadata` (typed, size-checked), so the submission knows
-what to send without trusting anything the person typed.
+what it is about without trusting anything the person typed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from blocks.limits import (
     MODAL_TITLE_MAX,
 )
 from blocks.text import escape, truncate
-from incidents.models import Incident
+from incidents.models import CONFIRMED_TEXT_MAX, Incident
 
 MODAL_TITLE_SHOWN = 120
 
@@ -73,6 +75,69 @@ def email_modal(incident: Incident, *, recipients: Sequence[str]) -> dict[str, A
                 },
             },
         ],
+    }
+
+
+CONFIRM_HINT = (
+    "Optional. The next analysis of this problem, or of a similar one, gets it as a "
+    "hypothesis to check."
+)
+
+
+def confirm_modal(incident: Incident) -> dict[str, Any]:
+    """The `view` asking what caused the incident and what fixed it: both optional (closing
+    it skips them), prefilled with what was confirmed before."""
+    summary = (
+        f"{SEVERITY_MARKER[incident.severity]} *{escape(incident.id)}* "
+        f"{truncate(escape(incident.title), MODAL_TITLE_SHOWN)}"
+    )
+    earlier = incident.confirmed
+    return {
+        "type": "modal",
+        "callback_id": CallbackId.CONFIRM.value,
+        "private_metadata": ModalMetadata(incident_id=incident.id).dump(),
+        "title": plain("What fixed it?", MODAL_TITLE_MAX),
+        "submit": plain("Save", MODAL_BUTTON_MAX),
+        "close": plain("Skip", MODAL_BUTTON_MAX),
+        "blocks": [
+            section(summary),
+            _confirm_input(
+                BlockId.CONFIRM_CAUSE,
+                ActionId.CONFIRM_CAUSE,
+                "Confirmed cause",
+                "The pool was sized for 10 connections after Tuesday's config change",
+                earlier.cause if earlier else None,
+            ),
+            _confirm_input(
+                BlockId.CONFIRM_FIX,
+                ActionId.CONFIRM_FIX,
+                "Fix",
+                "Raised max_connections to 200 and restarted the API tasks",
+                earlier.fix if earlier else None,
+            ),
+        ],
+    }
+
+
+def _confirm_input(
+    block: BlockId, action: ActionId, label: str, placeholder: str, initial: str | None
+) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": action.value,
+        "multiline": True,
+        "max_length": CONFIRMED_TEXT_MAX,
+        "placeholder": plain(placeholder, INPUT_PLACEHOLDER_MAX),
+    }
+    if initial:
+        element["initial_value"] = initial
+    return {
+        "type": "input",
+        "block_id": block.value,
+        "optional": True,
+        "label": plain(label, INPUT_LABEL_MAX),
+        "hint": plain(CONFIRM_HINT, INPUT_HINT_MAX),
+        "element": element,
     }
 
 

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from analysis.models import Analysis
+from blocks.ids import ActionId, ActionValue, BlockId
 from blocks.incident import analysis_credit, format_time, status_text
 from blocks.investigation import investigation_summary, investigation_text
-from blocks.kit import EMPTY, Message, context, section
+from blocks.kit import EMPTY, Message, actions, button, context, section
 from blocks.limits import SECTION_TEXT_MAX
 from blocks.text import (
     escape,
@@ -52,11 +53,35 @@ def reopened_note(incident: Incident) -> Message:
 
 
 def resolved_note(incident: Incident) -> Message:
-    """Resolved: after how long, by whom (or by the alert clearing), and how many alerts."""
+    """Resolved: after how long, by whom (or by the alert clearing), and how many alerts;
+    with a button to say what caused it and what fixed it, since nobody clicked Resolve
+    (which offers that) when the alert resolved the incident itself."""
     if incident.status is not IncidentStatus.RESOLVED:
         raise ValueError(f"{incident.id} is {incident.status.value}, not resolved")
     text = f"{status_text(incident)} · {incident.occurrences} occurrence(s)."
-    return Message(text=text, blocks=[section(text)])
+    record = button("Record cause and fix", ActionId.CONFIRM, ActionValue(incident_id=incident.id))
+    return Message(
+        text=text, blocks=[section(text), actions(BlockId.CONFIRM_ACTIONS.value, [record])]
+    )
+
+
+def confirmed_note(incident: Incident) -> Message:
+    """Who confirmed what, and what it is for: the next analysis of the problem starts from
+    it, as a hypothesis."""
+    confirmed = incident.confirmed
+    if confirmed is None:
+        raise ValueError(f"{incident.id} has no confirmed cause or fix")
+    said = [
+        f"the cause: “{escape(confirmed.cause)}”" if confirmed.cause else "",
+        f"the fix: “{escape(confirmed.fix)}”" if confirmed.fix else "",
+    ]
+    text = (
+        f":white_check_mark: {mention_or_text(confirmed.by)} confirmed "
+        + " and ".join(part for part in said if part)
+        + ". The next analysis of this problem, or of a similar one, will check it first."
+    )
+    shown = truncate(text, SECTION_TEXT_MAX)
+    return Message(text=truncate(text, PREVIEW_MAX), blocks=[section(shown)])
 
 
 def reanalyzed_note(analysis: Analysis, requested_by: str) -> Message:

@@ -1,4 +1,4 @@
-"""The Bolt app: buttons, the email modal, `/incident`, and follow-up questions in threads.
+"""The Bolt app: buttons, the modals, `/incident`, and follow-up questions in threads.
 
 One listener per button (`app.action(ActionId.X)`), and one handler per `/incident` verb in a
 table: each reads its payload into a model first (`Click`, `SlashCommand`), so a handler sees
@@ -36,6 +36,7 @@ from blocks.postmortem import postmortem_summary
 from blocks.thread import email_outcome, followup_messages, silenced_note, ticket_note
 from bot.postmortems import IncidentMissingError, PostMortems
 from bot.settings import Settings, parse_duration, split_addresses
+from bot.slack_confirm import Confirmations
 from bot.slack_pacing import Priority
 from bot.slack_publisher import SlackPublisher
 from bot.stats import compute_stats
@@ -163,10 +164,12 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         ActionId.CREATE_JIRA: handlers.create_ticket_clicked,
         ActionId.EMAIL: handlers.email_clicked,
         ActionId.POSTMORTEM: handlers.postmortem_clicked,
+        ActionId.CONFIRM: handlers.confirm_clicked,
     }
     for action, handler in buttons.items():
         app.action(action.value)(_button(handler))
     app.view(CallbackId.EMAIL.value)(handlers.email_submitted)
+    app.view(CallbackId.CONFIRM.value)(handlers.confirmations.submitted)
     app.command("/incident")(handlers.command)
     app.event("message")(handlers.message)
     app.error(handlers.error)
@@ -193,6 +196,7 @@ def _button(
 class _Handlers:
     def __init__(self, deps: SlackDeps) -> None:
         self.deps = deps
+        self.confirmations = Confirmations(deps.service, deps.store, deps.publisher, deps.offload)
         self.verbs: Mapping[str, VerbHandler] = {
             "list": self._list,
             "show": self._show,
@@ -209,7 +213,15 @@ class _Handlers:
         await self._transition(self.deps.service.acknowledge, click.incident_id, click.user)
 
     async def resolve(self, click: Click, client: AsyncWebClient) -> None:
+        """Resolves, and offers the optional modal for the cause and the fix: opened first,
+        while the click's trigger is fresh."""
+        incident = await self._incident(click.incident_id)
+        await self.confirmations.offer(incident, click.trigger_id, client)
         await self._transition(self.deps.service.resolve, click.incident_id, click.user)
+
+    async def confirm_clicked(self, click: Click, client: AsyncWebClient) -> None:
+        incident = await self._incident(click.incident_id)
+        await self.confirmations.offer(incident, click.trigger_id, client)
 
     async def reanalyze_clicked(self, click: Click, client: AsyncWebClient) -> None:
         await self.reanalyze(click.incident_id, click.user)
@@ -499,8 +511,9 @@ class _Handlers:
         await _reply(respond, message, response_type="in_channel")
 
     async def message(self, event: dict[str, Any], client: AsyncWebClient) -> None:
-        """A reply in an incident's thread gets an answer there; everything else is ignored:
-        top-level messages, other threads, edits, and every bot, this one included."""
+        """A reply in an incident's thread gets an answer there, unless it confirms the cause
+        or the fix (`cause: …`, `fix: …`); everything else is ignored: top-level messages,
+        other threads, edits, and every bot, this one included."""
         thread_ts = event.get("thread_ts")
         if (
             not thread_ts
@@ -514,6 +527,8 @@ class _Handlers:
         store = self.deps.store
         incident_id = await self.deps.offload(store.incident_for_message, channel, thread_ts)
         if incident_id is None:
+            return
+        if await self.confirmations.from_reply(incident_id, event["user"], event.get("text", "")):
             return
         incident = await self._incident(incident_id)
         replies = await client.conversations_replies(channel=channel, ts=thread_ts, limit=50)

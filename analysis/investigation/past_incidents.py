@@ -42,7 +42,8 @@ SCHEMA: dict[str, Any] = {
 DESCRIPTION = (
     "Search this team's earlier incidents: those of the same alert, then those of the same "
     "source with a similar title, newest and most similar first, each with how it ended "
-    "(who resolved it and after how long, reopens, flapping). Read-only."
+    "(who resolved it and after how long, reopens, flapping) and the cause and fix the team "
+    "confirmed, when it did. Read-only."
 )
 
 
@@ -74,9 +75,21 @@ def _search(
             "opened_at": f"{as_utc(past.opened_at):%Y-%m-%d %H:%M} UTC",
             "why": why,
             "outcome": outcome(past, store.timeline(past.id)),
+            **_confirmed(past),
         }
         for past, why in ranked
     ]
+
+
+def _confirmed(past: Incident) -> dict[str, str]:
+    """What the team confirmed, when it did: a hypothesis for this incident, as the prompt
+    says of `confirmed_causes`."""
+    if past.confirmed is None:
+        return {}
+    said = {"confirmed_cause": past.confirmed.cause, "confirmed_fix": past.confirmed.fix}
+    return {key: value for key, value in said.items() if value} | {
+        "confirmed_by": past.confirmed.by
+    }
 
 
 class StoreTools:

@@ -3,6 +3,7 @@ Slack's limits, and each showing hostile text as text."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -81,6 +82,9 @@ def test_resolved_note_says_how_long_and_who() -> None:
         f":white_check_mark: Resolved after 12m by <@{ACK_USER}> · 51 occurrence(s)."
     )
     assert_safe(note, allowed=(f"<@{ACK_USER}>",))
+    [record] = note.blocks[-1]["elements"]
+    assert record["action_id"] == ActionId.CONFIRM
+    assert json.loads(record["value"]) == {"incident_id": incident.id}
     with pytest.raises(ValueError, match="not resolved"):
         resolved_note(make_incident())
 

@@ -145,7 +145,7 @@ def test_truncate_is_a_prefix_within_the_limit(text: str, limit: int) -> None:
 
 def test_ids_are_namespaced_and_distinct() -> None:
     buttons = [a for a in ActionId if a.value.startswith("incident.")]
-    assert len(buttons) == 8
+    assert len(buttons) == 9
     values = [*ActionId, *BlockId, *CallbackId]
     assert len({v.value for v in values}) == len(values)
 
