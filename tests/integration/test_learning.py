@@ -1,0 +1,118 @@
+"""Learning from outcomes, through the real engine, store and gatherer, against the local
+Messages API: what the team confirmed about an incident reaches the next analysis of the same
+problem, and of a similar one, as a hypothesis to check; and a problem's cached analysis is not
+reused once the team confirmed something it could not know."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from anthropic import AsyncAnthropic
+
+from analysis import prompting
+from analysis.claude import ClaudeAnalyzer
+from analysis.engine import AnalysisEngine, EngineConfig
+from analysis.gather import ContextGatherer
+from analysis.lessons import CAUTION
+from incidents.lifecycle import IncidentService
+from incidents.models import Alert, Incident
+from incidents.sqlite import SqliteStore
+from ingest.normalize import parse_body
+from tests.conftest import BRIEF_ALERT, ManualClock
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.integration.test_engine import GOOD_ANALYSIS
+
+pytestmark = pytest.mark.integration
+
+CAUSE = "the pool was sized for 10 connections after Tuesday's config change"
+FIX = "raised max_connections to 200 and restarted the API tasks"
+MEDIUM = {**BRIEF_ALERT, "severity": "MEDIUM"}
+
+
+class Rig:
+    def __init__(self, fake: FakeAnthropic, store: SqliteStore, clock: ManualClock) -> None:
+        self.fake = fake
+        self.store = store
+        self.clock = clock
+        self.service = IncidentService(store, clock=clock)
+        self.client = AsyncAnthropic(api_key="sk-ant-test", base_url=fake.url, max_retries=0)
+        self.engine = AnalysisEngine(
+            store,
+            EngineConfig(),
+            claude=ClaudeAnalyzer(self.client),
+            gatherer=ContextGatherer(store),
+            clock=clock,
+        )
+
+    def record(self, payload: dict[str, Any]) -> tuple[Incident, Alert]:
+        [alert] = parse_body(json.dumps(payload).encode(), self.clock.now).alerts
+        outcome = self.service.record(alert)
+        assert outcome.incident is not None
+        return outcome.incident, alert
+
+    def resolve_and_confirm(self, incident: Incident) -> None:
+        """As the Slack modal does (bot/slack_confirm.py): confirm, forget the cache."""
+        self.service.resolve(incident.id, "U7")
+        self.service.confirm(incident.id, "U7", cause=CAUSE, fix=FIX)
+        self.store.forget_cached_analysis(incident.fingerprint, prompting.prompt_version())
+
+
+@pytest.fixture
+async def rig(store: SqliteStore, clock: ManualClock) -> AsyncIterator[Rig]:
+    async with FakeAnthropic(default_tool_input=GOOD_ANALYSIS) as fake:
+        made = Rig(fake, store, clock)
+        yield made
+        await made.engine.close()
+
+
+def context_of(fake: FakeAnthropic) -> dict[str, str]:
+    """The `context` the last request gave Claude, read from the fenced evidence."""
+    text = fake.requests[-1].prompt_text
+    start = text.index('"context": {')
+    document, _ = json.JSONDecoder().raw_decode(text[start + len('"context": ') :])
+    return dict(document)
+
+
+async def test_the_next_incident_of_the_problem_is_told_what_was_confirmed(rig: Rig):
+    first, alert = rig.record(MEDIUM)
+    await rig.engine.analyze(first, alert)
+    rig.resolve_and_confirm(first)
+    rig.clock.advance(hours=3)  # past the reopen window, within the cache's day
+
+    second, alert = rig.record(MEDIUM)
+    analysis = await rig.engine.analyze(second, alert)
+
+    assert second.id != first.id and second.fingerprint == first.fingerprint
+    assert len(rig.fake.requests) == 2, "the cached analysis predates the confirmation"
+    assert analysis.cached is False
+    confirmed = context_of(rig.fake)["confirmed_causes"]
+    assert confirmed.startswith(
+        f"last time ({first.id}, 3h ago): cause {CAUSE}, fixed by {FIX} (confirmed by U7)"
+    )
+    assert confirmed.endswith(CAUTION)
+    assert "never\n  the conclusion" in rig.fake.requests[-1].prompt_text
+    assert [(x.incident_id, x.same_alert, x.cause, x.fix) for x in analysis.lessons] == [
+        (first.id, True, CAUSE, FIX)
+    ]
+
+
+async def test_a_similar_incident_is_told_too_and_an_unconfirmed_one_is_not(rig: Rig):
+    first, alert = rig.record(MEDIUM)
+    await rig.engine.analyze(first, alert)
+    rig.resolve_and_confirm(first)
+    rig.clock.advance(days=2)
+    unconfirmed, alert = rig.record({**MEDIUM, "title": "Disk full on db-1"})
+    await rig.engine.analyze(unconfirmed, alert)
+    assert "confirmed_causes" not in context_of(rig.fake)
+
+    similar, alert = rig.record({**MEDIUM, "title": "Test Error: Database Connection Failed db-2"})
+    analysis = await rig.engine.analyze(similar, alert)
+
+    assert similar.fingerprint != first.fingerprint
+    assert context_of(rig.fake)["confirmed_causes"].startswith(
+        f"a similar incident ({first.id}, 2d ago): cause {CAUSE}"
+    )
+    assert [x.same_alert for x in analysis.lessons] == [False]
