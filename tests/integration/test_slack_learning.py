@@ -1,0 +1,149 @@
+"""Show the work and learn from outcomes, end to end: `incident-bot run` as a real process on
+the Slack emulator, Claude on the local Messages API. An investigated analysis says in its
+thread how it investigated; Resolve offers the modal for the cause and the fix; a `fix:`
+reply records the fix; and the next similar incident's message shows what was confirmed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analysis import prompting
+from blocks.ids import ActionId, BlockId, CallbackId, ModalMetadata
+from incidents.models import Incident
+from tests.conftest import BRIEF_ALERT
+from tests.fakes.anthropic_server import FakeAnthropic, ToolUse
+from tests.fakes.bot_process import BotProcess
+from tests.fakes.slack_emulator import SlackEmulator
+from tests.integration.test_engine import GOOD_ANALYSIS
+from tests.integration.test_slack_bot import (
+    CHANNEL,
+    USER,
+    _env,
+    _replies,
+    _root_with_analysis,
+    _roots,
+    emulator,  # noqa: F401
+)
+
+pytestmark = pytest.mark.integration
+
+CAUSE = "pool sized for 10 after the config change"
+
+
+@pytest.fixture
+async def claude() -> AsyncIterator[FakeAnthropic]:
+    async with FakeAnthropic(default_tool_input=GOOD_ANALYSIS) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def bot(
+    tmp_path: Path,
+    emulator: SlackEmulator,  # noqa: F811
+    claude: FakeAnthropic,
+) -> AsyncIterator[BotProcess]:
+    env = {
+        **_env(tmp_path, emulator),
+        "ANTHROPIC_API_KEY": "sk-ant-test",
+        "ANTHROPIC_BASE_URL": claude.url,
+    }
+    process = BotProcess(env, tmp_path / "bot.db")
+    await process.start()
+    yield process
+    assert await process.stop() == 0
+
+
+def _text(blocks: list[dict[str, Any]]) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def _incident(bot: BotProcess, incident_id: str) -> Incident:
+    store = bot.store()
+    incident = store.get_incident(incident_id)
+    store.close()
+    assert incident is not None
+    return incident
+
+
+async def test_an_investigated_analysis_says_how_in_its_thread(
+    bot: BotProcess,
+    emulator: SlackEmulator,  # noqa: F811
+    claude: FakeAnthropic,
+):
+    concluded = {**GOOD_ANALYSIS, "evidence": [{"claim": "it happened before", "calls": [1]}]}
+    claude.enqueue(
+        ToolUse({"limit": 3}, name="past_incidents"),
+        ToolUse(concluded, name=prompting.TOOL_NAME),
+    )
+    await bot.alert(BRIEF_ALERT)  # HIGH: investigated
+    root = await _root_with_analysis(emulator)
+
+    [note] = await emulator.wait_for(
+        lambda: [m for m in _replies(emulator, root) if "How I investigated" in m.text]
+    )
+    text = _text(note.blocks)
+    assert "1 tool call in 2 steps" in text
+    assert "`#1` *past_incidents* `limit=3`" in text
+    assert "it happened before — #1" in text
+    assert len(claude.requests) == 2
+
+
+async def test_resolve_offers_the_modal_and_the_next_similar_incident_shows_it(
+    bot: BotProcess,
+    emulator: SlackEmulator,  # noqa: F811
+):
+    answer = await bot.alert({**BRIEF_ALERT, "severity": "MEDIUM"})
+    incident_id = answer["incidents"][0]
+    root = await _root_with_analysis(emulator)
+
+    await emulator.block_action(ActionId.RESOLVE, message_ts=root.ts, user_id=USER)
+    [view] = await emulator.wait_for(lambda: emulator.views)
+    assert view["callback_id"] == CallbackId.CONFIRM
+    metadata = ModalMetadata(incident_id=incident_id).dump()
+    blank = await emulator.view_submission(
+        CallbackId.CONFIRM, values={}, private_metadata=metadata, user_id=USER
+    )
+    assert blank.ack is not None and blank.ack.payload is not None
+    assert blank.ack.payload["response_action"] == "errors"
+
+    cause = {"type": "plain_text_input", "value": CAUSE}
+    await emulator.view_submission(
+        CallbackId.CONFIRM,
+        values={BlockId.CONFIRM_CAUSE: {ActionId.CONFIRM_CAUSE: cause}},
+        private_metadata=metadata,
+        user_id=USER,
+    )
+    await emulator.wait_for(
+        lambda: any("confirmed the cause" in m.text for m in _replies(emulator, root))
+    )
+    await emulator.message_event(
+        CHANNEL, text="fix: raised max_connections to 200", user=USER, thread_ts=root.ts
+    )
+    await emulator.wait_for(lambda: any("the fix:" in m.text for m in _replies(emulator, root)))
+
+    confirmed = _incident(bot, incident_id).confirmed
+    assert confirmed is not None and confirmed.by == USER
+    assert (confirmed.cause, confirmed.fix) == (CAUSE, "raised max_connections to 200")
+    await emulator.wait_for(
+        lambda: (
+            f"Confirmed by <@{USER}>: cause “{CAUSE}”" in _text(emulator.message(root.ts).blocks)
+        )
+    )
+    assert not any("need Claude" in m.text for m in _replies(emulator, root)), "not a question"
+
+    await bot.alert({**BRIEF_ALERT, "severity": "MEDIUM", "title": f"{BRIEF_ALERT['title']} db-2"})
+
+    def second_root() -> str | None:
+        later = [r for r in _roots(emulator) if r.ts != root.ts]
+        text = _text(later[0].blocks) if later else ""
+        return text if "Root cause" in text else None
+
+    shown = await emulator.wait_for(second_root, timeout=30)
+    assert f":bulb: A similar incident ({incident_id}, " in shown
+    assert CAUSE in shown and "raised max_connections to 200" in shown
+    assert f"(confirmed by <@{USER}>)" in shown
