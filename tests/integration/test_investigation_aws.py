@@ -32,9 +32,10 @@ from incidents.models import Alert, Incident
 from incidents.sqlite import SqliteStore
 from tests.alarms import ALARM, CHANGE, DIMS, classic_alarm, fixture, parse_one, put_cpu
 from tests.conftest import ManualClock
-from tests.fakes.anthropic_server import FakeAnthropic, RecordedRequest, ToolUse
+from tests.fakes.anthropic_server import FakeAnthropic, ToolUse
 from tests.fakes.moto_server import REGION, aws, moto_server  # noqa: F401
 from tests.integration.test_engine import GOOD_ANALYSIS
+from tests.integration.test_investigation import results_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
 
@@ -150,12 +151,6 @@ def call(name: str, **arguments: Any) -> ToolUse:
 
 def conclude() -> ToolUse:
     return ToolUse(GOOD_ANALYSIS, name=prompting.TOOL_NAME)
-
-
-def results_in(request: RecordedRequest) -> list[dict[str, Any]]:
-    assert request.body is not None
-    last = request.body["messages"][-1]
-    return [block for block in last["content"] if block.get("type") == "tool_result"]
 
 
 async def test_logs_with_a_secret_come_back_redacted_through_the_loop(loop: Loop):
