@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from analysis.cost import DEFAULT_PRICES, Price
+from analysis.investigation.mcp_servers import McpServersError, load_servers
 from analysis.runbooks import RunbookError, load_runbooks
 from incidents.models import Severity
 from notify.jira import DEFAULT_PRIORITIES
@@ -256,6 +257,8 @@ class Settings(BaseSettings):
     investigation_result_chars: int = Field(default=8000, ge=500, le=100_000)
     investigation_max_tokens: int = Field(default=200_000, ge=1000)
     investigation_max_cost: float = Field(default=0.10, gt=0)
+    # The team's MCP servers whose allow-listed tools the investigation may call.
+    mcp_servers_file: Path | None = None
 
     alert_queue_url: str | None = None
     sqs_pollers: int = Field(default=2, ge=1, le=32)
@@ -349,6 +352,15 @@ class Settings(BaseSettings):
             load_runbooks(self.runbooks_file)
         except RunbookError as exc:
             raise ValueError(f"RUNBOOKS_FILE: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _mcp_servers_load(self) -> Settings:
+        """Read once here, like the runbooks: a typo or an unset `${VAR}` stops start-up."""
+        try:
+            load_servers(self.mcp_servers_file)
+        except McpServersError as exc:
+            raise ValueError(f"MCP_SERVERS_FILE: {exc}") from None
         return self
 
     @model_validator(mode="after")

@@ -2,7 +2,7 @@
 and run as a real subprocess, over stdio or over Streamable HTTP on 127.0.0.1.
 
     python -m tests.fakes.team_mcp_server stdio
-    python -m tests.fakes.team_mcp_server http     # prints `listening on <url>` once bound
+    python -m tests.fakes.team_mcp_server http [PORT]  # prints `listening on <url>` once bound
 
 Its tools: `recent_deploys` answers structured data with secrets seeded in it,
 `service_owner` answers text naming the on-call person from `TEAM_MCP_ONCALL` (so a test sees
@@ -17,9 +17,11 @@ Bearer token every request must carry.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -107,13 +109,14 @@ class _Bearer:
         await self.app(scope, receive, send)
 
 
-async def _serve_http(server: MCPServer) -> None:
+async def _serve_http(server: MCPServer, port: int) -> None:
     """Bound before the line is printed, so a client connecting at once waits in the backlog
-    instead of being refused."""
+    instead of being refused. Port 0: one the OS picks."""
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     sock.listen(64)
     app: ASGIApp = server.streamable_http_app()
     token = os.environ.get("TEAM_MCP_TOKEN")
@@ -126,10 +129,47 @@ async def _serve_http(server: MCPServer) -> None:
     await uvicorn.Server(config).serve(sockets=[sock])
 
 
+class HttpProcess:
+    """The server over Streamable HTTP as a subprocess the test starts and stops; `url` is
+    where it listens, read from the line it prints once bound."""
+
+    def __init__(self, env: dict[str, str], port: int = 0) -> None:
+        self.env = env
+        self.port = port
+        self.url = ""
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        root = str(Path(__file__).resolve().parents[2])
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.fakes.team_mcp_server", "http", str(self.port),
+            env={**os.environ, "PYTHONPATH": root, **self.env},
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert self._process.stdout is not None
+        line = await asyncio.wait_for(self._process.stdout.readline(), 30)
+        self.url = line.decode().removeprefix("listening on ").strip()
+        if not self.url.startswith("http://"):
+            raise RuntimeError(f"the team MCP server did not start: {line!r}")
+
+    async def stop(self) -> None:
+        """Kills it, as a crash would: the client must notice on its next request."""
+        if self._process is not None and self._process.returncode is None:
+            self._process.kill()
+            await self._process.wait()
+
+    async def __aenter__(self) -> HttpProcess:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
 def main() -> None:
     server = build()
-    if sys.argv[1:] == ["http"]:
-        anyio.run(_serve_http, server)
+    if sys.argv[1:2] == ["http"]:
+        anyio.run(_serve_http, server, int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     else:
         server.run("stdio")
 
