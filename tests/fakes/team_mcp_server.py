@@ -11,7 +11,8 @@ which process answered (a test kills it to see the client reconnect), and `resta
 is the one tool not annotated read-only, which no test allow-lists.
 
 `TEAM_MCP_JOURNAL` names a file each call appends its tool's name to, so that a test can tell
-a call that never reached the server from one that did; `TEAM_MCP_TOKEN`, over HTTP, is the
+a call that never reached the server from one that did (and a stdio server appends `stopped`
+when its client closes the session); `TEAM_MCP_TOKEN`, over HTTP, is the
 Bearer token every request must carry.
 """
 
@@ -172,6 +173,7 @@ def main() -> None:
         anyio.run(_serve_http, server, int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     else:
         server.run("stdio")
+        _journal("stopped")  # the client closed stdin: a clean end, not a kill
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from incidents.sqlite import SqliteStore
 from ingest.normalize import parse_body
 from tests.conftest import BRIEF_ALERT, ManualClock
 from tests.fakes.anthropic_server import FakeAnthropic, RecordedRequest, ToolUse
+from tests.fakes.bot_process import BotProcess
 from tests.fakes.team_mcp_server import SECRET_KEY, SECRET_PASSWORD, SECRET_TOKEN, HttpProcess
 from tests.integration.test_engine import GOOD_ANALYSIS
 
@@ -81,7 +82,7 @@ def http_process(journal: Path, port: int = 0) -> HttpProcess:
 
 def servers_file(tmp_path: Path, **entries: dict[str, Any]) -> Path:
     path = tmp_path / "mcp-servers.yaml"
-    path.write_text(yaml.safe_dump({"servers": entries}), encoding="utf-8")
+    path.write_text(yaml.safe_dump({"servers": entries}, sort_keys=False), encoding="utf-8")
     return path
 
 
@@ -354,3 +355,39 @@ async def test_the_analyze_command_opens_the_servers_for_its_duration(tmp_path: 
     [owner] = results_in(fake.requests[1])
     assert owner["content"] == f"orders is owned by team payments; on call: {ONCALL}"
     assert [made["tool"] for made in analysis["investigation"]["calls"]] == ["team__service_owner"]
+
+
+async def test_the_bot_offers_the_team_tools_and_closes_the_servers_when_it_stops(tmp_path: Path):
+    journal = tmp_path / "journal.txt"
+    path = servers_file(tmp_path, team=stdio_entry(journal))
+    async with FakeAnthropic(default_tool_input=GOOD_ANALYSIS) as fake:
+        fake.enqueue(call("team__recent_deploys", service="orders"))
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("ANTHROPIC_", "AWS_", "SLACK_", "WEBHOOK_"))
+        }
+        env.update(
+            SQLITE_PATH=str(tmp_path / "bot.db"),
+            WEBHOOK_PORT="0",
+            PYTHONUNBUFFERED="1",
+            ANTHROPIC_API_KEY="sk-ant-test",
+            ANTHROPIC_BASE_URL=fake.url,
+            MCP_SERVERS_FILE=str(path),
+        )
+        bot = BotProcess(env, tmp_path / "bot.db")
+        await bot.start(wait_connected=False)
+        try:
+            await bot.wait_line(r"MCP server team \(stdio\): offering team__recent_deploys")
+            await bot.alert(BRIEF_ALERT)
+            for _ in range(200):
+                if len(fake.requests) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            code = await bot.stop()
+
+    assert code == 0, bot.lines[-20:]
+    [deploys] = results_in(fake.requests[1])
+    assert '"version": "v42"' in deploys["content"] and SECRET_PASSWORD not in deploys["content"]
+    assert journal_of(journal) == ["recent_deploys", "stopped"], "closed with the bot"
