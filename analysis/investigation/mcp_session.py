@@ -49,6 +49,8 @@ class McpSession:
         self._owner: asyncio.Task[None] | None = None
         self._release: asyncio.Event | None = None
         self._lock = asyncio.Lock()
+        self._refused: int | None = None
+        """The last HTTP error status: the SDK reports a 401 as only "an error response"."""
 
     async def open(self) -> list[mcp_types.Tool]:
         """Connects and lists the server's tools. Raises `McpUnavailableError` when it does
@@ -83,6 +85,7 @@ class McpSession:
 
     async def _connect(self) -> list[mcp_types.Tool]:
         await self._disconnect()
+        self._refused = None
         ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
         release = asyncio.Event()
         self._release = release
@@ -100,7 +103,8 @@ class McpSession:
                     f"no answer within {self.connect_timeout:g}s from {self.server.where}"
                 ) from None
             if isinstance(exc, Exception):
-                raise McpUnavailableError(f"{self.server.where}: {describe(exc)}") from None
+                status = f" (HTTP {self._refused})" if self._refused else ""
+                raise McpUnavailableError(f"{self.server.where}: {describe(exc)}{status}") from None
             raise
         self._client = client
         return tools
@@ -124,8 +128,9 @@ class McpSession:
         async with AsyncExitStack() as stack:
             if server.url is not None:
                 headers = {k: v.get_secret_value() for k, v in server.headers.items()}
+                hooks = {"response": [self._note_status]}
                 http = await stack.enter_async_context(
-                    httpx2.AsyncClient(headers=headers, timeout=HTTP_TIMEOUT)
+                    httpx2.AsyncClient(headers=headers, timeout=HTTP_TIMEOUT, event_hooks=hooks)
                 )
                 client = Client(streamable_http_client(server.url, http_client=http))
             else:
@@ -139,6 +144,10 @@ class McpSession:
                     )
                 )
             yield await stack.enter_async_context(client)
+
+    async def _note_status(self, response: httpx2.Response) -> None:
+        if response.status_code >= 400:
+            self._refused = response.status_code
 
     async def _disconnect(self) -> None:
         """Tells the owner to let go (or cancels it while it is still connecting) and waits
