@@ -360,6 +360,7 @@ async def test_the_analyze_command_opens_the_servers_for_its_duration(tmp_path: 
     [owner] = results_in(fake.requests[1])
     assert owner["content"] == f"orders is owned by team payments; on call: {ONCALL}"
     assert [made["tool"] for made in analysis["investigation"]["calls"]] == ["team__service_owner"]
+    assert journal_of(tmp_path / "journal.txt") == ["service_owner", "stopped"], "closed at the end"
 
 
 async def test_the_bot_offers_the_team_tools_and_closes_the_servers_when_it_stops(tmp_path: Path):
