@@ -59,6 +59,15 @@ class McpServer(BaseModel):
             raise ValueError(f"{', '.join(stray)} do not apply to a server with {kind}")
         return self
 
+    @model_validator(mode="after")
+    def _variables_only_where_expanded(self) -> McpServer:
+        """A `${NAME}` elsewhere would reach the server as those very characters."""
+        for field, value in (("command", self.command), ("args", " ".join(self.args)),
+                             ("cwd", str(self.cwd or "")), ("url", self.url)):  # fmt: skip
+            if value and _VARIABLE.search(value):
+                raise ValueError(f"{field}: ${{...}} is replaced only in `env` and `headers`")
+        return self
+
     @property
     def transport(self) -> str:
         return "stdio" if self.command is not None else "http"
@@ -132,7 +141,8 @@ def _problems(exc: ValueError) -> str:
     if not isinstance(exc, ValidationError):
         return str(exc)
     return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or 'server'}: "
-        f"{str(error['msg']).removeprefix('Value error, ')}"
+        "".join(f"{part}." for part in error["loc"]).removesuffix(".")
+        + (": " if error["loc"] else "")
+        + str(error["msg"]).removeprefix("Value error, ")
         for error in exc.errors()
     )

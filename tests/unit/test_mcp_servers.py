@@ -96,6 +96,7 @@ def test_an_unset_variable_names_the_server_and_the_field(tmp_path: Path):
         ({"command": "x", "tools": ["q"], "tool": ["typo"]}, "tool: Extra inputs"),
         ({"url": "ftp://g/mcp", "tools": ["q"]}, "url: String should match pattern"),
         ("just a string", "must be a mapping"),
+        ({"url": "https://g/mcp?key=${KEY}", "tools": ["q"]}, "url: ${...} is replaced only in"),
     ],
 )
 def test_a_bad_server_is_refused_with_its_field(tmp_path: Path, entry: Any, expected: str):
