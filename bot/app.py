@@ -31,6 +31,7 @@ from bot.components import (
     aws_clients,
     build_engine,
     build_ingestor,
+    build_mcp_tools,
     build_postmortems,
     build_scheduled,
     build_store,
@@ -163,7 +164,12 @@ def _core(settings: Settings, stack: AsyncExitStack) -> _Core:
     runbooks = load_runbooks(settings.runbooks_file)
     # One boto3 session for context and graphs: each session loads the service models anew.
     clients = aws_clients(settings)
-    engine = build_engine(settings, store, executor, leases, runbooks, clients)
+    # The team's MCP servers connect in the background: one that is down delays nothing.
+    mcp = build_mcp_tools(settings)
+    if mcp is not None:
+        mcp.start()
+        stack.push_async_callback(mcp.close)
+    engine = build_engine(settings, store, executor, leases, runbooks, clients, mcp)
     stack.push_async_callback(engine.close)
     return _Core(store, ingestor, executor, parse_executor, leases, runbooks, clients, engine)
 

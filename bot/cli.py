@@ -10,6 +10,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -24,6 +25,9 @@ from incidents.models import Incident, Severity
 from incidents.store import Store, StoreError
 from ingest.normalize import MAX_PAYLOAD_BYTES
 from ingest.pipeline import IngestReport, UnreadablePayloadError
+
+if TYPE_CHECKING:
+    from analysis.investigation.mcp_tools import McpTools
 
 EXIT_USAGE = 2
 
@@ -100,7 +104,9 @@ def _analyze(source: str, as_json: bool, settings: Settings) -> int:
     store = components.build_store(settings)
     try:
         result = components.build_ingestor(settings, store).ingest(body, origin)
-        analyses = asyncio.run(_analyses(result, components.build_engine(settings, store, None)))
+        mcp = components.build_mcp_tools(settings)
+        engine = components.build_engine(settings, store, None, mcp=mcp)
+        analyses = asyncio.run(_analyses(result, engine, mcp))
     except UnreadablePayloadError as exc:
         kept = ", ".join(exc.dead_letter_ids)
         return _fail(f"cannot read payload: {exc.reason} (kept as dead letter {kept})")
@@ -113,16 +119,24 @@ def _analyze(source: str, as_json: bool, settings: Settings) -> int:
     return 0
 
 
-async def _analyses(result: IngestReport, engine: AnalysisEngine) -> dict[str, Analysis]:
-    """One analysis per incident the payload touched, for the alert that first touched it."""
+async def _analyses(
+    result: IngestReport, engine: AnalysisEngine, mcp: McpTools | None = None
+) -> dict[str, Analysis]:
+    """One analysis per incident the payload touched, for the alert that first touched it.
+    The team's MCP servers (`mcp`) are open for the command's duration: connected before
+    the first analysis, closed after the last."""
     analyses: dict[str, Analysis] = {}
     try:
+        if mcp is not None:
+            await mcp.ready()
         for outcome in result.outcomes:
             incident = outcome.incident
             if incident is not None and incident.id not in analyses:
                 analyses[incident.id] = await engine.analyze(incident, outcome.alert)
     finally:
         await engine.close()
+        if mcp is not None:
+            await mcp.close()
     return analyses
 
 

@@ -27,6 +27,7 @@ from analysis.engine import AnalysisEngine, EngineConfig
 from analysis.gather import ContextGatherer
 from analysis.investigation.aws_tools import AwsToolLimits, AwsTools
 from analysis.investigation.loop import InvestigationLimits, Investigator
+from analysis.investigation.mcp_servers import load_servers
 from analysis.investigation.past_incidents import StoreTools
 from analysis.investigation.registry import CombinedTools, ToolSource
 from analysis.postmortem import PostMortemWriter
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
     from slack_sdk.web.async_client import AsyncWebClient
 
+    from analysis.investigation.mcp_tools import McpTools
     from bot.slack_app import SlackDeps
     from bot.slack_publisher import SlackPublisher
 
@@ -171,10 +173,12 @@ def build_engine(
     leases: Leases | None = None,
     runbooks: Runbooks | None = None,
     clients: ClientFactory | None = None,
+    mcp: McpTools | None = None,
 ) -> AnalysisEngine:
     """`leases` makes replicas share one analysis per problem; a one-shot command needs none.
     The runbook matching the alert (`runbooks`, else `RUNBOOKS_FILE` read now) is part of
-    the context."""
+    the context. `mcp` (`build_mcp_tools`, started by the caller) adds the team's MCP
+    servers' tools to the investigation's."""
     client = claude_client(settings)
     claude = ClaudeAnalyzer(client) if client is not None else None
     clients = clients or aws_clients(settings)
@@ -217,7 +221,11 @@ def build_engine(
         executor=executor,
         leases=leases,
         investigator=investigator,
-        tools=CombinedTools(StoreTools(store), *aws_tools(settings, clients)),
+        tools=CombinedTools(
+            StoreTools(store),
+            *aws_tools(settings, clients),
+            *([mcp] if mcp is not None else []),
+        ),
     )
 
 
@@ -231,6 +239,18 @@ def aws_tools(settings: Settings, clients: ClientFactory) -> list[ToolSource]:
         max_window=settings.investigation_max_window,
     )
     return [AwsTools(clients, limits)]
+
+
+def build_mcp_tools(settings: Settings) -> McpTools | None:
+    """The tools of the servers in `MCP_SERVERS_FILE`, not connected yet: the caller starts
+    them and closes them. None without the file, or without Claude to call them; the MCP
+    SDK is imported only otherwise."""
+    servers = load_servers(settings.mcp_servers_file)
+    if not servers or settings.anthropic_api_key is None:
+        return None
+    from analysis.investigation.mcp_tools import McpTools
+
+    return McpTools(servers)
 
 
 def jira_tickets(settings: Settings) -> JiraTickets | None:

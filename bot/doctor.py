@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from analysis.investigation.mcp_servers import McpServer, load_servers
 from analysis.runbooks import load_runbooks
 from bot.components import build_store, email_transport, jira_tickets, slack_client
 from bot.settings import Settings
@@ -65,6 +67,7 @@ async def diagnose(settings: Settings) -> list[Finding]:
         ("mcp", (lambda: _mcp(settings)) if settings.mcp_token else None,
          "HTTP off (no MCP_TOKEN); `incident-bot mcp` serves stdio"),
     ]  # fmt: skip
+    checks += _team_mcp_checks(settings)
     findings = []
     for service, check, unconfigured in checks:
         if check is None:
@@ -104,6 +107,23 @@ async def _mcp(settings: Settings) -> str:
     where = f"http://{settings.webhook_host}:{settings.webhook_port}/mcp"
     writes = "writes on (MCP_ALLOW_WRITES)" if settings.mcp_allow_writes else "read-only"
     return f"HTTP on at {where}, Bearer token required; {writes}"
+
+
+def _team_mcp_checks(
+    settings: Settings,
+) -> list[tuple[str, Callable[[], Awaitable[str]] | None, str]]:
+    """One line per server of `MCP_SERVERS_FILE`: it starts, answers and offers every tool
+    its allow-list names."""
+    servers = load_servers(settings.mcp_servers_file)
+    if not servers:
+        return [("mcp-servers", None, "not configured: Claude calls no team MCP server")]
+    return [(f"mcp:{server.name}", partial(_team_mcp, server), "") for server in servers]
+
+
+async def _team_mcp(server: McpServer) -> str:
+    from analysis.investigation.mcp_tools import check  # the MCP SDK: only when configured
+
+    return await check(server)
 
 
 async def _store(settings: Settings) -> str:

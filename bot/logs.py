@@ -34,3 +34,6 @@ def configure(level: str, fmt: str) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # apscheduler logs every job it adds and every run at INFO: noise between the bot's lines.
     logging.getLogger("apscheduler").setLevel(max(root.level, logging.WARNING))
+    # The MCP SDK's HTTP client logs each request's URL at INFO: a team server's URL may
+    # carry a token in its query string (docs/investigation.md).
+    logging.getLogger("httpx2").setLevel(max(root.level, logging.WARNING))

@@ -25,6 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from analysis.cost import DEFAULT_PRICES, Price
+from analysis.investigation.mcp_servers import McpServersError, load_servers
 from analysis.runbooks import RunbookError, load_runbooks
 from incidents.models import Severity
 from notify.jira import DEFAULT_PRIORITIES
@@ -261,6 +262,8 @@ class Settings(BaseSettings):
     investigation_aws_tools: bool = True
     investigation_log_groups: Names = Field(default_factory=list)
     investigation_max_window: Duration = Field(default=timedelta(hours=6), gt=timedelta(0))
+    # The team's MCP servers whose allow-listed tools the investigation may call.
+    mcp_servers_file: Path | None = None
 
     alert_queue_url: str | None = None
     sqs_pollers: int = Field(default=2, ge=1, le=32)
@@ -354,6 +357,15 @@ class Settings(BaseSettings):
             load_runbooks(self.runbooks_file)
         except RunbookError as exc:
             raise ValueError(f"RUNBOOKS_FILE: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _mcp_servers_load(self) -> Settings:
+        """Read once here, like the runbooks: a typo or an unset `${VAR}` stops start-up."""
+        try:
+            load_servers(self.mcp_servers_file)
+        except McpServersError as exc:
+            raise ValueError(f"MCP_SERVERS_FILE: {exc}") from None
         return self
 
     @model_validator(mode="after")

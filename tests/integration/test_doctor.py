@@ -111,6 +111,7 @@ async def test_every_configured_service_is_checked(tmp_path: Path):
             ["ok", "digest"],
             ["ok", "runbooks"],
             ["ok", "mcp"],
+            ["--", "mcp-servers"],
         ]
         assert (
             "CRITICAL after 5m, HIGH after 15m; up to 3 reminders mentioning S0ONCALL" in lines[9]
