@@ -1,0 +1,81 @@
+"""A scenario's alert as its sender delivers it: a real payload from tests/fixtures/payloads,
+renamed and timed for the scenario the way tests/alarms.py does it, never a new format."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from bench.investigation.scenario import FIXTURES, AlertSpec
+from tests.fakes.moto_server import ACCOUNT, REGION
+
+REGION_NAME = "US East (N. Virginia)"
+
+
+def payload(spec: AlertSpec, at: datetime) -> dict[str, Any]:
+    """The body the receiver gets for this alert, firing at `at`."""
+    document: dict[str, Any] = json.loads((FIXTURES / spec.fixture).read_text())
+    if spec.alarm is not None:
+        return _alarm_via_sns(document, spec.alarm, at)
+    return _logs_subscription(document, spec, at)
+
+
+def alarm_document(spec: AlertSpec, at: datetime) -> dict[str, Any]:
+    """The alarm JSON inside the SNS message: what the seed makes the alarm from."""
+    sns = payload(spec, at)["Records"][0]["Sns"]
+    document: dict[str, Any] = json.loads(sns["Message"])
+    return document
+
+
+def _alarm_via_sns(envelope: dict[str, Any], alarm: dict[str, Any], at: datetime) -> dict[str, Any]:
+    sns = envelope["Records"][0]["Sns"]
+    document = json.loads(sns["Message"])
+    name = alarm["AlarmName"]
+    document.update(
+        AlarmArn=f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}",
+        AWSAccountId=ACCOUNT,
+        Region=REGION_NAME,
+        NewStateValue="ALARM",
+        OldStateValue="OK",
+        StateChangeTime=at.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+    )
+    trigger = {**document["Trigger"], **alarm.get("Trigger", {})}
+    document.update({key: value for key, value in alarm.items() if key != "Trigger"})
+    document["Trigger"] = trigger
+    sns["Message"] = json.dumps(document)
+    sns["MessageId"] = f"{name}-{at.isoformat()}"
+    sns["Timestamp"] = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    sns["Subject"] = f'ALARM: "{name}" in {REGION_NAME}'
+    return envelope
+
+
+def _logs_subscription(document: dict[str, Any], spec: AlertSpec, at: datetime) -> dict[str, Any]:
+    """The decoded document with the scenario's events, then encoded as the subscription
+    sends it when the fixture is the `awslogs` wrapper."""
+    assert spec.logs is not None
+    wrapped = "awslogs" in document
+    inner: dict[str, Any] = (
+        json.loads(gzip.decompress(base64.b64decode(document["awslogs"]["data"])))
+        if wrapped
+        else document
+    )
+    inner.update(
+        owner=ACCOUNT,
+        logGroup=spec.logs.log_group,
+        logStream=spec.logs.log_stream,
+        logEvents=[
+            {
+                "id": f"{index:056d}",
+                "timestamp": int((at + timedelta(minutes=minutes)).timestamp() * 1000),
+                "message": message,
+            }
+            for index, (minutes, message) in enumerate(spec.logs.events, start=1)
+        ],
+    )
+    if not wrapped:
+        return inner
+    data = base64.b64encode(gzip.compress(json.dumps(inner).encode())).decode()
+    return {"awslogs": {"data": data}}
