@@ -25,8 +25,10 @@ from analysis.aws_clients import BotoClients, ClientFactory
 from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
 from analysis.gather import ContextGatherer
+from analysis.investigation.aws_tools import AwsToolLimits, AwsTools
 from analysis.investigation.loop import InvestigationLimits, Investigator
 from analysis.investigation.past_incidents import StoreTools
+from analysis.investigation.registry import CombinedTools, ToolSource
 from analysis.postmortem import PostMortemWriter
 from analysis.runbooks import RunbookGatherer, Runbooks, load_runbooks
 from blocks.thread import delivery_failed_note, delivery_sent_note
@@ -175,10 +177,11 @@ def build_engine(
     the context."""
     client = claude_client(settings)
     claude = ClaudeAnalyzer(client) if client is not None else None
+    clients = clients or aws_clients(settings)
     gatherer = RunbookGatherer(
         ContextGatherer(
             store,
-            clients or aws_clients(settings),
+            clients,
             timeout=settings.context_timeout.total_seconds(),
         ),
         runbooks if runbooks is not None else load_runbooks(settings.runbooks_file),
@@ -214,8 +217,20 @@ def build_engine(
         executor=executor,
         leases=leases,
         investigator=investigator,
-        tools=StoreTools(store),
+        tools=CombinedTools(StoreTools(store), *aws_tools(settings, clients)),
     )
+
+
+def aws_tools(settings: Settings, clients: ClientFactory) -> list[ToolSource]:
+    """The investigation's AWS tools, unless `INVESTIGATION_AWS_TOOLS=false` or nothing
+    configures AWS here (every call would only fail, costing Claude a step each)."""
+    if not settings.investigation_aws_tools or isinstance(clients, _AwsNotConfigured):
+        return []
+    limits = AwsToolLimits(
+        log_groups=tuple(settings.investigation_log_groups),
+        max_window=settings.investigation_max_window,
+    )
+    return [AwsTools(clients, limits)]
 
 
 def jira_tickets(settings: Settings) -> JiraTickets | None:

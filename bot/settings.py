@@ -256,6 +256,11 @@ class Settings(BaseSettings):
     investigation_result_chars: int = Field(default=8000, ge=500, le=100_000)
     investigation_max_tokens: int = Field(default=200_000, ge=1000)
     investigation_max_cost: float = Field(default=0.10, gt=0)
+    # Its built-in read-only AWS tools: on or off, the log groups they may read beyond the
+    # alert's own (names, or `prefix*`), and the widest time range one call may cover.
+    investigation_aws_tools: bool = True
+    investigation_log_groups: Names = Field(default_factory=list)
+    investigation_max_window: Duration = Field(default=timedelta(hours=6), gt=timedelta(0))
 
     alert_queue_url: str | None = None
     sqs_pollers: int = Field(default=2, ge=1, le=32)
