@@ -37,6 +37,7 @@ from bench.investigation.replay import Harness, Run  # noqa: E402
 from bench.investigation.score import overall, score, summary, table  # noqa: E402
 from bench.investigation.tools import boto3_environment, clients, tools_for  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from tests.fakes.moto_gaps import filled_moto_gaps  # noqa: E402
 from tests.fakes.moto_server import running_moto_server  # noqa: E402
 
 
@@ -76,7 +77,11 @@ def main() -> None:
         chosen = [(p, s) for p, s in chosen if s.name == args.only]
         if not chosen:
             parser.error(f"no scenario named {args.only!r}")
-    with tempfile.TemporaryDirectory() as folder, running_moto_server() as endpoint:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        filled_moto_gaps(),
+        running_moto_server() as endpoint,
+    ):
         os.environ.update(boto3_environment(endpoint, Path(folder)))
         harness = Harness(endpoint, clients(), Path(folder), tools_for)
         runs = asyncio.run(_run_all(harness, chosen, args))

@@ -25,13 +25,18 @@ def payload(spec: AlertSpec, at: datetime) -> dict[str, Any]:
 
 def alarm_document(spec: AlertSpec, at: datetime) -> dict[str, Any]:
     """The alarm JSON inside the SNS message: what the seed makes the alarm from."""
-    sns = payload(spec, at)["Records"][0]["Sns"]
-    document: dict[str, Any] = json.loads(sns["Message"])
+    document: dict[str, Any] = json.loads(_sns(payload(spec, at))["Message"])
     return document
 
 
+def _sns(envelope: dict[str, Any]) -> dict[str, Any]:
+    """The SNS message: inside a Lambda event's `Records`, or the HTTP delivery itself."""
+    found: dict[str, Any] = envelope["Records"][0]["Sns"] if "Records" in envelope else envelope
+    return found
+
+
 def _alarm_via_sns(envelope: dict[str, Any], alarm: dict[str, Any], at: datetime) -> dict[str, Any]:
-    sns = envelope["Records"][0]["Sns"]
+    sns = _sns(envelope)
     document = json.loads(sns["Message"])
     name = alarm["AlarmName"]
     document.update(
@@ -62,18 +67,16 @@ def _logs_subscription(document: dict[str, Any], spec: AlertSpec, at: datetime) 
         if wrapped
         else document
     )
+    events = []
+    for index, (minutes, message) in enumerate(spec.logs.events, start=1):
+        stamp = int((at + timedelta(minutes=minutes)).timestamp() * 1000)
+        # 56 digits like CloudWatch's, unique per time: an earlier firing is another event.
+        events.append({"id": f"{stamp:020d}{index:036d}", "timestamp": stamp, "message": message})
     inner.update(
         owner=ACCOUNT,
         logGroup=spec.logs.log_group,
         logStream=spec.logs.log_stream,
-        logEvents=[
-            {
-                "id": f"{index:056d}",
-                "timestamp": int((at + timedelta(minutes=minutes)).timestamp() * 1000),
-                "message": message,
-            }
-            for index, (minutes, message) in enumerate(spec.logs.events, start=1)
-        ],
+        logEvents=events,
     )
     if not wrapped:
         return inner

@@ -64,12 +64,20 @@ class LogGroup(_Strict):
 
 class Segment(_Strict):
     """A run of one-minute datapoints from `start` to `end` minutes (inclusive) around
-    `value`, varied by up to `jitter` (a fraction) with a generator seeded by the scenario."""
+    `value` (or climbing from `value` to `ramp_to`), varied by up to `jitter` (a fraction)
+    with a generator seeded by the scenario."""
 
     start: int
     end: int
     value: float
+    ramp_to: float | None = None
     jitter: float = 0.0
+
+    def at(self, minute: int) -> float:
+        if self.ramp_to is None or self.end == self.start:
+            return self.value
+        share = (minute - self.start) / (self.end - self.start)
+        return self.value + (self.ramp_to - self.value) * share
 
 
 class Metric(_Strict):

@@ -68,8 +68,8 @@ def _put_metric(cloudwatch: Any, metric: Metric, at: datetime, rng: random.Rando
     dimensions = [{"Name": name, "Value": value} for name, value in metric.dimensions.items()]
     for segment in metric.segments:
         for minute in range(segment.start, segment.end + 1):
-            spread = segment.value * segment.jitter
-            value = max(0.0, segment.value + rng.uniform(-spread, spread))
+            spread = segment.at(minute) * segment.jitter
+            value = max(0.0, segment.at(minute) + rng.uniform(-spread, spread))
             data.append(
                 {
                     "MetricName": metric.name,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.aws_clients import BotoClients, ClientFactory
+from analysis.investigation.aws_tools import AwsToolLimits, AwsTools
 from analysis.investigation.past_incidents import StoreTools
 from analysis.investigation.registry import CombinedTools, ToolSource
 from bench.investigation.scenario import Scenario
@@ -23,4 +24,7 @@ def clients() -> ClientFactory:
 
 
 def tools_for(store: SqliteStore, clients: ClientFactory, scenario: Scenario) -> ToolSource:
-    return CombinedTools(StoreTools(store))
+    """As `bot.components.build_engine` gives them, `INVESTIGATION_LOG_GROUPS` being the
+    scenario's allow-list."""
+    limits = AwsToolLimits(log_groups=tuple(scenario.seed.log_group_allow_list))
+    return CombinedTools(StoreTools(store), AwsTools(clients, limits))

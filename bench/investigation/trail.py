@@ -8,6 +8,7 @@ resource. CloudTrail events are only ever written by AWS; they go where the test
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.ecs.models import ecs_backends
 
 from bench.investigation.scenario import Change, EcsService, LambdaFunction
+from tests.fakes.moto_gaps import seed_trail_events
 from tests.fakes.moto_server import ACCOUNT, REGION
 
 
@@ -62,6 +64,8 @@ def date_ecs(spec: EcsService, at: datetime) -> None:
             }
         )
     service.deployments = deployments
+    primary = next(d for d in spec.deployments if d.status == "PRIMARY")
+    service.running_count, service.pending_count = primary.running, 0
     service.events = [
         {
             "id": f"event-{index}",
@@ -91,6 +95,35 @@ def _lambda_time(at: datetime) -> str:
 
 
 def put_events(changes: list[Change], at: datetime) -> None:
-    """The scenario's CloudTrail events, for `LookupEvents`."""
-    if changes:
-        raise NotImplementedError("CloudTrail events need the test moto's LookupEvents")
+    """The scenario's CloudTrail events, in LookupEvents' shape, for the test moto's
+    `LookupEvents` (tests/fakes/moto_gaps.py)."""
+    events = []
+    for index, change in enumerate(changes):
+        moment = at + timedelta(minutes=change.at)
+        detail = {
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "IAMUser", "userName": change.user},
+            "eventTime": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": change.source,
+            "eventName": change.event,
+            "awsRegion": REGION,
+            "readOnly": change.read_only,
+            "eventID": f"{index:08d}-0000-4000-8000-{int(moment.timestamp()):012d}",
+            "recipientAccountId": ACCOUNT,
+        }
+        events.append(
+            {
+                "EventId": detail["eventID"],
+                "EventName": change.event,
+                "ReadOnly": str(change.read_only).lower(),
+                "EventTime": moment,
+                "EventSource": change.source,
+                "Username": change.user,
+                "Resources": [
+                    {"ResourceType": change.resource_type, "ResourceName": name}
+                    for name in change.resources
+                ],
+                "CloudTrailEvent": json.dumps(detail),
+            }
+        )
+    seed_trail_events(events)
