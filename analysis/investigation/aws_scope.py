@@ -27,6 +27,7 @@ T = TypeVar("T")
 
 LOGS_PARSER = "cloudwatch_logs"
 MAX_LOG_GROUPS = 10
+MAX_MINUTES = 7 * 24 * 60  # each side of a window; their sum is then held to the cap
 
 
 class AwsError(Exception):
@@ -101,8 +102,8 @@ class AwsScope:
         """[at - minutes_before, at + minutes_after], refused beyond `max_window`."""
         cap = self.limits.max_window
         limit = int(cap.total_seconds() // 60)
-        minutes_before = integer(arguments, "minutes_before", before, 0, limit)
-        minutes_after = integer(arguments, "minutes_after", after, 0, limit)
+        minutes_before = integer(arguments, "minutes_before", before, 0, MAX_MINUTES)
+        minutes_after = integer(arguments, "minutes_after", after, 0, MAX_MINUTES)
         span = timedelta(minutes=minutes_before + minutes_after)
         if span > cap:
             raise ValueError(

@@ -28,7 +28,7 @@ TEMPLATES = ("template.yaml", "cloudwatch-integration.yaml")
 # The packages that ship in the image (pyproject's [tool.setuptools] packages).
 SOURCES = ("ingest", "incidents", "analysis", "blocks", "notify", "bot")
 # The AWS services the code has clients for.
-SERVICES = ("sqs", "dynamodb", "cloudwatch", "logs", "ses")
+SERVICES = ("sqs", "dynamodb", "cloudwatch", "logs", "ses", "cloudtrail", "ecs", "lambda")
 # IAM has no actions of their own for SQS batch calls: each needs its single call's action.
 BATCH_ACTIONS = {
     "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
@@ -48,7 +48,12 @@ TRANSACT_ITEM_ACTIONS = {
 # Names the scan would read as boto3 calls that belong to other libraries, per file.
 NOT_AWS = {"notify/email_transport.py": {"send_message"}}  # smtplib.SMTP.send_message
 # Actions that have no resource-level permission, so AWS requires "*".
-WILDCARD_ONLY = {"cloudwatch:GetMetricData", "ses:GetSendQuota"}
+WILDCARD_ONLY = {
+    "cloudwatch:GetMetricData",
+    "ses:GetSendQuota",
+    "logs:GetQueryResults",
+    "cloudtrail:LookupEvents",
+}
 LINT = ManualArgs(include_checks=["I"])
 
 
@@ -72,12 +77,14 @@ def test_cfn_lint_catches_a_broken_table():
 
 
 def _operations() -> dict[str, str]:
-    """boto3 method name -> IAM action, for every operation of the services the bot uses."""
+    """boto3 method name -> IAM action, for every operation of the services the bot uses. A
+    name several services share is read as the first one's in SERVICES: the code's
+    `start_query` is Logs Insights', not CloudTrail Lake's."""
     session = botocore.session.get_session()
     found: dict[str, str] = {}
     for service in SERVICES:
         for operation in session.get_service_model(service).operation_names:
-            found[xform_name(operation)] = f"{service}:{operation}"
+            found.setdefault(xform_name(operation), f"{service}:{operation}")
     return found
 
 
