@@ -12,6 +12,7 @@ beside the targets for real Claude.
     python bench/investigate.py                  # replay every recording
     python bench/investigate.py --only NAME      # one scenario
     python bench/investigate.py --json           # machine-readable figures
+    python bench/investigate.py --verbose        # each tool call with its result's first line
     ANTHROPIC_API_KEY=... python bench/investigate.py --live [--model M]
                                                  # real Claude; its answers become the recordings
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -34,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.investigation import scenario as scenarios  # noqa: E402
 from bench.investigation.replay import Harness, Run  # noqa: E402
-from bench.investigation.score import overall, score, summary, table  # noqa: E402
+from bench.investigation.score import calls, overall, score, summary, table  # noqa: E402
 from bench.investigation.tools import boto3_environment, clients, tools_for  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.fakes.moto_gaps import filled_moto_gaps  # noqa: E402
@@ -67,11 +69,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", metavar="NAME", help="run this scenario only")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--verbose", action="store_true", help="print every tool call")
     parser.add_argument("--live", action="store_true", help="real Claude (ANTHROPIC_API_KEY)")
     parser.add_argument("--model", default=_default_model(), help="the model (%(default)s)")
     args = parser.parse_args()
     if args.live and not os.environ.get("ANTHROPIC_API_KEY"):
         parser.error("--live needs ANTHROPIC_API_KEY")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's line per request
     chosen = [(path, scenarios.load(path)) for path in scenarios.paths()]
     if args.only:
         chosen = [(p, s) for p, s in chosen if s.name == args.only]
@@ -91,6 +95,9 @@ def main() -> None:
         print(json.dumps({"live": args.live, "overall": figures,
                           "scenarios": [o.as_json() for o in outcomes]}, indent=1))  # fmt: skip
         return
+    if args.verbose:
+        for run in runs:
+            print("\n".join(calls(run)), end="\n\n")
     print(table(outcomes))
     print()
     print(summary(figures, args.live))

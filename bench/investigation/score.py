@@ -13,6 +13,7 @@ another reason than the scenario expects.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import Counter
@@ -106,6 +107,18 @@ def unexpected(run: Run) -> list[str]:
             outcome = "failed" if failed else "succeeded"
             problems.append(f"step {number}: {tool} {outcome} {count}x unexpectedly")
     return problems
+
+
+def calls(run: Run) -> list[str]:
+    """The scenario's tool calls, each with its arguments and its result's first line."""
+    trace = run.analysis.investigation
+    lines = [f"{run.scenario.name}:"]
+    for call in trace.calls if trace else []:
+        mark = "ERROR " if call.is_error else ""
+        lines.append(f"  {call.step}. {call.tool} {json.dumps(call.arguments)}")
+        lines.append(f"     -> {mark}{call.result}")
+    lines.append(f"  root cause: {run.analysis.root_cause}")
+    return lines
 
 
 def percentile(values: list[float], fraction: float) -> float:
