@@ -82,10 +82,17 @@ def score(run: Run) -> Outcome:
         unexpected=unexpected(run),
         tokens=tokens,
         cost_usd=analysis.cost_usd,
-        seconds=round(run.seconds, 3),
+        seconds=round(run.seconds + _recorded_seconds(run), 3),
         named=claude and names_cause(analysis.root_cause, run.scenario.cause.keywords),
         root_cause=analysis.root_cause,
     )
+
+
+def _recorded_seconds(run: Run) -> float:
+    """A replayed live recording's model time, which the fake does not spend again."""
+    if run.recorded is not None:  # a live run: its own time is the real one
+        return 0.0
+    return sum(step.seconds or 0.0 for step in run.scenario.recording.steps)
 
 
 def unexpected(run: Run) -> list[str]:
@@ -153,6 +160,15 @@ TARGETS = {
 }
 
 
+REPLAY_NOTE = """
+Replay scores the recordings, not the model. The conclusions and tool calls are the
+recordings'; the alerts' parsing, the gathered context, the loop, the tools against moto and
+the scoring are real. Tokens are the local fake's estimate (about 4 characters a token) of
+these very requests, unless a live recording carries the API's own usage; cost is that at the
+model's price. Seconds add the model's time a live recording noted (none in scripted ones).
+The targets are for real Claude (--live)."""
+
+
 def table(outcomes: list[Outcome]) -> str:
     header = (
         f"{'scenario':<34} {'steps':>5} {'calls':>5} {'errs':>4} {'tokens':>7} "
@@ -184,9 +200,5 @@ def summary(figures: dict[str, Any], live: bool) -> str:
     ]
     lines = [f"{name:<30} {value:>10}   {target}".rstrip() for name, value, target in rows]
     if not live:
-        lines.append(
-            "\nReplay scores the recordings, not the model: the conclusions, tool calls and "
-            "(for scripted recordings) the token estimates are the recordings'; the tools, "
-            "moto, the loop and the scoring are real. Targets are for real Claude (--live)."
-        )
+        lines.append(REPLAY_NOTE)
     return "\n".join(lines)

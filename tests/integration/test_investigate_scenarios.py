@@ -16,12 +16,13 @@ from analysis import prompting
 from analysis.investigation.loop import InvestigationLimits
 from analysis.models import Diagnosis
 from bench.investigation import scenario as scenarios
-from bench.investigation.replay import Harness, _parse
+from bench.investigation.replay import Harness, _parse, _turns
 from bench.investigation.scenario import Call, Scenario
 from bench.investigation.score import Outcome, names_cause, overall, score
 from bench.investigation.tools import clients, tools_for
 from incidents.models import Incident, Severity
 from incidents.sqlite import SqliteStore
+from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.moto_gaps import moto_gaps  # noqa: F401
 from tests.fakes.moto_server import aws, moto_server  # noqa: F401
 
@@ -183,3 +184,28 @@ async def test_a_recording_whose_arguments_drifted_shows_unexpected_tool_errors(
 
     assert outcome.tool_errors == 1
     assert outcome.unexpected == ["step 1: deployments failed 1x unexpectedly"]
+
+
+async def test_a_live_run_is_recorded_as_the_model_answered(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """--live against the local Messages API (the SDK honours ANTHROPIC_BASE_URL): the
+    answers come back as a recording that replays the same calls and outcomes."""
+    original = BY_NAME["lambda-timeout-new-version"]
+    async with FakeAnthropic() as fake:
+        fake.enqueue(*_turns(original.recording))
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+        run = await harness.live(original, MODEL, "sk-ant-live-test")
+
+    assert run.recorded is not None and run.recorded.model == MODEL
+    said = [[(c.tool, c.input, c.error) for c in step.calls] for step in run.recorded.steps]
+    meant = [[(c.tool, c.input, c.error) for c in step.calls] for step in original.recording.steps]
+    assert said == meant
+    assert [step.text for step in run.recorded.steps] == [s.text for s in original.recording.steps]
+    for step in run.recorded.steps:
+        assert step.usage is not None and step.usage["output_tokens"] > 0
+    assert all(step.seconds is not None for step in run.recorded.steps)
+    copy = tmp_path / f"{original.name}.yaml"
+    copy.write_text((scenarios.DATA / copy.name).read_text())
+    scenarios.save_recording(copy, run.recorded)
+    assert scenarios.load(copy).recording == run.recorded
