@@ -47,7 +47,6 @@ class Run:
     seconds: float
     unused_answers: int = 0
     recorded: Recording | None = None
-    api_errors: list[str] = field(default_factory=list)
 
 
 def alert_time() -> datetime:
@@ -70,24 +69,24 @@ def _record_alert(store: SqliteStore, scenario: Scenario, at: datetime) -> tuple
     service = IncidentService(store, clock=clock)
     for past in scenario.seed.past_incidents:
         clock.now = at - timedelta(days=past.days_ago)
-        [earlier] = _parse(scenario, clock.now)
+        [earlier] = parse_alerts(scenario, clock.now)
         opened = service.record(earlier).incident
         assert opened is not None
         clock.now += timedelta(minutes=past.resolved_after_minutes)
         service.resolve(opened.id, "U0ONCALL", past.note or None)
     clock.now = at
-    first, *_ = _parse(scenario, at)
+    first, *_ = parse_alerts(scenario, at)
     outcome = service.record(first)
     assert outcome.incident is not None
     return outcome.incident, first
 
 
-def _parse(scenario: Scenario, at: datetime) -> list[Alert]:
+def parse_alerts(scenario: Scenario, at: datetime) -> list[Alert]:
     body = json.dumps(alerts.payload(scenario.alert, at)).encode()
     return parse_body(body, at).alerts
 
 
-def _turns(recording: Recording) -> list[Turn]:
+def turns(recording: Recording) -> list[Turn]:
     """The recorded answers as the fake sends them, block for block."""
     turns = []
     for step in recording.steps:
@@ -119,15 +118,16 @@ class Harness:
         return store, incident, alert
 
     def engine(
-        self, store: SqliteStore, client: AsyncAnthropic, model: str, s: Scenario
+        self, store: SqliteStore, client: AsyncAnthropic, model: str, scenario: Scenario
     ) -> AnalysisEngine:
+        """The engine as `bot.components.build_engine` makes it, on this scenario's store."""
         return AnalysisEngine(
             store,
             EngineConfig(model=model),
             claude=ClaudeAnalyzer(client),
             gatherer=ContextGatherer(store, self.clients, timeout=5.0),
             investigator=Investigator(client, self.limits),
-            tools=self.tools_for(store, self.clients, s),
+            tools=self.tools_for(store, self.clients, scenario),
         )
 
     async def replay(self, scenario: Scenario, model: str) -> Run:
@@ -137,7 +137,7 @@ class Harness:
             fake.default = lambda body: Error.invalid_request(
                 "the recording has no answer left for this request"
             )
-            fake.enqueue(*_turns(scenario.recording))
+            fake.enqueue(*turns(scenario.recording))
             client = AsyncAnthropic(api_key="sk-ant-replay", base_url=fake.url, max_retries=0)
             engine = self.engine(store, client, model, scenario)
             try:

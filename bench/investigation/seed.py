@@ -8,8 +8,10 @@ tools is faked beyond that: they call the same APIs on the same server.
 
 from __future__ import annotations
 
+import io
 import json
 import random
+import zipfile
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -206,9 +208,6 @@ def _lambda(client: Any, spec: LambdaFunction, role: str, at: datetime) -> None:
 
 
 def _zip(code: bytes) -> bytes:
-    import io
-    import zipfile
-
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("index.py", code)

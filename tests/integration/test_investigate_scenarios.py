@@ -16,7 +16,7 @@ from analysis import prompting
 from analysis.investigation.loop import InvestigationLimits
 from analysis.models import Diagnosis
 from bench.investigation import scenario as scenarios
-from bench.investigation.replay import Harness, _parse, _turns
+from bench.investigation.replay import Harness, parse_alerts, turns
 from bench.investigation.scenario import Call, Scenario
 from bench.investigation.score import Outcome, names_cause, overall, score
 from bench.investigation.tools import clients, tools_for
@@ -56,7 +56,7 @@ def test_the_alert_is_investigated_and_every_recorded_call_fits_its_tool(
 ):
     """Calls not meant to fail must match the tool's input schema, the conclusion must be a
     valid analysis, and the recording must end the way the scenario expects."""
-    [alert, *_] = _parse(scenario, datetime.now(UTC))
+    [alert, *_] = parse_alerts(scenario, datetime.now(UTC))
     assert alert.severity in (Severity.CRITICAL, Severity.HIGH)  # what the engine investigates
     incident = Incident(
         id="INC-SCENARIO",
@@ -193,7 +193,7 @@ async def test_a_live_run_is_recorded_as_the_model_answered(
     answers come back as a recording that replays the same calls and outcomes."""
     original = BY_NAME["lambda-timeout-new-version"]
     async with FakeAnthropic() as fake:
-        fake.enqueue(*_turns(original.recording))
+        fake.enqueue(*turns(original.recording))
         monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
         run = await harness.live(original, MODEL, "sk-ant-live-test")
 
