@@ -208,19 +208,17 @@ def epoch_ms(moment: datetime) -> int:
     return int(as_utc(moment).timestamp() * 1000)
 
 
-def minutes_schema(before: int, after: int | None) -> dict[str, Any]:
+def minutes_schema(before: int, after: int) -> dict[str, Any]:
     """The schema of the window arguments, defaults stated for Claude."""
-    found = {
+    return {
         "minutes_before": {
             "type": "integer",
             "minimum": 0,
             "description": f"Start this many minutes before the alert (default {before}).",
-        }
-    }
-    if after is not None:
-        found["minutes_after"] = {
+        },
+        "minutes_after": {
             "type": "integer",
             "minimum": 0,
             "description": f"End this many minutes after the alert (default {after}).",
-        }
-    return found
+        },
+    }
