@@ -18,15 +18,52 @@ REGION_NAME = "US East (N. Virginia)"
 def payload(spec: AlertSpec, at: datetime) -> dict[str, Any]:
     """The body the receiver gets for this alert, firing at `at`."""
     document: dict[str, Any] = json.loads((FIXTURES / spec.fixture).read_text())
-    if spec.alarm is not None:
-        return _alarm_via_sns(document, spec.alarm, at)
-    return _logs_subscription(document, spec, at)
+    if spec.alarm is None:
+        return _logs_subscription(document, spec, at)
+    if document.get("detail-type") == "CloudWatch Alarm State Change":
+        return _alarm_via_eventbridge(document, spec.alarm, at)
+    return _alarm_via_sns(document, spec.alarm, at)
 
 
 def alarm_document(spec: AlertSpec, at: datetime) -> dict[str, Any]:
-    """The alarm JSON inside the SNS message: what the seed makes the alarm from."""
-    document: dict[str, Any] = json.loads(_sns(payload(spec, at))["Message"])
-    return document
+    """The alarm as SNS's alarm JSON describes it (an EventBridge scenario writes `alarm` in
+    that shape too, since its event lacks the threshold): what the seed makes the alarm from."""
+    assert spec.alarm is not None
+    document: dict[str, Any] = json.loads((FIXTURES / spec.fixture).read_text())
+    if document.get("detail-type") == "CloudWatch Alarm State Change":
+        return spec.alarm
+    found: dict[str, Any] = json.loads(_sns(payload(spec, at))["Message"])
+    return found
+
+
+def _alarm_via_eventbridge(
+    event: dict[str, Any], alarm: dict[str, Any], at: datetime
+) -> dict[str, Any]:
+    """The "CloudWatch Alarm State Change" event of a single-metric alarm."""
+    name, trigger = alarm["AlarmName"], alarm["Trigger"]
+    arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    event.update(id=f"{name}-{at.isoformat()}", account=ACCOUNT, region=REGION, resources=[arn])
+    event["time"] = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    detail = event["detail"]
+    detail["alarmName"] = name
+    detail["configuration"]["description"] = alarm.get("AlarmDescription", "")
+    [metric] = detail["configuration"]["metrics"]
+    metric["metricStat"] = {
+        "metric": {
+            "dimensions": {d["name"]: d["value"] for d in trigger["Dimensions"]},
+            "name": trigger["MetricName"],
+            "namespace": trigger["Namespace"],
+        },
+        "period": trigger["Period"],
+        "stat": trigger["Statistic"].capitalize(),
+    }
+    before = (at - timedelta(hours=6)).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    detail["previousState"].update(value="OK", timestamp=before)
+    detail["state"].update(value="ALARM", reason=alarm["NewStateReason"], timestamp=stamp)
+    for state in (detail["previousState"], detail["state"]):
+        state.pop("reasonData", None)  # the fixture's datapoints, which would contradict ours
+    return event
 
 
 def _sns(envelope: dict[str, Any]) -> dict[str, Any]:
