@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.investigation import scenario as scenarios  # noqa: E402
 from bench.investigation.replay import Harness, Run  # noqa: E402
-from bench.investigation.score import calls, overall, score, summary, table  # noqa: E402
+from bench.investigation.score import TARGETS, calls, overall, score, summary, table  # noqa: E402
 from bench.investigation.tools import boto3_environment, clients, tools_for  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests.fakes.moto_gaps import filled_moto_gaps  # noqa: E402
@@ -92,8 +92,14 @@ def main() -> None:
     outcomes = [score(run) for run in runs]
     figures = overall(outcomes)
     if args.json:
-        print(json.dumps({"live": args.live, "overall": figures,
-                          "scenarios": [o.as_json() for o in outcomes]}, indent=1))  # fmt: skip
+        document = {
+            "live": args.live,
+            "scores": "the model" if args.live else "the recordings, not the model",
+            "overall": figures,
+            "targets": TARGETS,
+            "scenarios": [o.as_json() for o in outcomes],
+        }
+        print(json.dumps(document, indent=1))
         return
     if args.verbose:
         for run in runs:
