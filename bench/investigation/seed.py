@@ -15,6 +15,7 @@ import zipfile
 from datetime import datetime, timedelta
 from typing import Any
 
+from analysis.aws_clients import ClientFactory
 from bench.investigation import alerts, trail
 from bench.investigation.scenario import (
     AlarmSpec,
@@ -25,11 +26,10 @@ from bench.investigation.scenario import (
 )
 from tests.fakes.moto_server import ACCOUNT, REGION
 
-Clients = Any  # (service, region) -> boto3 client, as analysis.aws_clients.ClientFactory
 ROLE = "bench-lambda-role"
 
 
-def seed(scenario: Scenario, clients: Clients, at: datetime) -> None:
+def seed(scenario: Scenario, clients: ClientFactory, at: datetime) -> None:
     """Everything the scenario says the account holds, around an alert firing at `at`."""
     rng = random.Random(scenario.name)
     logs = clients("logs", REGION)
