@@ -54,8 +54,10 @@ async def _run_all(
     for path, scenario in chosen:
         if args.live:
             run = await harness.live(scenario, args.model, os.environ["ANTHROPIC_API_KEY"])
-            assert run.recorded is not None
-            scenarios.save_recording(path, run.recorded)
+            trace = run.analysis.investigation
+            if run.recorded is not None and trace is not None:  # else Claude gave no analysis
+                expect = scenarios.Expect(stopped=trace.stopped)
+                scenarios.save_recording(path, run.recorded, expect)
         else:
             model = (
                 args.model if scenario.recording.model == "scripted" else scenario.recording.model

@@ -247,9 +247,10 @@ def load_all(folder: Path = DATA) -> list[Scenario]:
     return [load(path) for path in paths(folder)]
 
 
-def save_recording(path: Path, recording: Recording) -> None:
-    """Write a new recording into the scenario's file, keeping the rest of it as it was
-    written (YAML key order; comments are not kept by PyYAML, so live runs note that)."""
+def save_recording(path: Path, recording: Recording, expect: Expect) -> None:
+    """Write a new recording, and how its run ended, into the scenario's file, the rest of it
+    kept as it was (in its key order; PyYAML drops comments, so the scenario files have none)."""
     document = yaml.safe_load(path.read_text())
+    document["expect"] = expect.model_dump(mode="json")
     document["recording"] = recording.model_dump(mode="json", exclude_defaults=True)
     path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100))

@@ -207,5 +207,9 @@ async def test_a_live_run_is_recorded_as_the_model_answered(
     assert all(step.seconds is not None for step in run.recorded.steps)
     copy = tmp_path / f"{original.name}.yaml"
     copy.write_text((scenarios.DATA / copy.name).read_text())
-    scenarios.save_recording(copy, run.recorded)
-    assert scenarios.load(copy).recording == run.recorded
+    scenarios.save_recording(copy, run.recorded, scenarios.Expect(stopped="budget"))
+    saved = scenarios.load(copy)
+    assert saved.recording == run.recorded and saved.expect.stopped == "budget"
+    assert saved.model_copy(
+        update={"recording": original.recording, "expect": original.expect}
+    ) == (original)
