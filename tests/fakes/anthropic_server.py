@@ -54,6 +54,20 @@ class ToolUse:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """A whole recorded answer: its content blocks as the model gave them (text, and any
+    number of `{"type": "tool_use", "name": ..., "input": ...}`, ids filled in here), and
+    optionally the usage the real API reported for it, so a replayed recording costs what the
+    recorded run cost; without it the usage is estimated as for any other answer.
+
+    A `tool_use` naming a tool the request does not declare is refused with a 400, because a
+    real model cannot call it: a replay out of step with its recording fails loudly."""
+
+    blocks: tuple[dict[str, Any], ...]
+    usage: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class Text:
     """The model answers in prose without calling a tool (`stop_reason: "end_turn"`)."""
 
@@ -125,7 +139,7 @@ class Delay:
     then: Response | None = None
 
 
-Response: TypeAlias = ToolUse | Text | Refusal | Error | Delay
+Response: TypeAlias = ToolUse | Turn | Text | Refusal | Error | Delay
 Responder: TypeAlias = Callable[[dict[str, Any]], Response]
 
 
@@ -370,9 +384,13 @@ class FakeAnthropic(LocalServer):
                 )
         return body
 
-    def _message(self, body: dict[str, Any], response: ToolUse | Text | Refusal) -> web.Response:
+    def _message(
+        self, body: dict[str, Any], response: ToolUse | Turn | Text | Refusal
+    ) -> web.Response:
         """Build a 200 response that parses as `anthropic.types.Message`."""
         extra: dict[str, Any] = {}
+        if isinstance(response, Turn):
+            return self._turn(body, response)
         if isinstance(response, ToolUse):
             name = response.name or _tool_to_call(body)
             if name is None:
@@ -409,6 +427,34 @@ class FakeAnthropic(LocalServer):
             "usage": self._usage(body, content),
         }
         return web.json_response(payload, headers={"request-id": request_id})
+
+    def _turn(self, body: dict[str, Any], turn: Turn) -> web.Response:
+        """A recorded answer, block for block."""
+        declared = {tool.get("name") for tool in body.get("tools") or []}
+        content: list[dict[str, Any]] = []
+        for block in turn.blocks:
+            if block.get("type") == "tool_use":
+                if block.get("name") not in declared:
+                    return _error_response(
+                        Error.invalid_request(
+                            f"FakeAnthropic: the recorded tool_use names {block.get('name')!r},"
+                            " which is not in tools"
+                        )
+                    )
+                block = {"id": _new_id("toolu_"), **block}
+            content.append(block)
+        uses = any(block.get("type") == "tool_use" for block in content)
+        payload = {
+            "id": _new_id("msg_"),
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": content,
+            "stop_reason": "tool_use" if uses else "end_turn",
+            "stop_sequence": None,
+            "usage": turn.usage if turn.usage is not None else self._usage(body, content),
+        }
+        return web.json_response(payload, headers={"request-id": _new_id("req_")})
 
     def _usage(self, body: dict[str, Any], content: list[dict[str, Any]]) -> dict[str, Any]:
         """Token usage with prompt caching emulated the way the API reports it.

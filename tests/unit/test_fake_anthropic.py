@@ -33,6 +33,7 @@ from tests.fakes.anthropic_server import (
     Refusal,
     Text,
     ToolUse,
+    Turn,
 )
 
 pytestmark = pytest.mark.integration
@@ -236,6 +237,50 @@ async def test_refusal(fake: FakeAnthropic, client: AsyncAnthropic) -> None:
     assert partial.stop_reason == "refusal"
     assert partial.content[0].type == "text" and partial.content[0].text == "The root cause"
     assert partial.stop_details is not None and partial.stop_details.category == "cyber"
+
+
+async def test_a_recorded_turn_is_replayed_block_for_block_with_its_usage(
+    fake: FakeAnthropic, client: AsyncAnthropic
+) -> None:
+    usage = {
+        "input_tokens": 1234,
+        "output_tokens": 56,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 4096,
+    }
+    analysis = {"summary": "db-1 disk full", "confidence": 0.8}
+    fake.enqueue(
+        Turn(
+            (
+                {"type": "text", "text": "Two things to record."},
+                {"type": "tool_use", "name": "record_analysis", "input": analysis},
+                {"type": "tool_use", "name": "record_analysis", "input": DEFAULT_INPUT},
+            ),
+            usage,
+        ),
+        Turn(({"type": "text", "text": "Nothing to call."},)),
+    )
+
+    recorded = await ask(client)
+    estimated = await ask(client)
+
+    text, first, second = recorded.content
+    assert text.type == "text" and text.text == "Two things to record."
+    assert isinstance(first, ToolUseBlock) and isinstance(second, ToolUseBlock)
+    assert (first.input, second.input) == (analysis, DEFAULT_INPUT)
+    assert first.id != second.id and first.id.startswith("toolu_")
+    assert recorded.stop_reason == "tool_use"
+    assert (recorded.usage.input_tokens, recorded.usage.cache_read_input_tokens) == (1234, 4096)
+    assert estimated.stop_reason == "end_turn" and estimated.usage.output_tokens > 0
+
+
+async def test_a_recorded_turn_calling_an_undeclared_tool_is_refused(
+    fake: FakeAnthropic, client: AsyncAnthropic
+) -> None:
+    fake.enqueue(Turn(({"type": "tool_use", "name": "drop_table", "input": {}},)))
+
+    with pytest.raises(anthropic.BadRequestError, match="'drop_table', which is not in tools"):
+        await ask(client)
 
 
 async def test_prompt_cache_creation_then_read(fake: FakeAnthropic, client: AsyncAnthropic) -> None:

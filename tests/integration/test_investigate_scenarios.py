@@ -1,0 +1,215 @@
+"""The scenarios of bench/investigate.py kept honest: every file loads and its recording fits
+the tools it calls, and a few replay end to end through the real engine, Investigator and AWS
+tools against moto, with the scored outcome asserted. A scenario or a harness that breaks,
+or a recording whose arguments drift from the tools' schemas, fails here rather than in a
+benchmark nobody runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analysis import prompting
+from analysis.investigation.loop import InvestigationLimits
+from analysis.models import Diagnosis
+from bench.investigation import scenario as scenarios
+from bench.investigation.replay import Harness, parse_alerts, turns
+from bench.investigation.scenario import Call, Scenario
+from bench.investigation.score import Outcome, names_cause, overall, score
+from bench.investigation.tools import clients, tools_for
+from incidents.models import Incident, Severity
+from incidents.sqlite import SqliteStore
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.moto_gaps import moto_gaps  # noqa: F401
+from tests.fakes.moto_server import aws, moto_server  # noqa: F401
+
+pytestmark = pytest.mark.integration
+
+ALL = scenarios.load_all()
+BY_NAME = {scenario.name: scenario for scenario in ALL}
+MODEL = "claude-sonnet-4-6"
+
+
+def test_there_are_at_least_twenty_scenarios_each_named_after_its_file():
+    assert len(ALL) >= 20
+    assert len(BY_NAME) == len(ALL)
+    assert [p.stem for p in scenarios.paths()] == [s.name for s in ALL]
+    assert any(s.expect.stopped == "step limit" for s in ALL)
+    assert sum(any(c.error for st in s.recording.steps for c in st.calls) for s in ALL) >= 3
+
+
+def test_a_misspelt_key_makes_a_scenario_invalid(tmp_path: Path):
+    text = (scenarios.DATA / "ecs-bad-deploy-5xx.yaml").read_text()
+    broken = tmp_path / "ecs-bad-deploy-5xx.yaml"
+    broken.write_text(text.replace("  log_groups:", "  log_group:", 1))
+
+    with pytest.raises(ValueError, match="log_group"):
+        scenarios.load(broken)
+
+
+@pytest.mark.parametrize("scenario", ALL, ids=lambda s: s.name)
+def test_the_alert_is_investigated_and_every_recorded_call_fits_its_tool(
+    scenario: Scenario, store: SqliteStore
+):
+    """Calls not meant to fail must match the tool's input schema, the conclusion must be a
+    valid analysis, and the recording must end the way the scenario expects."""
+    [alert, *_] = parse_alerts(scenario, datetime.now(UTC))
+    assert alert.severity in (Severity.CRITICAL, Severity.HIGH)  # what the engine investigates
+    incident = Incident(
+        id="INC-SCENARIO",
+        fingerprint=alert.fingerprint,
+        title=alert.title,
+        source=alert.source,
+        resource=alert.resource,
+        severity=alert.severity,
+        opened_at=alert.occurred_at,
+        last_seen_at=alert.occurred_at,
+    )
+    registry = tools_for(store, clients(), scenario).tools_for(incident, alert)
+    schemas = {tool.name: tool.input_schema for tool in registry}
+    for step in scenario.recording.steps:
+        for call in step.calls:
+            _check(call, schemas)
+    last = scenario.recording.steps[-1].calls
+    assert [call.tool for call in last] == [prompting.TOOL_NAME]
+    if scenario.expect.stopped == "step limit":
+        assert len(scenario.recording.steps) == InvestigationLimits().max_steps
+    else:
+        assert len(scenario.recording.steps) < InvestigationLimits().max_steps
+
+
+def _check(call: Call, schemas: dict[str, dict[str, Any]]) -> None:
+    if call.tool == prompting.TOOL_NAME:
+        Diagnosis.model_validate(call.input)
+        return
+    assert call.tool in schemas, f"no tool {call.tool!r}: {sorted(schemas)}"
+    if not call.error:
+        assert _fits(call.input, schemas[call.tool]), f"{call.tool} {call.input}"
+
+
+JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "array": (list,),
+    "object": (dict,),
+    "boolean": (bool,),
+}
+
+
+def _fits(arguments: dict[str, Any], schema: dict[str, Any]) -> bool:
+    """The part of JSON Schema the tools' inputs use: known names only, the required ones
+    present, each of its declared type (jsonschema is not a dependency of the project)."""
+    properties: dict[str, Any] = schema.get("properties", {})
+    if not set(schema.get("required", ())) <= arguments.keys() <= properties.keys():
+        return False
+    for name, value in arguments.items():
+        kind = properties[name].get("type")
+        if kind is not None and (
+            not isinstance(value, JSON_TYPES[kind])
+            or (isinstance(value, bool) and kind != "boolean")
+        ):
+            return False
+    return True
+
+
+def test_the_schema_check_catches_a_drifted_argument_name():
+    schema = {
+        "type": "object",
+        "properties": {"ecs_service": {"type": "string"}, "limit": {"type": "integer"}},
+        "required": ["ecs_service"],
+        "additionalProperties": False,
+    }
+    assert _fits({"ecs_service": "checkout", "limit": 3}, schema)
+    assert not _fits({"service": "checkout"}, schema)
+    assert not _fits({"ecs_service": "checkout", "limit": "3"}, schema)
+
+
+def test_the_scoring_rule_ignores_case_and_whitespace():
+    assert names_cause("The deploy of  Task Definition\nCHECKOUT:42 broke it", ["checkout:42"])
+    assert not names_cause("The database is overloaded", ["checkout:42", "PAYMENT_PROVIDER_URL"])
+
+
+@pytest.fixture
+def harness(aws: str, moto_gaps: None, tmp_path: Path) -> Harness:  # noqa: F811
+    """moto with the two operations it lacks (DescribeAlarmHistory, LookupEvents)."""
+    return Harness(aws, clients(), tmp_path, tools_for)
+
+
+async def replay(harness: Harness, scenario: Scenario) -> Outcome:
+    return score(await harness.replay(scenario, MODEL))
+
+
+async def test_a_bad_deploy_replays_to_its_true_cause(harness: Harness):
+    outcome = await replay(harness, BY_NAME["ecs-bad-deploy-5xx"])
+
+    assert outcome.unexpected == []
+    assert (outcome.analyzer, outcome.stopped, outcome.steps) == ("claude", "concluded", 3)
+    assert (outcome.tool_calls, outcome.tool_errors) == (3, 0)
+    assert outcome.named
+    assert outcome.tokens > 0 and 0 < outcome.cost_usd < 0.10
+
+
+async def test_a_meant_tool_error_and_the_step_limit_are_as_the_scenarios_say(harness: Harness):
+    timeout = await replay(harness, BY_NAME["lambda-timeout-new-version"])
+    wandering = await replay(harness, BY_NAME["opensearch-step-limit"])
+
+    assert timeout.unexpected == [] and timeout.tool_errors == 1 and timeout.named
+    assert wandering.unexpected == []
+    assert (wandering.stopped, wandering.steps, wandering.tool_errors) == ("step limit", 8, 2)
+    assert not wandering.named
+    figures = overall([timeout, wandering])
+    assert figures["true_cause_rate"] == 0.5 and figures["step_limit"] == 1
+
+
+async def test_a_recording_whose_arguments_drifted_shows_unexpected_tool_errors(
+    harness: Harness,
+):
+    original = BY_NAME["ecs-bad-deploy-5xx"]
+    first, *rest = original.recording.steps
+    drifted_calls = [
+        call.model_copy(update={"input": {"cluster": "prod", "service": "checkout"}})
+        if call.tool == "deployments"
+        else call
+        for call in first.calls
+    ]
+    recording = original.recording.model_copy(
+        update={"steps": [first.model_copy(update={"calls": drifted_calls}), *rest]}
+    )
+
+    outcome = await replay(harness, original.model_copy(update={"recording": recording}))
+
+    assert outcome.tool_errors == 1
+    assert outcome.unexpected == ["step 1: deployments failed 1x unexpectedly"]
+
+
+async def test_a_live_run_is_recorded_as_the_model_answered(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    """--live against the local Messages API (the SDK honours ANTHROPIC_BASE_URL): the
+    answers come back as a recording that replays the same calls and outcomes."""
+    original = BY_NAME["lambda-timeout-new-version"]
+    async with FakeAnthropic() as fake:
+        fake.enqueue(*turns(original.recording))
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+        run = await harness.live(original, MODEL, "sk-ant-live-test")
+
+    assert run.recorded is not None and run.recorded.model == MODEL
+    said = [[(c.tool, c.input, c.error) for c in step.calls] for step in run.recorded.steps]
+    meant = [[(c.tool, c.input, c.error) for c in step.calls] for step in original.recording.steps]
+    assert said == meant
+    assert [step.text for step in run.recorded.steps] == [s.text for s in original.recording.steps]
+    for step in run.recorded.steps:
+        assert step.usage is not None and step.usage["output_tokens"] > 0
+    assert all(step.seconds is not None for step in run.recorded.steps)
+    copy = tmp_path / f"{original.name}.yaml"
+    copy.write_text((scenarios.DATA / copy.name).read_text())
+    scenarios.save_recording(copy, run.recorded, scenarios.Expect(stopped="budget"))
+    saved = scenarios.load(copy)
+    assert saved.recording == run.recorded and saved.expect.stopped == "budget"
+    assert saved.model_copy(
+        update={"recording": original.recording, "expect": original.expect}
+    ) == (original)
