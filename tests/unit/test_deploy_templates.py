@@ -25,7 +25,7 @@ from bot.settings import Settings
 ROOT = Path(__file__).parents[2]
 DEPLOY = ROOT / "deploy"
 TEMPLATES = ("template.yaml", "cloudwatch-integration.yaml")
-# The packages that ship in the image (pyproject's [tool.setuptools] packages).
+# The packages that ship in the image (pyproject's [tool.setuptools.packages.find] include).
 SOURCES = ("ingest", "incidents", "analysis", "blocks", "notify", "bot")
 # The AWS services the code has clients for.
 SERVICES = ("sqs", "dynamodb", "cloudwatch", "logs", "ses", "cloudtrail", "ecs", "lambda")
