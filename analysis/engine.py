@@ -249,8 +249,12 @@ class AnalysisEngine:
             and self.tools is not None
             and incident.severity not in _FAST_TIER
         ):
-            tools = self.tools.tools_for(incident, alert)
-            return await self.investigator.investigate(model, data, tools)
+            try:
+                tools = self.tools.tools_for(incident, alert)
+            except Exception:  # a tool source's bug costs the tools, never the analysis
+                logger.exception("no tools for %s: the single call instead", incident.id)
+            else:
+                return await self.investigator.investigate(model, data, tools)
         result = await self.claude.diagnose(model, data)
         # Evidence cites tool calls; the single call made none, so anything there cites nothing.
         return replace(result, diagnosis=result.diagnosis.model_copy(update={"evidence": []}))

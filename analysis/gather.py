@@ -99,7 +99,7 @@ class ContextGatherer:
             context.lessons.extend(result.lessons)
             context.alarm_metrics = result.alarm_metrics or context.alarm_metrics
         if context.lessons:
-            text = lessons_text(context.lessons, incident.opened_at)
+            text = lessons_text(context.lessons, incident.last_seen_at)
             context.sections.append(_section("confirmed_causes", text, self.limits))
         return context
 
@@ -230,7 +230,10 @@ class ContextGatherer:
         candidates = rank_related(
             incident, self.store.list_incidents(limit=self.limits.related_scan)
         )
-        lessons = tuple(lessons_from(candidates))
+        # A reopened incident's own confirmation comes first: a reopen is the commonest way
+        # a problem comes back.
+        own = [(incident, "same alert")] if incident.confirmed else []
+        lessons = tuple(lessons_from([*own, *candidates]))
         ranked = candidates[: self.limits.related]
         related = tuple(
             RelatedIncident(

@@ -17,7 +17,8 @@ from incidents.models import Incident
 from incidents.times import as_utc
 
 LESSONS = 2
-"""Confirmed incidents the analysis is given: the latest of the same alert and one more."""
+"""Confirmed incidents the analysis is given: the first two in `rank_related`'s order, which
+puts the same alert's newest first."""
 
 CAUTION = (
     "These are what the team confirmed about earlier incidents. Treat each as a hypothesis: "

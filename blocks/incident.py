@@ -319,9 +319,10 @@ def _analysis_extras(incident: Incident, analysis: Analysis) -> list[str]:
     context, a few lines at most."""
     lines = [
         ":bulb: " + _capitalized(lesson_line(
-            lesson, incident.opened_at, quote=_quoted, person=mention_or_text
+            lesson, incident.last_seen_at, quote=_quoted, person=mention_or_text
         ))
         for lesson in analysis.lessons
+        if lesson.incident_id != incident.id  # its own shows as "Confirmed by"
     ]  # fmt: skip
     lines += [
         f":link: Similar: *{escape(related.incident_id)}* "

@@ -43,6 +43,30 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def from_slack(text: str) -> str:
+    """A message's `text` as the person typed it: Slack sends `&`, `<` and `>` as entities and
+    mentions, channels and links as markup (`<@U123>`, `<#C1|ops>`, `<https://x|docs>`,
+    `<!here>`). Kept words are plain text again, to be escaped wherever they are shown."""
+    return (
+        _SLACK_MARKUP.sub(_markup_text, text)
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+    )
+
+
+_SLACK_MARKUP = re.compile(r"<([^<>\n]*)>")
+
+
+def _markup_text(markup: re.Match[str]) -> str:
+    target, _, label = markup[1].partition("|")
+    if target.startswith("!"):  # <!here>, <!subteam^S1|@oncall>
+        return label if label.startswith("@") else "@" + (label or target[1:].split("^")[0])
+    if target.startswith(("@", "#")):  # <@U123|ann>, <#C1|ops>
+        return target[0] + label if label else target
+    return label or target
+
+
 def code(text: str) -> str:
     """`text` escaped and set as code: inline when short, on one line and free of backticks,
     else a block; "" for blank text.

@@ -124,6 +124,14 @@ def followup_messages(answer: str, *, footer: str | None = None) -> list[Message
     return messages
 
 
+def analysis_posts(
+    incident: Incident, analysis: Analysis, overflow: Sequence[str]
+) -> list[Message]:
+    """What goes under a new analysis in the thread: the rest of it, then how it was
+    investigated."""
+    return [*continuation(incident, overflow), *investigation_note(analysis)]
+
+
 def investigation_note(analysis: Analysis) -> list[Message]:
     """ "How I investigated" under the message, in as many posts as the trace needs; none when
     the analysis was not investigated, or is a cached one (its trace went with the original)."""

@@ -221,7 +221,11 @@ class _Handlers:
 
     async def confirm_clicked(self, click: Click, client: AsyncWebClient) -> None:
         incident = await self._incident(click.incident_id)
-        await self.confirmations.offer(incident, click.trigger_id, client)
+        if not await self.confirmations.offer(incident, click.trigger_id, client):
+            raise UserFacingError(
+                "Slack did not open the form; click again, or reply in the thread with "
+                "`cause: …` or `fix: …`."
+            )
 
     async def reanalyze_clicked(self, click: Click, client: AsyncWebClient) -> None:
         await self.reanalyze(click.incident_id, click.user)

@@ -20,7 +20,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from analysis import prompting
 from blocks.ids import ActionId, BlockId, ModalMetadata
 from blocks.modals import confirm_modal
+from blocks.text import from_slack
 from blocks.thread import confirmed_note
+from bot.slack_errors import SLACK_FAILURES, explain_slack_error
 from bot.slack_pacing import Priority
 from bot.slack_publisher import SlackPublisher
 from incidents.lifecycle import IncidentService
@@ -35,10 +37,14 @@ _LABEL = re.compile(r"^[\s*_>]*(cause|fix)[*_]*\s*:[*_]*\s*", re.IGNORECASE)
 
 
 def parse_confirmation(text: str) -> tuple[str | None, str | None] | None:
-    """The cause and the fix a thread reply states, or None when it does not open with
-    `cause:` or `fix:` (then it is a question for Claude). Either may come first; each runs
-    until the other's label, so one reply can state both over several lines."""
-    lines = text.strip().splitlines()
+    """The cause and the fix a thread reply (Slack's `text`) states, or None when it does not
+    open with `cause:` or `fix:`, or asks (ends with `?`): then it is a question for Claude.
+    Either may come first; each runs until the other's label, so one reply can state both
+    over several lines."""
+    text = from_slack(text).strip()
+    if text.endswith("?"):
+        return None
+    lines = text.splitlines()
     if not lines or not _LABEL.match(lines[0]):
         return None
     said: dict[str, list[str]] = {"cause": [], "fix": []}
@@ -69,9 +75,20 @@ class Confirmations:
         self.publisher = publisher
         self.offload = offload
 
-    async def offer(self, incident: Incident, trigger_id: str, client: AsyncWebClient) -> None:
-        """Open the modal in answer to a click (its trigger lasts 3 s, so this comes first)."""
-        await client.views_open(trigger_id=trigger_id, view=confirm_modal(incident))
+    async def offer(self, incident: Incident, trigger_id: str, client: AsyncWebClient) -> bool:
+        """Open the modal in answer to a click (its trigger lasts 3 s, so this comes first);
+        False, logged, when Slack would not: the modal is optional, and never the reason a
+        resolution does not happen."""
+        try:
+            await client.views_open(trigger_id=trigger_id, view=confirm_modal(incident))
+        except SLACK_FAILURES as exc:
+            logger.warning(
+                "%s: the cause-and-fix modal did not open: %s",
+                incident.id,
+                explain_slack_error(exc),
+            )
+            return False
+        return True
 
     async def submitted(
         self, ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
@@ -86,7 +103,8 @@ class Confirmations:
             return
         await ack()
         incident_id = ModalMetadata.parse(view["private_metadata"]).incident_id
-        await self.record(incident_id, body["user"]["id"], cause, fix)
+        # The modal showed both, prefilled: a field left blank was erased, not kept.
+        await self.record(incident_id, body["user"]["id"], cause, fix, replace=True)
 
     async def from_reply(self, incident_id: str, user: str, text: str) -> bool:
         """Record what a thread reply confirms; False when it confirms nothing, so that the
@@ -98,9 +116,17 @@ class Confirmations:
         return True
 
     async def record(
-        self, incident_id: str, user: str, cause: str | None, fix: str | None
+        self,
+        incident_id: str,
+        user: str,
+        cause: str | None,
+        fix: str | None,
+        *,
+        replace: bool = False,
     ) -> Incident:
-        incident = await self.offload(self.service.confirm, incident_id, user, cause=cause, fix=fix)
+        incident = await self.offload(
+            self.service.confirm, incident_id, user, cause=cause, fix=fix, replace=replace
+        )
         await self.offload(
             self.store.forget_cached_analysis, incident.fingerprint, prompting.prompt_version()
         )

@@ -36,13 +36,7 @@ from analysis.models import Analysis
 from analysis.runbooks import Runbooks
 from blocks.incident import render_incident
 from blocks.kit import Message
-from blocks.thread import (
-    continuation,
-    investigation_note,
-    reanalyzed_note,
-    reopened_note,
-    resolved_note,
-)
+from blocks.thread import analysis_posts, reanalyzed_note, reopened_note, resolved_note
 from bot.settings import Settings
 from bot.slack_errors import PERMANENT_ERRORS, SLACK_FAILURES, explain_slack_error
 from bot.slack_pacing import (
@@ -201,7 +195,7 @@ class SlackPublisher:
             return
         overflow = await self.sync(incident.id, shown_by_user=asked)
         priority = Priority.USER if asked else Priority.CHANGE
-        for part in [*continuation(incident, overflow), *investigation_note(analysis)]:
+        for part in analysis_posts(incident, analysis, overflow):
             await self.thread_note(incident.id, part, priority)
         if reanalyzed_by is not None:
             await self.thread_note(

@@ -421,12 +421,20 @@ class IncidentService:
         return self._change(incident_id, plan)
 
     def confirm(
-        self, incident_id: str, actor: str, *, cause: str | None = None, fix: str | None = None
+        self,
+        incident_id: str,
+        actor: str,
+        *,
+        cause: str | None = None,
+        fix: str | None = None,
+        replace: bool = False,
     ) -> Incident:
         """Record the cause and the fix the team confirmed, in any state (often after the
-        resolution, sometimes while it is being fixed); ValueError when both are blank."""
+        resolution, sometimes while it is being fixed); a blank one keeps the earlier one
+        unless `replace`. ValueError when both are blank."""
         return self._change(
-            incident_id, lambda incident, now: confirmation(incident, actor, now, cause, fix)
+            incident_id,
+            lambda incident, now: confirmation(incident, actor, now, cause, fix, replace=replace),
         )
 
     def silence(self, incident_id: str, duration: timedelta, actor: str) -> Silence:

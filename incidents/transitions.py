@@ -157,15 +157,22 @@ def resolution(head: Incident, actor: str, now: datetime, note: str | None = Non
 
 
 def confirmation(
-    head: Incident, actor: str, now: datetime, cause: str | None, fix: str | None
+    head: Incident,
+    actor: str,
+    now: datetime,
+    cause: str | None,
+    fix: str | None,
+    *,
+    replace: bool = False,
 ) -> IncidentWrite:
     """The cause and the fix the team confirmed, each replacing an earlier one when given
-    (a `fix:` reply after a `cause:` reply keeps the cause); the last to confirm is named."""
+    (a `fix:` reply after a `cause:` reply keeps the cause); with `replace` (the modal, which
+    shows both and may have had one erased), exactly as given. The last to confirm is named."""
     cause = _confirmed_text(cause)
     fix = _confirmed_text(fix)
     if cause is None and fix is None:
         raise ValueError("a confirmation needs a cause, a fix, or both")
-    earlier = head.confirmed
+    earlier = None if replace else head.confirmed
     confirmed = ConfirmedCause(
         cause=cause if cause is not None else earlier.cause if earlier else None,
         fix=fix if fix is not None else earlier.fix if earlier else None,

@@ -7,7 +7,8 @@ the loop runs the tools Claude asked for and answers with their results, until C
 an alert goes without analysis or a bill surprises anyone:
 
 - at most `max_steps` requests; the last offers only `record_analysis`, forced, which makes
-  Claude conclude with what it has;
+  Claude conclude with what it has (one more, forced too, when that analysis does not
+  validate);
 - once the token or cost budget is spent, the next request is that last one;
 - each tool call is bounded by `tool_timeout`, and each result by `result_chars` after
   redaction, with a note asking for a narrower query when it was cut;
@@ -109,15 +110,20 @@ class Investigator:
 
     async def investigate(self, model: str, data: str, tools: ToolRegistry) -> ClaudeResult:
         """The analysis of the redacted, fenced evidence `data` after at most `max_steps`
-        requests. Raises `ClaudeError` (with the usage spent) when none is recorded."""
+        requests (one more to correct an invalid forced conclusion). Raises `ClaudeError`
+        (with the usage spent) when none is recorded."""
         started = self._clock()
         run = _Run(model, tools, [{"role": "user", "content": prompting.render_user(data)}])
-        forced = 0
-        for step in range(1, self.limits.max_steps + 1):
-            final = step == self.limits.max_steps or self._spent(run)
+        forced = step = 0
+        # A forced conclusion that does not validate gets one correction, as the single call
+        # does: one request past `max_steps` at most.
+        while forced < 2:
+            step += 1
+            final = step >= self.limits.max_steps or self._spent(run)
             if final:
                 forced += 1
-                run.stopped = "step limit" if step == self.limits.max_steps else "budget"
+                if forced == 1:
+                    run.stopped = "step limit" if step >= self.limits.max_steps else "budget"
             response = await self._request(run, final)
             run.usage = run.usage + usage_of(response)
             if final:
@@ -129,8 +135,6 @@ class Investigator:
                     run.stopped = "concluded"
                 trace = self._trace(run, step, self._clock() - started)
                 return ClaudeResult(cited(diagnosis, trace), model, run.usage, trace)
-            if forced == 2:  # a forced conclusion gets one correction, as the single call does
-                break
         raise ClaudeAnswerError(
             f"no valid analysis within the investigation's bounds ({run.stopped})", run.usage
         )
@@ -246,9 +250,10 @@ class Investigator:
     ) -> tuple[str, bool]:
         """The redacted text of a call's result and whether it failed."""
         if key in run.seen:
+            where = "above" if run.seen[key] < step else "beside this one"
             return (
                 f"Refused: this identical call to {name} was already made at step "
-                f"{run.seen[key]}; its result is above. Change the arguments or conclude "
+                f"{run.seen[key]}; its result is {where}. Change the arguments or conclude "
                 f"with {prompting.TOOL_NAME}.",
                 True,
             )
@@ -304,9 +309,10 @@ class Investigator:
 
 
 def cited(diagnosis: Diagnosis, trace: InvestigationTrace) -> Diagnosis:
-    """The diagnosis with its evidence citing only calls that were made: a number Claude
-    invented must not read as support. A claim left citing nothing is kept, visibly bare."""
-    made = {call.number for call in trace.calls}
+    """The diagnosis with its evidence citing only calls that answered: a number Claude
+    invented, or a call that failed or was refused, must not read as support. A claim left
+    citing nothing is kept, visibly bare."""
+    made = {call.number for call in trace.calls if not call.is_error}
     evidence = [
         item.model_copy(update={"calls": sorted({n for n in item.calls if n in made})})
         for item in diagnosis.evidence

@@ -417,3 +417,50 @@ async def test_the_single_call_keeps_no_evidence_since_it_called_no_tool(make_ri
     analysis = await rig.engine.analyze(incident, alert)
 
     assert analysis.investigation is None and analysis.evidence == []
+
+
+async def test_an_invalid_conclusion_at_the_step_limit_gets_one_correction_too(make_rig):
+    rig = make_rig(max_steps=2)
+    invalid = ToolUse({"root_cause": "no other field"}, name=prompting.TOOL_NAME)
+    rig.fake.enqueue(call("echo"), invalid, conclude())
+    incident, alert = rig.record(BRIEF_ALERT)
+
+    analysis = await rig.engine.analyze(incident, alert)
+
+    assert len(rig.fake.requests) == 3
+    assert all(tool_names(r) == [prompting.TOOL_NAME] for r in rig.fake.requests[1:])
+    assert analysis.analyzer is AnalyzerKind.CLAUDE
+    assert analysis.investigation is not None
+    assert (analysis.investigation.steps, analysis.investigation.stopped) == (3, "step limit")
+
+
+async def test_evidence_citing_a_failed_call_keeps_only_the_calls_that_answered(make_rig):
+    rig = make_rig()
+    evidence = [{"claim": "the database refused", "calls": [1, 2]}]
+    rig.fake.enqueue(
+        call("address"),
+        call("failing"),
+        ToolUse({**GOOD_ANALYSIS, "evidence": evidence}, name=prompting.TOOL_NAME),
+    )
+    incident, alert = rig.record(BRIEF_ALERT)
+
+    analysis = await rig.engine.analyze(incident, alert)
+
+    assert [(e.claim, e.calls) for e in analysis.evidence] == [("the database refused", [1])]
+
+
+class BrokenTools:
+    def tools_for(self, incident: Incident, alert: Alert) -> ToolRegistry:
+        raise ValueError("tool 'a' is registered twice")
+
+
+async def test_a_tool_source_that_fails_costs_the_tools_not_the_analysis(make_rig):
+    rig = make_rig()
+    rig.engine.tools = BrokenTools()
+    incident, alert = rig.record(BRIEF_ALERT)
+
+    analysis = await rig.engine.analyze(incident, alert)
+
+    assert analysis.analyzer is AnalyzerKind.CLAUDE and analysis.investigation is None
+    [request] = rig.fake.requests
+    assert tool_names(request) == [prompting.TOOL_NAME]

@@ -116,3 +116,19 @@ async def test_a_similar_incident_is_told_too_and_an_unconfirmed_one_is_not(rig:
         f"a similar incident ({first.id}, 2d ago): cause {CAUSE}"
     )
     assert [x.same_alert for x in analysis.lessons] == [False]
+
+
+async def test_a_reopened_incident_is_told_what_was_confirmed_about_itself(rig: Rig):
+    first, alert = rig.record(MEDIUM)
+    await rig.engine.analyze(first, alert)
+    rig.resolve_and_confirm(first)
+    rig.clock.advance(minutes=20)  # within the reopen window
+
+    reopened, alert = rig.record(MEDIUM)
+    analysis = await rig.engine.analyze(reopened, alert)
+
+    assert reopened.id == first.id and reopened.reopen_count == 1
+    assert context_of(rig.fake)["confirmed_causes"].startswith(
+        f"last time ({first.id}, 20m ago): cause {CAUSE}"
+    )
+    assert [x.incident_id for x in analysis.lessons] == [first.id]

@@ -7,15 +7,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from analysis import prompting
 from blocks.ids import ActionId, BlockId, CallbackId, ModalMetadata
+from bot.settings import Settings
+from bot.slack_confirm import Confirmations
+from bot.slack_publisher import SlackPublisher
+from incidents.leases import Leases
+from incidents.lifecycle import IncidentService
 from incidents.models import Incident
-from tests.conftest import BRIEF_ALERT
+from incidents.offload import Offload
+from incidents.sqlite import SqliteStore
+from tests.conftest import BRIEF_ALERT, make_alert
 from tests.fakes.anthropic_server import FakeAnthropic, ToolUse
 from tests.fakes.bot_process import BotProcess
 from tests.fakes.slack_emulator import SlackEmulator
@@ -147,3 +156,27 @@ async def test_resolve_offers_the_modal_and_the_next_similar_incident_shows_it(
     assert f":bulb: A similar incident ({incident_id}, " in shown
     assert CAUSE in shown and "raised max_connections to 200" in shown
     assert f"(confirmed by <@{USER}>)" in shown
+
+
+async def test_a_modal_slack_will_not_open_is_logged_not_raised(
+    tmp_path: Path,
+    emulator: SlackEmulator,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+):
+    store = SqliteStore(tmp_path / "bot.db")
+    service = IncidentService(store)
+    settings = Settings(slack_bot_token="xoxb-test", slack_app_token="xapp-test",
+                        slack_api_url=emulator.api_url, slack_channel=CHANNEL)  # fmt: skip
+    client = AsyncWebClient(token="xoxb-test", base_url=emulator.api_url)
+    leases = Leases(store, timedelta(seconds=30), holder="test")
+    publisher = SlackPublisher(client, service, settings, leases, store=store)
+    confirmations = Confirmations(service, store, publisher, Offload())
+    incident = service.record(make_alert()).incident
+    assert incident is not None
+
+    assert await confirmations.offer(incident, "expired-or-forged", client) is False
+    assert "the cause-and-fix modal did not open" in caplog.text
+    assert await confirmations.offer(incident, emulator.new_trigger_id(), client) is True
+    assert [view["callback_id"] for view in emulator.views] == [CallbackId.CONFIRM]
+    await publisher.close()
+    store.close()

@@ -20,6 +20,7 @@ from blocks.text import (
     code,
     cut,
     escape,
+    from_slack,
     link,
     mention_or_text,
     split_for_sections,
@@ -225,3 +226,20 @@ def test_the_checker_finds_a_broken_view() -> None:
     }
     with pytest.raises(AssertionError, match="view title.*\n.*private_metadata"):
         assert_view_within_slack_limits(view)
+
+
+@pytest.mark.parametrize(
+    ("sent", "typed"),
+    [
+        ("pool &amp; cache &lt;db&gt;", "pool & cache <db>"),
+        ("ask <@U123> or <@U9|ann> in <#C1|ops> or <#C2>", "ask @U123 or @ann in #ops or #C2"),
+        ("<!here> <!channel> <!subteam^S1|@ops> <!subteam^S2>", "@here @channel @ops @subteam"),
+        (
+            "see <https://x.example/a|docs> and <https://y.example>",
+            "see docs and https://y.example",
+        ),
+        ("&amp;lt;already&amp;gt;", "&lt;already&gt;"),
+    ],
+)
+def test_slack_text_reads_back_as_typed(sent: str, typed: str) -> None:
+    assert from_slack(sent) == typed

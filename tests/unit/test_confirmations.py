@@ -36,6 +36,10 @@ from tests.unit.test_blocks import (
         ("fix: restart the tasks\ncause: a bad deploy", ("a bad deploy", "restart the tasks")),
         ("> cause: quoted", ("quoted", None)),
         ("  CAUSE :  spaced  ", ("spaced", None)),
+        (
+            "&gt; fix: pool &amp; cache <@U1> per <https://runbook.example/db|the runbook>",
+            (None, "pool & cache @U1 per the runbook"),
+        ),
     ],
 )
 def test_a_reply_opening_with_cause_or_fix_confirms(reply: str, said: tuple[str, str]) -> None:
@@ -44,7 +48,15 @@ def test_a_reply_opening_with_cause_or_fix_confirms(reply: str, said: tuple[str,
 
 @pytest.mark.parametrize(
     "reply",
-    ["what caused this?", "the cause: unknown", "because: x", "cause:", "fix:   \n  ", ""],
+    [
+        "what caused this?",
+        "the cause: unknown",
+        "because: x",
+        "cause:",
+        "fix:   \n  ",
+        "",
+        "cause: could it be the deploy?",
+    ],
 )
 def test_anything_else_is_a_question_for_claude(reply: str) -> None:
     assert parse_confirmation(reply) is None
@@ -116,11 +128,13 @@ def test_lessons_come_from_the_nearest_confirmed_incidents() -> None:
 
 def test_the_message_shows_last_time_and_its_own_confirmation_escaped() -> None:
     confirmed = ConfirmedCause(cause=HOSTILE_TEXT, by=ACK_USER, at=T0)
-    incident = make_incident(confirmed=confirmed)
-    message = render(incident, make_analysis(lessons=[_lesson(fix=HOSTILE_TEXT)]))
+    incident = make_incident(confirmed=confirmed, last_seen_at=T0)
+    own = _lesson(incident_id=incident.id, cause="shown as Confirmed by, not as last time")
+    message = render(incident, make_analysis(lessons=[_lesson(fix=HOSTILE_TEXT), own]))
 
     text = block_texts(message)
     assert ":bulb: Last time (INC-OLD1, 3d ago): cause “pool sized for 10" in text
     assert f"(confirmed by <@{ACK_USER}>)" in text
     assert f":white_check_mark: Confirmed by <@{ACK_USER}>: cause “&lt;!channel&gt;" in text
+    assert "shown as Confirmed by" not in text
     assert_safe(message, allowed=(f"<@{ACK_USER}>",))

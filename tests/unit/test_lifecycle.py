@@ -203,3 +203,13 @@ def test_a_blank_confirmation_is_refused_and_changes_nothing(service, store):
     with pytest.raises(ValueError, match="needs a cause, a fix, or both"):
         service.confirm(incident.id, "U1", cause="  ", fix=None)
     assert store.get_incident(incident.id) == incident
+
+
+def test_the_modal_replaces_both_so_an_erased_field_is_gone(service):
+    incident = service.record(make_alert()).incident
+    service.confirm(incident.id, "U1", cause="a wrong guess", fix="restart")
+
+    replaced = service.confirm(incident.id, "U2", fix="raised the pool", replace=True)
+
+    assert replaced.confirmed is not None
+    assert (replaced.confirmed.cause, replaced.confirmed.fix) == (None, "raised the pool")
