@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from analysis import prompting
 from analysis.models import PastLesson
-from incidents.lifecycle import short_duration
+from incidents.lifecycle import IncidentService, short_duration
 from incidents.models import Incident
+from incidents.store import AnalysisStore
 from incidents.times import as_utc
 
 LESSONS = 2
@@ -25,6 +27,24 @@ CAUTION = (
     "check it against this incident's evidence before you rely on it, and say in the root "
     "cause whether this incident's evidence supports it."
 )
+
+
+def record_confirmation(
+    service: IncidentService,
+    store: AnalysisStore,
+    incident_id: str,
+    actor: str,
+    cause: str | None,
+    fix: str | None,
+    *,
+    replace: bool = False,
+) -> Incident:
+    """What the team confirmed, stored on the incident; and the problem's cached analysis
+    forgotten, since it was made without knowing it and the problem's next incident must not
+    reuse it. Synchronous, as the store is: Slack and MCP run it in a worker thread."""
+    incident = service.confirm(incident_id, actor, cause=cause, fix=fix, replace=replace)
+    store.forget_cached_analysis(incident.fingerprint, prompting.prompt_version())
+    return incident
 
 
 def lessons_from(ranked: Sequence[tuple[Incident, str]]) -> list[PastLesson]:

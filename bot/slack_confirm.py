@@ -17,7 +17,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from analysis import prompting
+from analysis.lessons import record_confirmation
 from blocks.ids import ActionId, BlockId, ModalMetadata
 from blocks.modals import confirm_modal
 from blocks.text import from_slack
@@ -125,10 +125,14 @@ class Confirmations:
         replace: bool = False,
     ) -> Incident:
         incident = await self.offload(
-            self.service.confirm, incident_id, user, cause=cause, fix=fix, replace=replace
-        )
-        await self.offload(
-            self.store.forget_cached_analysis, incident.fingerprint, prompting.prompt_version()
+            record_confirmation,
+            self.service,
+            self.store,
+            incident_id,
+            user,
+            cause,
+            fix,
+            replace=replace,
         )
         logger.info("%s: cause and fix confirmed by %s", incident_id, user)
         await self.publisher.sync(incident_id, shown_by_user=True)

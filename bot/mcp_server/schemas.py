@@ -40,6 +40,30 @@ class RemediationView(BaseModel):
     command: str | None = None
 
 
+class EvidenceView(BaseModel):
+    claim: str
+    calls: list[int] = Field(description="The investigation's calls (`number`) that show it.")
+
+
+class ToolCallView(BaseModel):
+    number: int
+    step: int
+    tool: str
+    arguments: str = Field(description="As typed: `name=value ...`, redacted.")
+    result: str = Field(description="The result's first line, redacted.")
+    is_error: bool
+
+
+class InvestigationView(BaseModel):
+    """How Claude investigated before it concluded (CRITICAL and HIGH incidents)."""
+
+    steps: int
+    stopped: str = Field(description="concluded, step limit, or budget.")
+    calls: list[ToolCallView]
+    cost_usd: float
+    seconds: float
+
+
 class AnalysisView(BaseModel):
     """The newest analysis of an incident: the hypothesis, and who made it at what cost."""
 
@@ -52,6 +76,12 @@ class AnalysisView(BaseModel):
     remediation_steps: list[RemediationView]
     check_first: list[str]
     confidence: float
+    evidence: list[EvidenceView] = Field(description="Each claim with the calls behind it.")
+    investigation: InvestigationView | None = Field(description="None for a single call.")
+    lessons: list[str] = Field(
+        description="What the team confirmed about earlier incidents, as the analysis was "
+        "given it (a hypothesis, not a conclusion)."
+    )
     cached: bool
     cost_usd: float
     created_at: datetime
@@ -83,6 +113,15 @@ class SlackMessage(BaseModel):
     permalink: str | None = Field(description="None when Slack is not reachable from here.")
 
 
+class ConfirmedView(BaseModel):
+    """What the team confirmed caused the incident and fixed it."""
+
+    cause: str | None
+    fix: str | None
+    by: str
+    at: datetime
+
+
 class IncidentDetail(BaseModel):
     """An incident with everything the bot knows of it."""
 
@@ -95,6 +134,7 @@ class IncidentDetail(BaseModel):
     resolved_by: str | None
     reopen_count: int
     silenced_until: datetime | None
+    confirmed: ConfirmedView | None = Field(description="None until the team says.")
     analysis: AnalysisView | None
     timeline: list[TimelineEntry] = Field(description="Oldest first; the newest are kept.")
     timeline_truncated: bool

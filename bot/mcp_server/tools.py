@@ -25,10 +25,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from analysis.engine import AnalysisEngine
+from analysis.lessons import record_confirmation
 from analysis.models import Analysis
 from blocks.kit import Message, section
 from blocks.text import escape
-from blocks.thread import silenced_note
+from blocks.thread import confirmed_note, silenced_note
 from bot.mcp_server import views
 from bot.mcp_server.schemas import (
     AlertList,
@@ -48,7 +49,14 @@ from incidents.lifecycle import (
     InvalidTransitionError,
     OutcomeKind,
 )
-from incidents.models import Incident, IncidentStatus, Occurrence, Severity, Silence
+from incidents.models import (
+    CONFIRMED_TEXT_MAX,
+    Incident,
+    IncidentStatus,
+    Occurrence,
+    Severity,
+    Silence,
+)
 from incidents.offload import Offload
 from incidents.store import AnalysisStore, ChatRefStore, IncidentStore, OutboxStore, ReportStore
 from ingest.normalize import MAX_PAYLOAD_BYTES
@@ -120,6 +128,11 @@ class Followers:
         if self.slack is not None:
             message = Message(text=text, blocks=[section(escape(text))])
             await self.slack.thread_note(incident_id, message, Priority.USER)
+
+    async def confirmed(self, incident: Incident) -> None:
+        if self.slack is not None:
+            await self.slack.sync(incident.id, shown_by_user=True)
+            await self.slack.thread_note(incident.id, confirmed_note(incident), Priority.USER)
 
     async def silenced(self, incident_id: str, silence: Silence) -> None:
         if self.slack is not None:
@@ -363,9 +376,23 @@ class IncidentTools:
         note: Annotated[
             str | None, Field(max_length=500, description="Kept in the timeline.")
         ] = None,
+        cause: Annotated[
+            str | None,
+            Field(
+                max_length=CONFIRMED_TEXT_MAX,
+                description=(
+                    "The confirmed cause, when the person knows it: the next analysis of this "
+                    "problem, or a similar one, is given it as a hypothesis."
+                ),
+            ),
+        ] = None,
+        fix: Annotated[
+            str | None,
+            Field(max_length=CONFIRMED_TEXT_MAX, description=("What fixed it, likewise.")),
+        ] = None,
     ) -> WriteResult:
         """Resolve an incident for a person, as the Slack button does: PagerDuty, Teams and
-        the Jira ticket are told."""
+        the Jira ticket are told; with `cause` or `fix`, as the Slack modal records them."""
         who = actor(by)
         said = " ".join(note.split()) if note else None
 
@@ -379,6 +406,13 @@ class IncidentTools:
             done = f"{incident.id} resolved by {who}"
             if said:
                 await self.deps.followers.noted(incident.id, f"{who}: {said}")
+        if (cause or "").strip() or (fix or "").strip():
+            deps = self.deps
+            incident = await deps.offload(
+                record_confirmation, deps.service, deps.store, incident.id, who, cause, fix
+            )
+            await deps.followers.confirmed(incident)
+            done += "; cause and fix recorded"
         return WriteResult(incident=views.summary(incident, self.deps.redactor), done=done)
 
     async def silence_incident(

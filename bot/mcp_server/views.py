@@ -12,18 +12,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from analysis.lessons import lesson_line
 from analysis.models import Analysis
 from analysis.redaction_json import redact_many
+from blocks.investigation import call_arguments
 from bot.mcp_server.schemas import (
     AlertView,
     AnalysisView,
+    ConfirmedView,
     DeliveryEntry,
+    EvidenceView,
     IncidentDetail,
     IncidentSummary,
+    InvestigationView,
     RemediationView,
     SlackMessage,
     TimelineEntry,
+    ToolCallView,
 )
 from incidents.models import Delivery, Incident, MessageRef, Occurrence, TimelineEvent
 
@@ -33,6 +40,7 @@ TITLE_MAX = 300
 LABELS_MAX = 20
 """Labels shown per alert; more are dropped (their count is kept as `…more_labels`)."""
 TIMELINE_MAX = 50
+CALLS_MAX = 50
 DELIVERIES_MAX = 20
 _CUT = "… [cut]"
 
@@ -112,10 +120,66 @@ def analysis_view(analysis: Analysis, redactor: Redactor) -> AnalysisView:
         ],
         check_first=[clip(item) for item in clean],
         confidence=analysis.confidence,
+        **the_work(analysis, redactor),
         cached=analysis.cached,
         cost_usd=analysis.cost_usd,
         created_at=analysis.created_at,
     )
+
+
+def the_work(analysis: Analysis, redactor: Redactor) -> dict[str, Any]:
+    """The evidence, the investigation and the lessons of an analysis, redacted again (the
+    loop redacted the trace with the settings of its day) and bounded."""
+    trace = analysis.investigation
+    calls = trace.calls[:CALLS_MAX] if trace else []
+    lessons = [lesson_line(lesson, analysis.created_at) for lesson in analysis.lessons]
+    texts = iter(
+        redactor.texts(
+            [
+                *(item.claim for item in analysis.evidence),
+                *(call_arguments(call.arguments) for call in calls),
+                *(call.result for call in calls),
+                *lessons,
+            ]
+        )
+    )
+    evidence = [EvidenceView(claim=clip(next(texts)), calls=e.calls) for e in analysis.evidence]
+    arguments = [clip(next(texts), TITLE_MAX) for _ in calls]
+    results = [clip(next(texts), TITLE_MAX) for _ in calls]
+    investigation = (
+        InvestigationView(
+            steps=trace.steps,
+            stopped=trace.stopped,
+            calls=[
+                ToolCallView(
+                    number=c.number,
+                    step=c.step,
+                    tool=c.tool,
+                    arguments=a,
+                    result=r,
+                    is_error=c.is_error,
+                )
+                for c, a, r in zip(calls, arguments, results, strict=True)
+            ],  # fmt: skip
+            cost_usd=trace.cost_usd,
+            seconds=trace.seconds,
+        )
+        if trace
+        else None
+    )
+    return {
+        "evidence": evidence,
+        "investigation": investigation,
+        "lessons": [clip(next(texts)) for _ in lessons],
+    }
+
+
+def confirmed_view(incident: Incident, redactor: Redactor) -> ConfirmedView | None:
+    confirmed = incident.confirmed
+    if confirmed is None:
+        return None
+    cause, fix = redactor.texts([confirmed.cause or "", confirmed.fix or ""])
+    return ConfirmedView(cause=cause or None, fix=fix or None, by=confirmed.by, at=confirmed.at)
 
 
 @dataclass(frozen=True)
@@ -150,6 +214,7 @@ def incident_detail(records: IncidentRecords, redactor: Redactor) -> IncidentDet
         resolved_by=incident.resolved_by,
         reopen_count=incident.reopen_count,
         silenced_until=records.silenced_until,
+        confirmed=confirmed_view(incident, redactor),
         analysis=analysis_view(records.analysis, redactor) if records.analysis else None,
         timeline=[
             TimelineEntry(at=e.at, actor=e.actor, kind=e.kind, detail=clip(d))

@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 from anthropic import AsyncAnthropic
 
-from analysis import prompting
 from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
 from analysis.gather import ContextGatherer
-from analysis.lessons import CAUTION
+from analysis.lessons import CAUTION, record_confirmation
 from incidents.lifecycle import IncidentService
 from incidents.models import Alert, Incident
 from incidents.sqlite import SqliteStore
@@ -54,10 +53,9 @@ class Rig:
         return outcome.incident, alert
 
     def resolve_and_confirm(self, incident: Incident) -> None:
-        """As the Slack modal does (bot/slack_confirm.py): confirm, forget the cache."""
+        """As the Slack modal and MCP do: confirm, which forgets the cached analysis."""
         self.service.resolve(incident.id, "U7")
-        self.service.confirm(incident.id, "U7", cause=CAUSE, fix=FIX)
-        self.store.forget_cached_analysis(incident.fingerprint, prompting.prompt_version())
+        record_confirmation(self.service, self.store, incident.id, "U7", CAUSE, FIX)
 
 
 @pytest.fixture

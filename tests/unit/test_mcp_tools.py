@@ -13,11 +13,13 @@ import pytest
 from mcp import Client, MCPError
 
 from analysis.engine import AnalysisEngine
+from analysis.models import Evidence, InvestigationTrace, ToolCall
 from bot.mcp_server.server import build_server
 from bot.mcp_server.tools import IncidentTools, ToolDeps
 from incidents.lifecycle import IncidentService
 from incidents.offload import Offload
 from incidents.sqlite import SqliteStore
+from incidents.store import AnalysisRecord
 from ingest.normalize import MAX_PAYLOAD_BYTES
 from ingest.pipeline import Ingestor
 from tests.conftest import BRIEF_ALERT
@@ -198,3 +200,80 @@ def _incident_and_alert(rig: Rig, incident_id: str) -> Any:
     incident = rig.store.get_incident(incident_id)
     assert incident is not None
     return incident, rig.store.occurrences(incident_id, 1)[0].alert
+
+
+async def test_resolve_records_the_cause_and_fix_and_get_incident_shows_them(rig: Rig):
+    known = rig.seed(BRIEF_ALERT)
+    async with Client(build_server(rig.tools(), allow_writes=True)) as client:
+        resolved = await _call(
+            client,
+            "resolve_incident",
+            id=known,
+            by="Ann Lee",
+            cause=f"pool too small; the new password={SECRET_PASSWORD} was fine",
+            fix="raised max_connections",
+        )
+        detail = await _call(client, "get_incident", id=known)
+
+    assert resolved["done"].endswith("; cause and fix recorded")
+    confirmed = detail["confirmed"]
+    assert confirmed["by"] == "Ann Lee (via MCP)" and confirmed["fix"] == "raised max_connections"
+    assert confirmed["cause"].startswith("pool too small") and SECRET_PASSWORD not in json.dumps(
+        detail
+    )
+    incident = rig.store.get_incident(known)
+    assert incident is not None and incident.confirmed is not None
+    assert SECRET_PASSWORD in (incident.confirmed.cause or ""), (
+        "kept as typed, redacted on the way out"
+    )
+
+
+async def test_get_incident_shows_the_investigation_and_its_evidence_redacted(rig: Rig):
+    known = rig.seed(BRIEF_ALERT)
+    incident = rig.store.get_incident(known)
+    assert incident is not None
+    stored = AnalysisEngine(rig.store)
+    analysis = (
+        await stored.analyze(incident, rig.store.occurrences(known, 1)[0].alert)
+    ).model_copy(
+        update={
+            "evidence": [Evidence(claim="the pool is exhausted", calls=[1])],
+            "investigation": InvestigationTrace(
+                steps=2,
+                calls=[
+                    ToolCall(
+                        number=1,
+                        step=1,
+                        tool="log_events",
+                        arguments={"filter_pattern": "FATAL"},
+                        result=f"FATAL too many connections; password={SECRET_PASSWORD}",
+                    )
+                ],  # fmt: skip
+                cost_usd=0.02,
+                seconds=3.5,
+            ),
+        }
+    )
+    await stored.close()
+    rig.store.put_analysis(
+        AnalysisRecord(
+            incident_id=known, fingerprint=incident.fingerprint, source=incident.source,
+            prompt_version=analysis.prompt_version, created_at=analysis.created_at,
+            analyzer="claude", model="claude-sonnet-4-6", cached=False, cost_usd=0.02,
+            body=analysis.model_dump_json(),
+        )
+    )  # fmt: skip
+    async with Client(build_server(rig.tools(), allow_writes=False)) as client:
+        detail = await _call(client, "get_incident", id=known)
+
+    shown = detail["analysis"]
+    assert shown["evidence"] == [{"claim": "the pool is exhausted", "calls": [1]}]
+    [call] = shown["investigation"]["calls"]
+    assert (call["number"], call["tool"], call["arguments"]) == (
+        1,
+        "log_events",
+        "filter_pattern=FATAL",
+    )
+    assert call["result"].startswith("FATAL too many connections")
+    assert SECRET_PASSWORD not in json.dumps(detail)
+    assert shown["investigation"]["stopped"] == "concluded" and shown["lessons"] == []
