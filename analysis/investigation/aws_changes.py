@@ -11,7 +11,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from analysis.investigation.aws_scope import AwsScope, aws_tool, integer, iso, string
+from analysis.investigation.arguments import integer, string
+from analysis.investigation.aws_scope import AwsScope, aws_tool, iso
 from analysis.investigation.registry import Tool
 from ingest.parsers.base import as_dict
 
@@ -175,8 +176,11 @@ def _ecs(scope: AwsScope, cluster: str, service: str) -> dict[str, Any]:
 
 
 def _lambda(scope: AwsScope, function: str) -> dict[str, Any]:
+    """GetFunctionConfiguration rather than GetFunction, which also hands out a presigned URL
+    to the code; of the configuration, only the fields below leave here, never the environment
+    variables (often secrets)."""
     client = scope.client("lambda")
-    config = client.get_function(FunctionName=function)["Configuration"]
+    config = client.get_function_configuration(FunctionName=function)
     published: list[dict[str, Any]] = []
     request: dict[str, Any] = {"FunctionName": function, "MaxItems": 50}
     # Oldest first, so the newest are on the last page.

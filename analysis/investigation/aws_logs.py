@@ -8,21 +8,20 @@ window around the alert no wider than `INVESTIGATION_MAX_WINDOW`, and return at 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from typing import Any
 
+from analysis.investigation.arguments import integer, known_arguments, string, strings
 from analysis.investigation.aws_scope import (
     MAX_LOG_GROUPS,
     AwsScope,
     aws_tool,
     epoch_ms,
     in_thread,
-    integer,
     iso,
     iso_ms,
-    known_arguments,
     minutes_schema,
-    string,
-    strings,
 )
 from analysis.investigation.registry import Tool
 
@@ -38,6 +37,15 @@ POLL_DELAYS = (0.2, 0.3, 0.5, 1.0)
 MAX_POLLS = 120  # about two minutes: a bound for callers without the loop's timeout
 DONE = "Complete"
 FAILED = ("Failed", "Cancelled", "Timeout", "Unknown")
+# How long a query left behind may hold up the tool's answer while StopQuery goes out.
+STOP_WAIT = 1.0
+# Logs Insights' own query language: the SQL and PPL ones name their log groups in the query.
+LANGUAGE = "CWLI"
+# `SOURCE logGroups(namePrefix: [...])` chooses log groups inside the query, beside those the
+# request names: at the start of the query (or of a line) or as a command after a pipe.
+SOURCE_COMMAND = re.compile(r"(?:^|\|)\s*source\b", re.IGNORECASE | re.MULTILINE)
+
+logger = logging.getLogger(__name__)
 
 _LIMIT = {
     "type": "integer",
@@ -112,46 +120,55 @@ def logs_tools(scope: AwsScope) -> list[Tool]:
     return [insights, events]
 
 
+def _own_group(scope: AwsScope, argument: str) -> str:
+    """The alert's own log group, each logs tool's default; an alarm has none, so Claude must
+    name one of those the allow-list admits."""
+    if not scope.own_log_group:
+        raise ValueError(
+            f"name {argument}: this alert has no log group of its own; readable: "
+            f"{', '.join(scope.allowed_groups())}"
+        )
+    return scope.own_log_group
+
+
 def _groups(scope: AwsScope, arguments: dict[str, Any]) -> list[str]:
-    named = strings(arguments, "log_groups", MAX_LOG_GROUPS)
-    if named is None:
-        if not scope.own_log_group:
-            raise ValueError(
-                f"name log_groups: this alert has no log group of its own; readable: "
-                f"{', '.join(scope.allowed_groups())}"
-            )
-        named = [scope.own_log_group]
+    named = strings(arguments, "log_groups", MAX_LOG_GROUPS) or [_own_group(scope, "log_groups")]
     return [scope.check_group(name) for name in named]
+
+
+def _query(arguments: dict[str, Any]) -> str:
+    """The query, refused when it names its own log groups: a SOURCE command would read groups
+    beyond the allow-list (the IAM policy's prefix, empty by default, would not stop it)."""
+    query = string(arguments, "query", MAX_QUERY) or ""
+    if SOURCE_COMMAND.search(query):
+        raise ValueError(
+            "the query may not choose its log groups with a SOURCE command: name them in "
+            "log_groups instead"
+        )
+    return query
 
 
 async def run_insights(scope: AwsScope, arguments: dict[str, Any]) -> dict[str, Any]:
     """StartQuery, then GetQueryResults until the query completes. The waits are the event
     loop's, so that the loop's tool timeout stops the polling too (a thread could not be
-    stopped); a query left running ends on its own at AWS's 60-minute limit."""
+    stopped), and a query left behind is stopped rather than run on for up to 60 minutes
+    against the account's concurrent-query quota."""
     known_arguments(arguments, INSIGHTS_SCHEMA)
-    query = string(arguments, "query", MAX_QUERY)
+    query = _query(arguments)
     groups = _groups(scope, arguments)
     start, end = scope.window(arguments)
     limit = integer(arguments, "limit", 50, 1, MAX_ROWS)
-    client = scope.client("logs")
+    client = await in_thread(scope.client, "logs")  # may build one: tens of ms, under a lock
     started = await in_thread(
         client.start_query,
+        queryLanguage=LANGUAGE,
         logGroupNames=groups,
         startTime=int(start.timestamp()),
         endTime=int(end.timestamp()),
         queryString=query,
         limit=limit,
     )
-    for polls in range(MAX_POLLS):
-        answer = await in_thread(client.get_query_results, queryId=started["queryId"])
-        status = str(answer.get("status", ""))
-        if status == DONE:
-            break
-        if status in FAILED:
-            raise RuntimeError(f"the Logs Insights query ended {status}")
-        await asyncio.sleep(POLL_DELAYS[min(polls, len(POLL_DELAYS) - 1)])
-    else:
-        raise TimeoutError(f"the Logs Insights query was still {status} after {polls + 1} polls")
+    answer = await _results(client, started["queryId"])
     rows = [
         {cell["field"]: cell.get("value", "") for cell in row if cell.get("field") != "@ptr"}
         for row in answer.get("results", [])[:limit]
@@ -161,22 +178,47 @@ async def run_insights(scope: AwsScope, arguments: dict[str, Any]) -> dict[str, 
         "log_groups": groups,
         "from": iso(start),
         "to": iso(end),
-        "status": status,
+        "status": answer["status"],
         "rows": rows,
         "records_matched": int(matched),
     }
 
 
+async def _results(client: Any, query_id: str) -> dict[str, Any]:
+    """GetQueryResults until the query ends; whatever way the polling stops short of that (the
+    loop's timeout cancelling it, `MAX_POLLS`, an AWS error), the query is stopped."""
+    ended = False
+    try:
+        for polls in range(MAX_POLLS):
+            answer: dict[str, Any] = await in_thread(client.get_query_results, queryId=query_id)
+            status = str(answer.get("status", ""))
+            answer["status"] = status
+            ended = status == DONE or status in FAILED
+            if status == DONE:
+                return answer
+            if ended:
+                raise RuntimeError(f"the Logs Insights query ended {status}")
+            await asyncio.sleep(POLL_DELAYS[min(polls, len(POLL_DELAYS) - 1)])
+        raise TimeoutError(f"the Logs Insights query was still {status} after {MAX_POLLS} polls")
+    finally:
+        if not ended:
+            await _stop(client, query_id)
+
+
+async def _stop(client: Any, query_id: str) -> None:
+    """StopQuery, best effort: in a worker thread, waited for at most `STOP_WAIT` (the call
+    goes on without us after that), and never raising, since the tool is already answering
+    with its own error or cancellation."""
+    try:
+        await asyncio.wait_for(asyncio.to_thread(client.stop_query, queryId=query_id), STOP_WAIT)
+    except Exception as exc:  # a query already ended, a missing permission, a slow answer
+        logger.info("Logs Insights query %s not stopped: %s", query_id, exc)
+
+
 def filter_events(scope: AwsScope, arguments: dict[str, Any]) -> dict[str, Any]:
     """FilterLogEvents, following a few pages: a page may come back short (or empty) while
     the search goes on, so one page would often miss events that exist."""
-    named = string(arguments, "log_group")
-    if named is None and not scope.own_log_group:
-        raise ValueError(
-            "name log_group: this alert has no log group of its own; readable: "
-            f"{', '.join(scope.allowed_groups())}"
-        )
-    group = scope.check_group(named or scope.own_log_group or "")
+    group = scope.check_group(string(arguments, "log_group") or _own_group(scope, "log_group"))
     pattern = string(arguments, "filter_pattern", 1024)
     start, end = scope.window(arguments)
     limit = integer(arguments, "limit", 50, 1, MAX_ROWS)

@@ -15,16 +15,8 @@ from datetime import timedelta
 from typing import Any
 
 from analysis.alarm_metrics import MetricQuery, fetch_metric_series
-from analysis.investigation.aws_scope import (
-    AwsScope,
-    aws_tool,
-    choice,
-    integer,
-    iso,
-    minutes_schema,
-    string,
-    strings,
-)
+from analysis.investigation.arguments import choice, integer, string, strings
+from analysis.investigation.aws_scope import AwsScope, aws_tool, iso, minutes_schema
 from analysis.investigation.registry import Tool
 from ingest.parsers.base import as_dict
 

@@ -2,9 +2,10 @@
 
 Each incident gets tools scoped by its alert: its region, its alarm, its own log group, and
 its time, at which every window is anchored. The tools live by kind in `aws_logs`,
-`aws_metrics` and `aws_changes`; what they share (the scope, strict argument reading, the
-window cap, AWS errors in one line) is in `aws_scope`. Every call is one read-only API call
-that the bot's IAM policy grants by name (deploy/template.yaml).
+`aws_metrics` and `aws_changes`; what they share (the scope, the window cap, AWS errors in one
+line) is in `aws_scope`, and strict argument reading in `arguments`. Every call is one API call
+that reads (but StopQuery, which ends the tool's own Logs Insights query) and that the bot's
+IAM policy grants by name (deploy/template.yaml).
 """
 
 from __future__ import annotations

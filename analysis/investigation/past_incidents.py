@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from analysis.investigation.arguments import integer, known_arguments, string
 from analysis.investigation.registry import Tool, ToolRegistry
 from analysis.related import outcome, rank_related
 from incidents.models import Alert, Incident
@@ -19,6 +20,7 @@ from incidents.times import as_utc
 NAME = "past_incidents"
 MAX_RESULTS = 10
 SCAN = 200
+MAX_TITLE = 300
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -27,7 +29,7 @@ SCHEMA: dict[str, Any] = {
             "type": "string",
             "description": "Find incidents similar to this title instead of the current "
             "incident's own title.",
-            "maxLength": 300,
+            "maxLength": MAX_TITLE,
         },
         "limit": {
             "type": "integer",
@@ -60,12 +62,9 @@ def _search(
     store: IncidentStore, incident: Incident, arguments: dict[str, Any]
 ) -> list[dict[str, str]]:
     """Synchronous (the store is), hence run in a worker thread."""
-    limit = arguments.get("limit", 5)
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_RESULTS:
-        raise ValueError(f"limit must be an integer from 1 to {MAX_RESULTS}")
-    title = arguments.get("title")
-    if title is not None and not isinstance(title, str):
-        raise ValueError("title must be a string")
+    known_arguments(arguments, SCHEMA)
+    limit = integer(arguments, "limit", 5, 1, MAX_RESULTS)
+    title = string(arguments, "title", MAX_TITLE)
     probe = incident.model_copy(update={"title": title}) if title else incident
     ranked = rank_related(probe, store.list_incidents(limit=SCAN))[:limit]
     return [

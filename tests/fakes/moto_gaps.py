@@ -1,5 +1,6 @@
-"""Two operations moto lacks, added to moto itself for the tests that need them: CloudWatch
-`DescribeAlarmHistory` and CloudTrail `LookupEvents` (moto answers both with HTTP 500).
+"""What moto lacks, added to moto itself for the tests that need it: CloudWatch
+`DescribeAlarmHistory` and CloudTrail `LookupEvents` (moto answers both with HTTP 500), and
+CloudWatch Logs `StopQuery` (moto has none) with Logs Insights queries that keep running.
 
 They are methods on moto's own response classes, so requests and answers go through moto's
 and botocore's protocol code like any other operation; the data comes from moto's backends:
@@ -7,7 +8,11 @@ and botocore's protocol code like any other operation; the data comes from moto'
 - alarm history: each state change made through `SetAlarmState` (moto keeps them on the
   alarm), plus items seeded with `seed_alarm_history` at any time (SetAlarmState can only
   make changes "now");
-- CloudTrail events: those seeded with `seed_trail_events`, since moto records no trail.
+- CloudTrail events: those seeded with `seed_trail_events`, since moto records no trail;
+- Logs Insights: moto runs a query to completion inside StartQuery, so one could never be
+  stopped; after `hold_insights_queries()` each new query stays `Running` until StopQuery
+  (results come back meanwhile, as AWS gives partial ones). StartQuery also keeps the request's
+  `queryLanguage` on the query (`query_language`), which moto ignores.
 
 Seeded data lives on the backend of an account and region, so moto's reset forgets it.
 The operations exist only inside `filled_moto_gaps()` (or the `moto_gaps` fixture): other
@@ -29,11 +34,16 @@ from moto.cloudwatch.models import cloudwatch_backends
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.exceptions import ServiceException
 from moto.core.responses import ActionResult
+from moto.logs.exceptions import InvalidParameterException, ResourceNotFoundException
+from moto.logs.models import logs_backends
+from moto.logs.responses import LogsResponse
 
 from tests.fakes.moto_server import ACCOUNT, REGION
 
 _HISTORY = "seeded_alarm_history"
 _TRAIL = "seeded_trail_events"
+_HELD = "held_insights_queries"
+_MOTO_START_QUERY = LogsResponse.start_query
 LOOKUP_KEYS = {
     "EventId": "EventId",
     "EventName": "EventName",
@@ -64,6 +74,11 @@ def seed_trail_events(
     `EventSource`, `Username`, `Resources`, `CloudTrailEvent`...)."""
     backend = cloudtrail_backends[account][region]
     backend.__dict__.setdefault(_TRAIL, []).extend(events)
+
+
+def hold_insights_queries(account: str = ACCOUNT, region: str = REGION) -> None:
+    """Logs Insights queries started from now on stay `Running` until StopQuery."""
+    logs_backends[account][region].__dict__[_HELD] = True
 
 
 def state_update(name: str, at: datetime, old: str, new: str, reason: str) -> dict[str, Any]:
@@ -171,20 +186,47 @@ def _matches(event: dict[str, Any], attribute: dict[str, Any]) -> bool:
     return str(event.get(LOOKUP_KEYS[key], "")).lower() == str(value).lower()
 
 
+def start_query(self: LogsResponse) -> str:
+    """moto's StartQuery, then the query held `Running` when asked, and its language kept."""
+    answer = _MOTO_START_QUERY(self)
+    query = self.logs_backend.queries[json.loads(answer)["queryId"]]
+    query.__dict__["query_language"] = self._get_param("queryLanguage")
+    if self.logs_backend.__dict__.get(_HELD):
+        query.status = "Running"
+    return answer
+
+
+def stop_query(self: LogsResponse) -> str:
+    """As AWS: an unknown id is not found, a query that already ended is an error."""
+    query = self.logs_backend.queries.get(self._get_param("queryId"))
+    if query is None:
+        raise ResourceNotFoundException("The specified query does not exist.")
+    if query.status not in ("Scheduled", "Running"):
+        raise InvalidParameterException("The specified query is not running.")
+    query.status = "Cancelled"
+    return json.dumps({"success": True})
+
+
 @contextmanager
 def filled_moto_gaps() -> Iterator[None]:
-    """moto with both operations, for the block; moto as it was afterwards."""
-    added = (
+    """moto with the operations above, for the block; moto as it was afterwards."""
+    added: tuple[tuple[type, str, Any], ...] = (
         (CloudWatchResponse, "describe_alarm_history", describe_alarm_history),
         (CloudTrailResponse, "lookup_events", lookup_events),
+        (LogsResponse, "start_query", start_query),
+        (LogsResponse, "stop_query", stop_query),
     )
+    before = [cls.__dict__.get(name) for cls, name, _ in added]
     for cls, name, method in added:
         setattr(cls, name, method)
     try:
         yield
     finally:
-        for cls, name, _ in added:
-            delattr(cls, name)
+        for (cls, name, _), original in zip(added, before, strict=True):
+            if original is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, original)
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,12 @@ at AWS. Import both fixtures into a test module:
 Know moto's gaps (DESIGN.md, "Testing contract") before trusting a green test: no
 CloudWatch `DescribeAlarmHistory` and no CloudTrail `LookupEvents` (both answer HTTP 500;
 tests/fakes/moto_gaps.py adds them to moto, fed from seeded data, for the tests that use its
-`moto_gaps` fixture), metric math returns no datapoints, Logs filter patterns are plain terms
-and quoted phrases only, Logs Insights knows only `fields`, `sort` and `limit` (no `filter`,
-no `stats`, and `@timestamp` comes back in epoch milliseconds), ECS services never get events
-nor a second deployment, and DynamoDB does not isolate concurrent requests.
+`moto_gaps` fixture), no Logs `StopQuery`, and a Logs Insights query complete within
+StartQuery (moto_gaps adds the one and can hold queries running), metric math returns no
+datapoints, Logs filter patterns are plain terms and quoted phrases only, Logs Insights knows
+only `fields`, `sort` and `limit` (no `filter`, no `stats`, and `@timestamp` comes back in
+epoch milliseconds), ECS services never get events nor a second deployment, and DynamoDB does
+not isolate concurrent requests.
 """
 
 from __future__ import annotations

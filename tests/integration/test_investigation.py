@@ -344,6 +344,29 @@ async def test_past_incidents_come_from_the_store_with_how_they_ended(make_rig):
     assert analysis.investigation.calls[0].tool == "past_incidents"
 
 
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"limit": 0}, "limit must be an integer from 1 to 10"),
+        ({"limit": True}, "limit must be an integer from 1 to 10"),
+        ({"title": 7}, "title must be a non-empty string of at most 300 characters"),
+        ({"title": "x" * 301}, "title must be a non-empty string of at most 300 characters"),
+        ({"service": "db"}, "unknown argument(s) service; the arguments are: title, limit"),
+    ],
+)
+async def test_past_incidents_reads_its_arguments_strictly(
+    make_rig, arguments: dict[str, Any], message: str
+):
+    rig = make_rig()
+    incident, _ = rig.record(BRIEF_ALERT)
+    tool = past_incidents_tool(rig.store, incident)
+
+    with pytest.raises(ValueError) as refused:
+        await tool.run(arguments)
+
+    assert str(refused.value) == message
+
+
 async def test_a_forced_conclusion_gets_one_correction_then_the_offline_analyzer(make_rig):
     rig = make_rig(max_cost_usd=0.000001)
     invalid = ToolUse({"root_cause": "no other field"}, name=prompting.TOOL_NAME)

@@ -3,7 +3,8 @@ boto3 clients: through the real loop with the local Messages API (a secret in a 
 reaches it; refusals, argument and AWS errors come back as error results), then each logs and
 metrics tool on seeded state, the allow-list, the window cap, argument checks, and the wiring
 in `build_engine`. tests/integration/test_investigation_aws_changes.py has the "what changed"
-tools, which need moto's gaps filled.
+tools, which need moto's gaps filled; tests/integration/test_investigation_aws_insights.py
+what guards a Logs Insights query (SOURCE refused, a query given up on stopped).
 """
 
 from __future__ import annotations
@@ -114,7 +115,13 @@ class Loop:
     """The engine with the real Investigator, our store's and AWS's tools, and the local
     Messages API scripted to call them."""
 
-    def __init__(self, fake: FakeAnthropic, store: SqliteStore, clock: ManualClock) -> None:
+    def __init__(
+        self,
+        fake: FakeAnthropic,
+        store: SqliteStore,
+        clock: ManualClock,
+        limits: InvestigationLimits | None = None,
+    ) -> None:
         self.fake = fake
         self.service = IncidentService(store, clock=clock)
         client = AsyncAnthropic(api_key="sk-ant-test", base_url=fake.url, max_retries=0)
@@ -127,7 +134,7 @@ class Loop:
             EngineConfig(),
             claude=ClaudeAnalyzer(client),
             clock=clock,
-            investigator=Investigator(client, InvestigationLimits()),
+            investigator=Investigator(client, limits or InvestigationLimits()),
             tools=source,
         )
 

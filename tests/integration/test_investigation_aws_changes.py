@@ -223,6 +223,22 @@ async def test_deployments_of_an_ecs_service(alarm_tools: ToolRegistry):
         await run(alarm_tools, "deployments", ecs_cluster="prod", ecs_service="search")
 
 
+DB_PASSWORD = "hunter2-Sup3rSecret"
+STRIPE_KEY = "not-a-real-stripe-key-0001"
+LAMBDA_FIELDS = (
+    "function",
+    "last_modified",
+    "version",
+    "code_sha256",
+    "state",
+    "last_update_status",
+    "runtime",
+    "memory",
+    "timeout",
+    "versions",
+)
+
+
 def zipped(source: str) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -230,7 +246,7 @@ def zipped(source: str) -> bytes:
     return buffer.getvalue()
 
 
-async def test_deployments_of_a_lambda_function_and_its_newest_versions(
+async def test_deployments_of_a_lambda_function_its_newest_versions_and_no_secrets(
     alarm_tools: ToolRegistry,
 ):
     role = boto3.client("iam").create_role(
@@ -246,6 +262,7 @@ async def test_deployments_of_a_lambda_function_and_its_newest_versions(
         Code={"ZipFile": zipped("v0")},
         MemorySize=256,
         Timeout=15,
+        Environment={"Variables": {"DB_PASSWORD": DB_PASSWORD, "STRIPE_KEY": STRIPE_KEY}},
     )
     shas = []
     for n in range(1, 7):
@@ -268,5 +285,17 @@ async def test_deployments_of_a_lambda_function_and_its_newest_versions(
         (str(n), f"release {n}") for n in (6, 5, 4, 3, 2)
     ]
     assert [v["code_sha256"] for v in found["versions"]] == shas[:0:-1]
+    # The configuration only: never the environment (secrets, often) nor the code's location,
+    # though AWS serves the tool's calls with both (the environment is there to leak).
+    served = lam.get_function_configuration(FunctionName="checkout")
+    assert served["Environment"]["Variables"]["DB_PASSWORD"] == DB_PASSWORD
+    assert set(found) == set(LAMBDA_FIELDS)
+    assert all(
+        set(v) == {"version", "last_modified", "code_sha256", "description"}
+        for v in found["versions"]
+    )
+    shown = json.dumps(found)
+    assert DB_PASSWORD not in shown and STRIPE_KEY not in shown and "DB_PASSWORD" not in shown
+    assert "amazonaws.com" not in shown and "Location" not in shown
     with pytest.raises(Exception, match="ResourceNotFoundException: Function not found"):
         await run(alarm_tools, "deployments", lambda_function="missing")

@@ -52,6 +52,7 @@ WILDCARD_ONLY = {
     "cloudwatch:GetMetricData",
     "ses:GetSendQuota",
     "logs:GetQueryResults",
+    "logs:StopQuery",
     "cloudtrail:LookupEvents",
 }
 LINT = ManualArgs(include_checks=["I"])
@@ -155,6 +156,10 @@ def test_the_bot_policy_grants_exactly_the_calls_the_code_makes():
     # The scan finds the calls it should: the consumer, the store and the context gatherer.
     assert {"sqs:ReceiveMessage", "dynamodb:PutItem", "logs:FilterLogEvents"} <= expected
     assert "dynamodb:CreateTable" not in expected
+    # GetFunction would hand out a presigned URL to a function's code; the configuration is
+    # all the deployments tool reads. A query the Insights tool gives up on is stopped.
+    assert "lambda:GetFunction" not in expected
+    assert {"lambda:GetFunctionConfiguration", "logs:StopQuery"} <= expected
     assert granted == expected
 
 
