@@ -6,8 +6,9 @@ Lambda versions, our past incidents), the true cause, and a recording of a model
 it. The alert is parsed and recorded in a fresh SQLite store, the context gathered from moto,
 and the bot's own `Investigator` runs with the real tools against moto; "Claude" is the local
 Messages API fake answering from the recording. Prints, per scenario and overall, the steps,
-tool calls, tool errors, tokens, cost, time and whether the conclusion names the true cause,
-beside the targets for real Claude.
+tool calls, tool errors, tokens, cost, time, whether the conclusion names the true cause, and
+how many of the claims its evidence lists cite a call that answered (each claim left bare and
+each citation the loop dropped named), beside the targets for real Claude.
 
     python bench/investigate.py                  # replay every recording
     python bench/investigate.py --only NAME      # one scenario
@@ -18,7 +19,7 @@ beside the targets for real Claude.
 
 Replay scores the recordings, not the model. Targets with real Claude: the true cause named in
 at least 85 % of scenarios, a median of at most 6 tool calls, p95 under 60 s, at most $0.10 per
-investigation.
+investigation. The evidence figure has no target.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def main() -> None:
             "targets": TARGETS,
             "scenarios": [o.as_json() for o in outcomes],
         }
-        print(json.dumps(document, indent=1))
+        print(json.dumps(document, indent=1, ensure_ascii=False))
         return
     if args.verbose:
         for run in runs:

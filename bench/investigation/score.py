@@ -5,6 +5,12 @@ The scoring rule: a conclusion names the true cause when its `root_cause`, lower
 with runs of whitespace collapsed, contains any of the scenario's `cause.keywords` (normalised
 the same way). An analysis the offline analyzer made (Claude gave none) never names it.
 
+Show the work: a claim of the analysis's `evidence` is cited when at least one of the calls
+it cites survived the loop's `cited()`, which drops the numbers of calls that failed, were
+refused or never happened; a claim left with none is bare. Each dropped number is reported
+with why, so that a recording whose numbering drifted, or a model that cites a failed call or
+invents one, shows up beside the figure rather than inside it.
+
 A recorded tool call says whether it is meant to fail; a call whose outcome differs (a
 recording whose argument names drifted from the tools' schemas fails where it should not) is
 an unexpected outcome, and so is a recording answer left unused or a run that stopped for
@@ -20,9 +26,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from analysis import prompting
-from analysis.models import AnalyzerKind
+from analysis.models import AnalyzerKind, Evidence
 from bench.investigation.replay import Run
+from bench.investigation.scenario import Recording
 
 TARGET_NAMED = 0.85
 TARGET_MEDIAN_CALLS = 6
@@ -56,6 +65,10 @@ class Outcome:
     seconds: float
     named: bool
     root_cause: str
+    claims: int
+    cited: int
+    bare: list[str]
+    dropped: list[str]
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,7 +98,41 @@ def score(run: Run) -> Outcome:
         seconds=round(run.seconds + _recorded_seconds(run), 3),
         named=claude and names_cause(analysis.root_cause, run.scenario.cause.keywords),
         root_cause=analysis.root_cause,
+        claims=len(analysis.evidence),
+        cited=sum(bool(item.calls) for item in analysis.evidence),
+        bare=[item.claim for item in analysis.evidence if not item.calls],
+        dropped=dropped(run),
     )
+
+
+def asked(recording: Recording) -> list[Evidence]:
+    """The evidence as the model wrote it: that of the recording's last `record_analysis`,
+    the conclusion the loop accepted (an invalid one before it was sent back)."""
+    for step in reversed(recording.steps):
+        for call in reversed(step.calls):
+            if call.tool == prompting.TOOL_NAME:
+                try:
+                    return [Evidence.model_validate(i) for i in call.input.get("evidence", [])]
+                except ValidationError:  # an invalid conclusion, not the one accepted
+                    return []
+    return []
+
+
+def dropped(run: Run) -> list[str]:
+    """Each citation the loop dropped, `#5 (failed)` or `#9 (no such call)`: what the model
+    asked for compared claim by claim with what the analysis kept."""
+    trace = run.analysis.investigation
+    kept = run.analysis.evidence
+    wrote = asked(run.recorded or run.scenario.recording)
+    if trace is None or [item.claim for item in wrote] != [item.claim for item in kept]:
+        return []  # not this conclusion's evidence (an offline analysis, a drifted replay)
+    failed = {call.number for call in trace.calls if call.is_error}
+    lost = []
+    for before, after in zip(wrote, kept, strict=True):
+        for number in sorted(set(before.calls) - set(after.calls)):
+            why = "failed" if number in failed else "no such call"
+            lost.append(f"#{number} ({why})")
+    return lost
 
 
 def _recorded_seconds(run: Run) -> float:
@@ -124,9 +171,12 @@ def calls(run: Run) -> list[str]:
     lines = [f"{run.scenario.name}:"]
     for call in trace.calls if trace else []:
         mark = "ERROR " if call.is_error else ""
-        lines.append(f"  {call.step}. {call.tool} {json.dumps(call.arguments)}")
+        lines.append(f"  #{call.number} step {call.step}: {call.tool} {json.dumps(call.arguments)}")
         lines.append(f"     -> {mark}{call.result}")
     lines.append(f"  root cause: {run.analysis.root_cause}")
+    for item in run.analysis.evidence:
+        shown = ", ".join(f"#{number}" for number in item.calls) or "no tool call shows this"
+        lines.append(f"  evidence: {item.claim} ({shown})")
     return lines
 
 
@@ -139,6 +189,7 @@ def percentile(values: list[float], fraction: float) -> float:
 def overall(outcomes: list[Outcome]) -> dict[str, Any]:
     calls = [float(o.tool_calls) for o in outcomes]
     costs = [o.cost_usd for o in outcomes]
+    claims = sum(o.claims for o in outcomes)
     return {
         "scenarios": len(outcomes),
         "true_cause_rate": sum(o.named for o in outcomes) / len(outcomes),
@@ -151,6 +202,10 @@ def overall(outcomes: list[Outcome]) -> dict[str, Any]:
         "cost_max_usd": max(costs),
         "cost_mean_usd": statistics.fmean(costs),
         "step_limit": sum(o.stopped == "step limit" for o in outcomes),
+        "claims": claims,
+        "claims_bare": sum(len(o.bare) for o in outcomes),
+        "citations_dropped": sum(len(o.dropped) for o in outcomes),
+        "evidence_cited_rate": sum(o.cited for o in outcomes) / claims if claims else None,
     }
 
 
@@ -159,6 +214,7 @@ TARGETS = {
     "median_tool_calls": f"<= {TARGET_MEDIAN_CALLS}",
     "p95_seconds": f"< {TARGET_P95_SECONDS:g} s",
     "cost_max_usd": f"<= ${TARGET_MAX_COST:.2f}",
+    "evidence_cited_rate": "—",  # issue 18 sets none
 }
 
 
@@ -168,22 +224,35 @@ recordings'; the alerts' parsing, the gathered context, the loop, the tools agai
 the scoring are real. Tokens are the local fake's estimate (about 4 characters a token) of
 these very requests, unless a live recording carries the API's own usage; cost is that at the
 model's price. Seconds add the model's time a live recording noted (none in scripted ones).
+The evidence figure is the recordings' citations against the calls the loop numbered.
 The targets are for real Claude (--live)."""
 
 
 def table(outcomes: list[Outcome]) -> str:
     header = (
         f"{'scenario':<34} {'steps':>5} {'calls':>5} {'errs':>4} {'tokens':>7} "
-        f"{'cost $':>7} {'secs':>6}  cause  stopped"
+        f"{'cost $':>7} {'secs':>6} {'cited':>5}  cause  stopped"
     )
     lines = [header, "-" * len(header)]
     for o in outcomes:
         lines.append(
             f"{o.name:<34} {o.steps:>5} {o.tool_calls:>5} {o.tool_errors:>4} {o.tokens:>7,} "
-            f"{o.cost_usd:>7.4f} {o.seconds:>6.2f}  {'yes' if o.named else 'NO ':<5}  {o.stopped}"
+            f"{o.cost_usd:>7.4f} {o.seconds:>6.2f} {_cited(o):>5}  "
+            f"{'yes' if o.named else 'NO ':<5}  {o.stopped}"
         )
         lines += [f"    unexpected: {problem}" for problem in o.unexpected]
+        lines += [f"    bare claim: {claim}" for claim in o.bare]
+        if o.dropped:
+            lines.append(f"    citations dropped: {', '.join(o.dropped)}")
     return "\n".join(lines)
+
+
+def _cited(outcome: Outcome) -> str:
+    return f"{outcome.cited}/{outcome.claims}" if outcome.claims else "—"
+
+
+def _rate(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
 
 
 def summary(figures: dict[str, Any], live: bool) -> str:
@@ -199,8 +268,17 @@ def summary(figures: dict[str, Any], live: bool) -> str:
         ("tokens, total", f"{figures['tokens']:,}", ""),
         ("cost per investigation, max", f"${figures['cost_max_usd']:.4f}", TARGETS["cost_max_usd"]),
         ("cost per investigation, mean", f"${figures['cost_mean_usd']:.4f}", ""),
+        (
+            "evidence: claims citing a call that answered",
+            _rate(figures["evidence_cited_rate"]),
+            TARGETS["evidence_cited_rate"],
+        ),
+        ("evidence: claims", f"{figures['claims']}", ""),
+        ("evidence: claims left bare", f"{figures['claims_bare']}", ""),
+        ("evidence: citations dropped", f"{figures['citations_dropped']}", ""),
     ]
-    lines = [f"{name:<30} {value:>10}   {target}".rstrip() for name, value, target in rows]
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"{name:<{width}} {value:>10}   {target}".rstrip() for name, value, target in rows]
     if not live:
         lines.append(REPLAY_NOTE)
     return "\n".join(lines)

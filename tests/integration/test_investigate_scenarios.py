@@ -1,8 +1,8 @@
 """The scenarios of bench/investigate.py kept honest: every file loads and its recording fits
 the tools it calls, and a few replay end to end through the real engine, Investigator and AWS
 tools against moto, with the scored outcome asserted. A scenario or a harness that breaks,
-or a recording whose arguments drift from the tools' schemas, fails here rather than in a
-benchmark nobody runs."""
+a recording whose arguments drift from the tools' schemas, or one whose evidence cites a call
+its numbering no longer gives, fails here rather than in a benchmark nobody runs."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from analysis.investigation.loop import InvestigationLimits
 from analysis.models import Diagnosis
 from bench.investigation import scenario as scenarios
 from bench.investigation.replay import Harness, parse_alerts, turns
-from bench.investigation.scenario import Call, Scenario
+from bench.investigation.scenario import Call, Recording, Scenario, Step
 from bench.investigation.score import Outcome, names_cause, overall, score
 from bench.investigation.tools import clients, tools_for
 from incidents.models import Incident, Severity
@@ -90,6 +90,74 @@ def _check(call: Call, schemas: dict[str, dict[str, Any]]) -> None:
         assert _fits(call.input, schemas[call.tool]), f"{call.tool} {call.input}"
 
 
+def numbered(recording: Recording) -> dict[int, Call]:
+    """The recording's tool calls by the number the loop gives each (`[call #N]`): 1-based in
+    the order asked, across steps, failed and refused calls included, `record_analysis` not
+    numbered; a step whose conclusion is valid runs nothing else."""
+    calls: dict[int, Call] = {}
+    for step in recording.steps:
+        concluding = [c for c in step.calls if c.tool == prompting.TOOL_NAME]
+        if any(_valid(call) for call in concluding):
+            break
+        for call in step.calls:
+            if call.tool != prompting.TOOL_NAME:
+                calls[len(calls) + 1] = call
+    return calls
+
+
+def _valid(call: Call) -> bool:
+    try:
+        Diagnosis.model_validate(call.input)
+    except ValueError:
+        return False
+    return True
+
+
+def citation_problems(scenario: Scenario) -> list[str]:
+    """What is wrong with the evidence of the recording's conclusion: a claim citing nothing,
+    a number no call of the recording has, or a call the scenario means to fail."""
+    calls = numbered(scenario.recording)
+    conclusion = Diagnosis.model_validate(scenario.recording.steps[-1].calls[-1].input)
+    problems = []
+    for item in conclusion.evidence:
+        if not item.calls:
+            problems.append(f"{item.claim!r} cites nothing")
+        for number in item.calls:
+            if number not in calls:
+                problems.append(f"{item.claim!r} cites #{number}; there are {len(calls)} calls")
+            elif calls[number].error:
+                problems.append(f"{item.claim!r} cites #{number}, meant to fail")
+    return problems
+
+
+@pytest.mark.parametrize("scenario", ALL, ids=lambda s: s.name)
+def test_the_evidence_cites_only_calls_of_the_recording_that_answer(scenario: Scenario):
+    conclusion = Diagnosis.model_validate(scenario.recording.steps[-1].calls[-1].input)
+
+    assert 1 <= len(conclusion.evidence) <= 3
+    assert citation_problems(scenario) == []
+
+
+def _with_steps(scenario: Scenario, steps: list[Step]) -> Scenario:
+    recording = scenario.recording.model_copy(update={"steps": steps})
+    return scenario.model_copy(update={"recording": recording})
+
+
+def test_a_recording_edit_that_shifts_the_numbering_breaks_its_citations():
+    """ecs-bad-deploy-5xx cites #1 and #2 (changes, deployments) and #3 (the logs)."""
+    original = BY_NAME["ecs-bad-deploy-5xx"]
+    first, *rest = original.recording.steps
+    dropped = first.model_copy(update={"calls": first.calls[1:]})
+    failing = Call(tool="describe_alarms", input={"state": "FIRING"}, error=True)
+    inserted = first.model_copy(update={"calls": [failing, *first.calls]})
+
+    shifted = citation_problems(_with_steps(original, [dropped, *rest]))
+    moved = citation_problems(_with_steps(original, [inserted, *rest]))
+
+    assert [problem.rsplit(" cites ", 1)[1] for problem in shifted] == ["#3; there are 2 calls"]
+    assert [problem.rsplit(" cites ", 1)[1] for problem in moved] == ["#1, meant to fail"]
+
+
 JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -151,6 +219,54 @@ async def test_a_bad_deploy_replays_to_its_true_cause(harness: Harness):
     assert (outcome.tool_calls, outcome.tool_errors) == (3, 0)
     assert outcome.named
     assert outcome.tokens > 0 and 0 < outcome.cost_usd < 0.10
+
+
+async def test_a_replayed_analysis_carries_its_evidence_through_the_real_loop(harness: Harness):
+    scenario = BY_NAME["ecs-bad-deploy-5xx"]
+    conclusion = Diagnosis.model_validate(scenario.recording.steps[-1].calls[-1].input)
+
+    run = await harness.replay(scenario, MODEL)
+    outcome = score(run)
+
+    assert run.analysis.evidence == conclusion.evidence
+    assert [(e.claim, e.calls) for e in run.analysis.evidence][1] == (
+        "Since then every POST /api/checkout fails with KeyError 'PAYMENT_PROVIDER_URL' "
+        "in payments/client.py.",
+        [3],
+    )
+    trace = run.analysis.investigation
+    assert trace is not None
+    meant = numbered(scenario.recording)
+    assert [(c.number, c.tool) for c in trace.calls] == [(n, c.tool) for n, c in meant.items()]
+    assert (outcome.claims, outcome.cited, outcome.bare, outcome.dropped) == (2, 2, [], [])
+    assert overall([outcome])["evidence_cited_rate"] == 1.0
+
+
+async def test_citations_of_a_failed_or_invented_call_are_dropped_and_reported(
+    harness: Harness,
+):
+    """lambda-timeout-new-version's call #1 is meant to fail (a wrong log group)."""
+    original = BY_NAME["lambda-timeout-new-version"]
+    *steps, last = original.recording.steps
+    [conclusion] = last.calls
+    evidence = [
+        {"claim": "orders_sync times out.", "calls": [1]},
+        {"claim": "Version 8 set a 3 s timeout.", "calls": [3, 9]},
+    ]
+    cites_badly = conclusion.model_copy(
+        update={"input": {**conclusion.input, "evidence": evidence}}
+    )
+    scenario = _with_steps(original, [*steps, last.model_copy(update={"calls": [cites_badly]})])
+
+    outcome = await replay(harness, scenario)
+
+    assert outcome.unexpected == [] and outcome.named
+    assert (outcome.claims, outcome.cited) == (2, 1)
+    assert outcome.bare == ["orders_sync times out."]
+    assert outcome.dropped == ["#1 (failed)", "#9 (no such call)"]
+    figures = overall([outcome])
+    assert (figures["evidence_cited_rate"], figures["claims_bare"]) == (0.5, 1)
+    assert figures["citations_dropped"] == 2
 
 
 async def test_a_meant_tool_error_and_the_step_limit_are_as_the_scenarios_say(harness: Harness):
