@@ -78,6 +78,7 @@ class McpSession:
             try:
                 return await client.call_tool(tool, arguments)
             except Exception as exc:
+                self._refuse_if_closed()  # closed under the call: not a connection to restore
                 if not _connection_lost(exc, self._session_gone):
                     raise
                 logger.warning(
@@ -109,6 +110,7 @@ class McpSession:
         finish, so a server slow to start is not killed half-started (nor the call held up
         while the old session closes). Calls that lost the same session share one attempt;
         a call after a failed attempt starts another."""
+        self._refuse_if_closed()
         task = self._reconnecting
         if task is None or task.done():
             if self._client is not None and self._client is not lost:
