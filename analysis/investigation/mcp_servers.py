@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9-]{0,29}$"
 """Letters, digits and hyphens: `<server>__<tool>` must split one way only, and fit the
@@ -44,6 +52,16 @@ class McpServer(BaseModel):
     """The allow-list: only these tools are offered to Claude, and only they can be called."""
     read_only: bool = True
     """Offer only the allow-listed tools that the server annotates `readOnlyHint: true`."""
+
+    @field_validator("tools")
+    @classmethod
+    def _each_tool_once(cls, tools: list[str]) -> list[str]:
+        """A tool named twice would be offered twice, and the investigation refuses a tool
+        list with two tools of one name: every HIGH or CRITICAL analysis would fail."""
+        twice = sorted({name for name in tools if tools.count(name) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} named more than once")
+        return tools
 
     @model_validator(mode="after")
     def _one_transport(self) -> McpServer:

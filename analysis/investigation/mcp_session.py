@@ -4,8 +4,10 @@ The SDK's transports are anyio task groups, which must be left by the task that 
 while tool calls come from whichever task runs an investigation. So each session has an owner
 task that enters the transport and the client, publishes the client, and holds them until it
 is told to let go; calls only send requests on the published client. A call that finds the
-connection lost (the process died, the HTTP server went away) asks for one new session and
-tries once more; if that fails too, the call raises, which the loop answers as an error.
+connection lost (the process died, the HTTP server went away or restarted) asks for one new
+session and tries once more; if that fails too, the call raises, which the loop answers as an
+error. The new session is made by a task of the session's own, which a call waits for only
+within its own time. Once closed, a session never connects again.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import httpx2
 import mcp_types
 from mcp import Client, MCPError, StdioServerParameters
-from mcp.client.streamable_http import streamable_http_client
+from mcp.client.streamable_http import MCP_SESSION_ID, streamable_http_client
 from pydantic import ValidationError
 
 from analysis.investigation.mcp_servers import McpServer
@@ -39,6 +41,11 @@ class McpUnavailableError(Exception):
     """The server did not start, or did not answer, within its time."""
 
 
+class McpClosedError(McpUnavailableError):
+    """The session was closed (the bot is stopping): a call still in flight must not start
+    the server again, which would leave it running after the bot."""
+
+
 class McpSession:
     """The session with one server; see the module docstring."""
 
@@ -49,43 +56,85 @@ class McpSession:
         self._owner: asyncio.Task[None] | None = None
         self._release: asyncio.Event | None = None
         self._lock = asyncio.Lock()
+        self._reconnecting: asyncio.Task[Client] | None = None
+        self._closed = False
         self._refused: int | None = None
         """The last HTTP error status: the SDK reports a 401 as only "an error response"."""
+        self._session_gone = False
+        """The server answered 404 to our session id: it forgot the session (it restarted)."""
 
     async def open(self) -> list[mcp_types.Tool]:
         """Connects and lists the server's tools. Raises `McpUnavailableError` when it does
         not start or answer within `connect_timeout`."""
         async with self._lock:
+            self._refuse_if_closed()
             return await self._connect()
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> mcp_types.CallToolResult:
         """The server's result for one call; a lost connection gets one new session."""
+        self._refuse_if_closed()
         client = self._client
         if client is not None:
             try:
                 return await client.call_tool(tool, arguments)
             except Exception as exc:
-                if not _connection_lost(exc):
+                self._refuse_if_closed()  # closed under the call: not a connection to restore
+                if not _connection_lost(exc, self._session_gone):
                     raise
                 logger.warning(
                     "MCP server %s: connection lost (%s); reconnecting",
                     self.server.name,
                     describe(exc),
                 )
-        async with self._lock:
-            if self._client is None or self._client is client:
-                await self._connect()
-            client = self._client
-        assert client is not None
+        client = await self._reconnected(client)
         return await client.call_tool(tool, arguments)
 
     async def close(self) -> None:
+        """Ends the session for good: a reconnect under way is stopped, and a later call
+        raises `McpClosedError` rather than start the server again."""
+        self._closed = True
+        reconnecting = self._reconnecting
+        if reconnecting is not None:
+            reconnecting.cancel()
+            await asyncio.wait({reconnecting})
         async with self._lock:
             await self._disconnect()
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise McpClosedError(f"MCP server {self.server.name}: closed, the bot is stopping")
+
+    async def _reconnected(self, lost: Client | None) -> Client:
+        """A new session in place of `lost`, made by a task of this session's own: the caller
+        waits for it only within its own time, and a caller whose time runs out leaves it to
+        finish, so a server slow to start is not killed half-started (nor the call held up
+        while the old session closes). Calls that lost the same session share one attempt;
+        a call after a failed attempt starts another."""
+        self._refuse_if_closed()
+        task = self._reconnecting
+        if task is None or task.done():
+            if self._client is not None and self._client is not lost:
+                return self._client
+            task = asyncio.create_task(
+                self._reconnect(lost), name=f"mcp-reconnect-{self.server.name}"
+            )
+            task.add_done_callback(_retrieved)
+            self._reconnecting = task
+        return await asyncio.shield(task)
+
+    async def _reconnect(self, lost: Client | None) -> Client:
+        async with self._lock:
+            self._refuse_if_closed()
+            if self._client is None or self._client is lost:
+                await self._connect()
+            client = self._client
+        assert client is not None
+        return client
 
     async def _connect(self) -> list[mcp_types.Tool]:
         await self._disconnect()
         self._refused = None
+        self._session_gone = False
         ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
         release = asyncio.Event()
         self._release = release
@@ -148,6 +197,8 @@ class McpSession:
     async def _note_status(self, response: httpx2.Response) -> None:
         if response.status_code >= 400:
             self._refused = response.status_code
+        if response.status_code == 404 and MCP_SESSION_ID in response.request.headers:
+            self._session_gone = True
 
     async def _disconnect(self) -> None:
         """Tells the owner to let go (or cancels it while it is still connecting) and waits
@@ -178,12 +229,24 @@ async def _list_tools(client: Client) -> list[mcp_types.Tool]:
     return tools
 
 
-def _connection_lost(exc: Exception) -> bool:
+def _connection_lost(exc: Exception, session_gone: bool) -> bool:
     """Whether a failed call says the session is gone (worth a new one) rather than that the
-    server refused the request (which a new session would only repeat)."""
+    server refused the request (which a new session would only repeat). A restarted HTTP
+    server answers our session id with 404, which the SDK reports as an invalid request
+    ("Session terminated", or the server's "Session not found"); the MCP specification asks
+    the client to start a new session then."""
     if isinstance(exc, MCPError):
-        return exc.code == mcp_types.CONNECTION_CLOSED
+        return exc.code == mcp_types.CONNECTION_CLOSED or (
+            exc.code == mcp_types.INVALID_REQUEST and session_gone
+        )
     return not isinstance(exc, ValidationError)
+
+
+def _retrieved(task: asyncio.Task[Client]) -> None:
+    """Takes a reconnect's outcome, so that asyncio does not warn of a failure never
+    retrieved when every caller stopped waiting for it."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        logger.info("MCP reconnect failed: %s", describe(exc))
 
 
 def describe(exc: BaseException) -> str:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import mcp_types
 
 from analysis.investigation.mcp_servers import McpServer
-from analysis.investigation.mcp_session import McpSession, McpUnavailableError
+from analysis.investigation.mcp_session import McpClosedError, McpSession, McpUnavailableError
 from analysis.investigation.registry import Tool, ToolRegistry
 
 if TYPE_CHECKING:
@@ -57,11 +57,13 @@ class Offer:
 
 
 def offer(server: McpServer, listed: Sequence[mcp_types.Tool]) -> Offer:
-    """The allow-listed tools of `server` that may be offered, under their namespaced names."""
+    """The allow-listed tools of `server` that may be offered, under their namespaced names.
+    Each name once, even from a list the file's check did not see: a tool offered twice makes
+    the investigation's tool list, and so every investigated analysis, fail."""
     by_name = {tool.name: tool for tool in listed}
     tools: list[tuple[str, mcp_types.Tool]] = []
     withheld: dict[str, str] = {}
-    for name in server.tools:
+    for name in dict.fromkeys(server.tools):
         tool = by_name.get(name)
         offered = f"{server.name}{SEPARATOR}{name}"
         if tool is None:
@@ -70,9 +72,24 @@ def offer(server: McpServer, listed: Sequence[mcp_types.Tool]) -> Offer:
             withheld[name] = "not annotated read-only (read_only: false would offer it)"
         elif not _TOOL_NAME.match(offered):
             withheld[name] = f"{offered!r} is not a valid tool name for Claude"
+        elif (odd := _schema_problem(tool.input_schema)) is not None:
+            withheld[name] = odd
         else:
             tools.append((offered, tool))
     return Offer(tools, withheld)
+
+
+def _schema_problem(schema: dict[str, Any]) -> str | None:
+    """Why the Messages API would refuse this input schema, if it would. It refuses the whole
+    request, not the one tool, so one odd tool would fail every investigated analysis."""
+    if not schema:
+        return None
+    if schema.get("type") != "object":
+        return f"its input schema is not an object schema (type: {schema.get('type')!r})"
+    composed = [key for key in ("oneOf", "anyOf", "allOf") if key in schema]
+    if composed:
+        return f"its input schema has {', '.join(composed)} at the top level"
+    return None
 
 
 class McpTools:
@@ -91,22 +108,29 @@ class McpTools:
         self._callable: dict[str, set[str]] = {}
         self._connecting: asyncio.Task[None] | None = None
         self._tried = asyncio.Event()
+        self._closed = False
 
     def start(self) -> None:
         """Connects in the background: an unreachable server never holds up the caller."""
-        if self._connecting is None:
+        if self._connecting is None and not self._closed:
             self._connecting = asyncio.create_task(self._keep_connecting(), name="mcp-servers")
 
     async def ready(self) -> None:
         """Waits for the first attempt at every server (each bounded by `connect_timeout`):
-        a one-shot command wants the tools before its one analysis."""
+        a one-shot command wants the tools before its one analysis. Returns at once after
+        `close`."""
         self.start()
-        await self._tried.wait()
+        if self._connecting is not None:
+            await self._tried.wait()
 
     async def close(self) -> None:
+        """Closes every session for good: a call still in flight, or made later, raises
+        `McpClosedError` instead of starting its server again after the bot stopped."""
+        self._closed = True
         if self._connecting is not None:
             self._connecting.cancel()
             await asyncio.gather(self._connecting, return_exceptions=True)
+        self._tried.set()
         await asyncio.gather(*(session.close() for session in self.sessions.values()))
 
     def tools_for(self, incident: Incident, alert: Alert) -> ToolRegistry:
@@ -115,6 +139,8 @@ class McpTools:
 
     async def call(self, server: str, tool: str, arguments: dict[str, Any]) -> Any:
         """The value of one call; refused unless `tool` is offered for `server`."""
+        if self._closed:
+            raise McpClosedError(f"MCP server {server}: closed, the bot is stopping")
         session = self.sessions.get(server)
         if session is None or tool not in self._callable.get(server, set()):
             raise PermissionError(
@@ -123,24 +149,36 @@ class McpTools:
         return result_value(await session.call(tool, arguments))
 
     async def _keep_connecting(self) -> None:
-        while True:
-            waiting = [s for name, s in self.sessions.items() if name not in self._tools]
-            await asyncio.gather(*(self._open(session) for session in waiting))
+        """`_tried` is set however this ends, so that `ready` never waits forever."""
+        try:
+            while True:
+                waiting = [s for name, s in self.sessions.items() if name not in self._tools]
+                await asyncio.gather(*(self._open(session) for session in waiting))
+                self._tried.set()
+                if len(self._tools) == len(self.sessions):
+                    return
+                await asyncio.sleep(self.retry_interval)
+        finally:
             self._tried.set()
-            if len(self._tools) == len(self.sessions):
-                return
-            await asyncio.sleep(self.retry_interval)
 
     async def _open(self, session: McpSession) -> None:
+        """One server's attempt. Whatever goes wrong is that server's failure only: it is
+        logged and tried again with the others, never the end of the retrying."""
         server = session.server
         try:
-            listed = await session.open()
+            self._offer(server, await session.open())
         except McpUnavailableError as exc:
             logger.warning(
                 "MCP server %s skipped: %s; trying again in %gs", server.name, exc,
                 self.retry_interval,
             )  # fmt: skip
-            return
+        except Exception:
+            logger.exception(
+                "MCP server %s skipped: unexpected error; trying again in %gs", server.name,
+                self.retry_interval,
+            )  # fmt: skip
+
+    def _offer(self, server: McpServer, listed: list[mcp_types.Tool]) -> None:
         offered = offer(server, listed)
         for name, why in offered.withheld.items():
             logger.warning("MCP server %s: tool %s not offered: %s", server.name, name, why)

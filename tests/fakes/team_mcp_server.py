@@ -7,13 +7,19 @@ and run as a real subprocess, over stdio or over Streamable HTTP on 127.0.0.1.
 Its tools: `recent_deploys` answers structured data with secrets seeded in it,
 `service_owner` answers text naming the on-call person from `TEAM_MCP_ONCALL` (so a test sees
 the environment the configuration gave it), `broken_query` always fails, `server_pid` says
-which process answered (a test kills it to see the client reconnect), and `restart_service`
-is the one tool not annotated read-only, which no test allow-lists.
+which process answered (a test kills it to see the client reconnect), `wait_seconds` answers
+after a while (a call still in flight), `either_id` declares a top-level `anyOf` in its input
+schema (which the Messages API refuses), and `restart_service` is the one tool not annotated
+read-only.
 
 `TEAM_MCP_JOURNAL` names a file each call appends its tool's name to, so that a test can tell
 a call that never reached the server from one that did (and a stdio server appends `stopped`
-when its client closes the session); `TEAM_MCP_TOKEN`, over HTTP, is the
-Bearer token every request must carry.
+when its client closes the session); `TEAM_MCP_STARTS` names a file each stdio process
+appends its id to as it starts, and while the file `TEAM_MCP_SLOW_START` names exists, a stdio
+process waits that many seconds before it answers (a server slow to start); `TEAM_MCP_TOKEN`,
+over HTTP, is the Bearer token every request must carry, and `TEAM_MCP_HANDSHAKE_ONLY=1` makes
+it answer as a server of the handshake era does (sessions with an `Mcp-Session-Id`, which a
+restarted server no longer knows) rather than speak the sessionless 2026-07-28 protocol.
 """
 
 from __future__ import annotations
@@ -22,13 +28,15 @@ import asyncio
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import INVALID_REQUEST, ErrorData, JSONRPCError, ToolAnnotations
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 SECRET_PASSWORD = "hunter2-Team-Secret"
@@ -79,6 +87,19 @@ def server_pid() -> str:
     return str(os.getpid())
 
 
+async def wait_seconds(seconds: float) -> str:
+    """Answers after `seconds`. Read-only."""
+    _journal("wait_seconds")
+    await anyio.sleep(seconds)
+    return f"waited {seconds:g}s"
+
+
+def either_id(order_id: str = "", invoice_id: str = "") -> str:
+    """Looks an order up by either id. Read-only."""
+    _journal("either_id")
+    return order_id or invoice_id
+
+
 def restart_service(service: str) -> str:
     """Restarts a service. Changes production."""
     _journal("restart_service")
@@ -87,10 +108,24 @@ def restart_service(service: str) -> str:
 
 def build() -> MCPServer:
     server: MCPServer = MCPServer("team-tools", log_level="WARNING")
-    for read in (recent_deploys, service_owner, broken_query, server_pid):
+    for read in (recent_deploys, service_owner, broken_query, server_pid, wait_seconds, either_id):
         server.add_tool(read, annotations=_READ)
     server.add_tool(restart_service, annotations=_WRITE)
+    either = server._tool_manager.get_tool("either_id")
+    assert either is not None
+    either.parameters["anyOf"] = [{"required": ["order_id"]}, {"required": ["invoice_id"]}]
     return server
+
+
+def _starting() -> None:
+    """Records this process's start, then waits as long as the slow-start file says."""
+    starts = os.environ.get("TEAM_MCP_STARTS")
+    if starts:
+        with open(starts, "a", encoding="utf-8") as record:
+            record.write(f"{os.getpid()}\n")
+    slow = os.environ.get("TEAM_MCP_SLOW_START")
+    if slow and os.path.isfile(slow):
+        time.sleep(float(Path(slow).read_text()))
 
 
 class _Bearer:
@@ -110,6 +145,28 @@ class _Bearer:
         await self.app(scope, receive, send)
 
 
+class _HandshakeOnly:
+    """Answers a request of the sessionless protocol as a server of the handshake era does (400,
+    no session id), so that the client falls back to `initialize` and a session."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        version = dict(scope.get("headers", [])).get(b"mcp-protocol-version", b"").decode()
+        if scope["type"] == "http" and version in MODERN_PROTOCOL_VERSIONS:
+            body = JSONRPCError(
+                jsonrpc="2.0",
+                id=None,
+                error=ErrorData(code=INVALID_REQUEST, message="Bad Request: Missing session ID"),
+            ).model_dump_json(by_alias=True, exclude_unset=True)
+            headers = [(b"content-type", b"application/json")]
+            await send({"type": "http.response.start", "status": 400, "headers": headers})
+            await send({"type": "http.response.body", "body": body.encode()})
+            return
+        await self.app(scope, receive, send)
+
+
 async def _serve_http(server: MCPServer, port: int) -> None:
     """Bound before the line is printed, so a client connecting at once waits in the backlog
     instead of being refused. Port 0: one the OS picks."""
@@ -120,6 +177,8 @@ async def _serve_http(server: MCPServer, port: int) -> None:
     sock.bind(("127.0.0.1", port))
     sock.listen(64)
     app: ASGIApp = server.streamable_http_app()
+    if os.environ.get("TEAM_MCP_HANDSHAKE_ONLY") == "1":
+        app = _HandshakeOnly(app)
     token = os.environ.get("TEAM_MCP_TOKEN")
     if token:
         app = _Bearer(app, token)
@@ -172,6 +231,7 @@ def main() -> None:
     if sys.argv[1:2] == ["http"]:
         anyio.run(_serve_http, server, int(sys.argv[2]) if len(sys.argv) > 2 else 0)
     else:
+        _starting()
         server.run("stdio")
         _journal("stopped")  # the client closed stdin: a clean end, not a kill
 

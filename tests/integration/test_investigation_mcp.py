@@ -27,7 +27,7 @@ from analysis.claude import ClaudeAnalyzer
 from analysis.engine import AnalysisEngine, EngineConfig
 from analysis.investigation.loop import Investigator
 from analysis.investigation.mcp_servers import McpServer, load_servers
-from analysis.investigation.mcp_session import McpUnavailableError
+from analysis.investigation.mcp_session import McpClosedError, McpSession, McpUnavailableError
 from analysis.investigation.mcp_tools import McpTools
 from analysis.investigation.past_incidents import StoreTools
 from analysis.investigation.registry import CombinedTools
@@ -76,8 +76,10 @@ def http_entry(url: str, tools: list[str] = READS) -> dict[str, Any]:
     return {"url": url, "headers": bearer, "tools": tools}
 
 
-def http_process(journal: Path, port: int = 0) -> HttpProcess:
+def http_process(journal: Path, port: int = 0, *, handshake_only: bool = False) -> HttpProcess:
     env = {"TEAM_MCP_TOKEN": TOKEN, "TEAM_MCP_ONCALL": ONCALL, "TEAM_MCP_JOURNAL": str(journal)}
+    if handshake_only:
+        env["TEAM_MCP_HANDSHAKE_ONLY"] = "1"
     return HttpProcess(env, port)
 
 
@@ -241,7 +243,7 @@ async def test_doctor_reports_each_server(tmp_path: Path):
         tmp_path,
         team=stdio_entry(journal, tools=["service_owner", "recent_deploys"]),
         missing={"command": str(tmp_path / "no-such-server"), "tools": ["anything"]},
-        writes=stdio_entry(journal, tools=["server_pid", "restart_service"]),
+        writes=stdio_entry(journal, tools=["server_pid", "restart_service", "either_id"]),
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ANTHROPIC_"))}
     env.update(SQLITE_PATH=str(tmp_path / "doctor.db"), MCP_SERVERS_FILE=str(path))
@@ -258,6 +260,7 @@ async def test_doctor_reports_each_server(tmp_path: Path):
     assert lines["mcp:missing"].startswith("FAIL") and "FileNotFoundError" in lines["mcp:missing"]
     assert lines["mcp:writes"].startswith("FAIL")
     assert "restart_service: not annotated read-only" in lines["mcp:writes"]
+    assert "either_id: its input schema has anyOf at the top level" in lines["mcp:writes"]
     assert ONCALL not in stdout.decode(), "env values are never printed"
     assert "mcp-servers" not in lines
 
@@ -308,6 +311,98 @@ async def test_a_dead_http_server_fails_the_call_then_is_reconnected_when_back(t
                 back = await mcp.call("team", "service_owner", {"service": "db"})
 
     assert back == f"db is owned by team payments; on call: {ONCALL}"
+
+
+async def test_a_restarted_http_server_gets_a_new_session_on_the_next_call(tmp_path: Path):
+    """A server of the handshake era (sessions), restarted on its own port as a deploy does
+    (the URL is the configuration): the new process answers the old session id with 404, and
+    the next call starts a new session."""
+    journal = tmp_path / "journal.txt"
+    port = free_port()
+    async with http_process(journal, port, handshake_only=True) as process:
+        configured = servers(tmp_path, team=http_entry(process.url))
+        async with opened(configured, connect_timeout=3) as mcp:
+            before = await mcp.call("team", "server_pid", {})
+            await process.stop()
+            async with http_process(journal, port, handshake_only=True):
+                after = await mcp.call("team", "server_pid", {})
+                again = await mcp.call("team", "server_pid", {})
+
+    assert after != before and again == after, "one new session, kept for the next calls"
+
+
+async def test_a_reconnect_outlives_a_caller_whose_time_ran_out(tmp_path: Path):
+    """The caller that found the server dead gives up at its own timeout; the restart it
+    started goes on, and the next call is answered by that very process."""
+    starts, slow = tmp_path / "starts.txt", tmp_path / "slow-start.txt"
+    entry = stdio_entry(tmp_path / "journal.txt")
+    entry["env"].update(TEAM_MCP_STARTS=str(starts), TEAM_MCP_SLOW_START=str(slow))
+    async with opened(servers(tmp_path, team=entry), connect_timeout=10) as mcp:
+        first = int(await mcp.call("team", "server_pid", {}))
+        slow.write_text("3")
+        os.kill(first, signal.SIGKILL)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(mcp.call("team", "server_pid", {}), 0.5)
+        gave_up = asyncio.get_running_loop().time() - started
+        second = int(await mcp.call("team", "server_pid", {}))
+
+    assert gave_up < 1.5, "the caller waits only within its own time"
+    assert [int(pid) for pid in starts.read_text().split()] == [first, second]
+
+
+class _UnexpectedSession(McpSession):
+    """A server whose every attempt fails in a way nothing planned for."""
+
+    attempts = 0
+
+    async def open(self) -> list[Any]:
+        self.attempts += 1
+        raise RuntimeError("listing came back malformed")
+
+
+async def test_an_unexpected_error_is_that_servers_failure_only(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    configured = servers(
+        tmp_path,
+        team=stdio_entry(tmp_path / "journal.txt", tools=["service_owner"]),
+        odd=stdio_entry(tmp_path / "odd.txt", tools=["service_owner"]),
+    )
+    mcp = McpTools(configured, retry_interval=0.2)
+    odd = mcp.sessions["odd"] = _UnexpectedSession(mcp.sessions["odd"].server, 1.0)
+    try:
+        await asyncio.wait_for(mcp.ready(), 20)
+        for _ in range(50):
+            if odd.attempts >= 2:
+                break
+            await asyncio.sleep(0.1)
+        names = offered(mcp)
+    finally:
+        await mcp.close()
+
+    assert names == {"team__service_owner"}
+    assert odd.attempts >= 2, "the retrying goes on"
+    assert "MCP server odd skipped: unexpected error" in caplog.text
+    assert "listing came back malformed" in caplog.text
+
+
+async def test_a_call_in_flight_at_close_does_not_start_the_server_again(tmp_path: Path):
+    starts = tmp_path / "starts.txt"
+    entry = stdio_entry(tmp_path / "journal.txt", tools=["server_pid", "wait_seconds"])
+    entry["env"]["TEAM_MCP_STARTS"] = str(starts)
+    mcp = McpTools(servers(tmp_path, team=entry))
+    await mcp.ready()
+    in_flight = asyncio.create_task(mcp.call("team", "wait_seconds", {"seconds": 5}))
+    await asyncio.sleep(0.5)
+    await mcp.close()
+
+    with pytest.raises(McpClosedError, match="closed"):
+        await asyncio.wait_for(in_flight, 10)
+    with pytest.raises(McpClosedError):
+        await mcp.call("team", "server_pid", {})
+    await asyncio.sleep(1)
+    assert len(starts.read_text().split()) == 1, "no server started after close"
 
 
 async def test_a_server_down_at_start_is_tried_again_and_offered_once_up(tmp_path: Path):

@@ -11,7 +11,7 @@ import mcp_types
 import pytest
 import yaml
 
-from analysis.investigation.mcp_servers import McpServersError, load_servers
+from analysis.investigation.mcp_servers import McpServer, McpServersError, load_servers
 from analysis.investigation.mcp_tools import McpToolError, offer, result_value
 from bot.settings import SettingsError, load_settings
 
@@ -93,6 +93,7 @@ def test_an_unset_variable_names_the_server_and_the_field(tmp_path: Path):
         ({"command": "x", "headers": {"A": "b"}, "tools": ["q"]}, "headers do not apply"),
         ({"command": "x"}, "tools: Field required"),
         ({"command": "x", "tools": []}, "tools: List should have at least 1 item"),
+        ({"command": "x", "tools": ["q", "r", "q"]}, "tools: q named more than once"),
         ({"command": "x", "tools": ["q"], "tool": ["typo"]}, "tool: Extra inputs"),
         ({"url": "ftp://g/mcp", "tools": ["q"]}, "url: String should match pattern"),
         ("just a string", "must be a mapping"),
@@ -124,9 +125,15 @@ def test_a_mistake_stops_start_up(tmp_path: Path):
         load_settings(mcp_servers_file=path, sqlite_path=tmp_path / "x.db")
 
 
-def _tool(name: str, read_only: bool | None) -> mcp_types.Tool:
+def _tool(
+    name: str, read_only: bool | None, schema: dict[str, Any] | None = None
+) -> mcp_types.Tool:
     annotations = None if read_only is None else mcp_types.ToolAnnotations(read_only_hint=read_only)
-    return mcp_types.Tool(name=name, input_schema={"type": "object"}, annotations=annotations)
+    return mcp_types.Tool(
+        name=name,
+        input_schema={"type": "object"} if schema is None else schema,
+        annotations=annotations,
+    )
 
 
 def test_only_allow_listed_read_only_tools_are_offered(tmp_path: Path):
@@ -152,6 +159,34 @@ def test_only_allow_listed_read_only_tools_are_offered(tmp_path: Path):
     assert strict.withheld["gone"] == "not listed by the server"
     assert "not a valid tool name" in strict.withheld["y" * 70]
     assert [name for name, _ in loose.tools] == ["open__writes", "open__unmarked"]
+
+
+def test_a_tool_named_twice_is_offered_once():
+    """The file's check refuses such a list; `offer` holds even for one built past it."""
+    server = McpServer.model_construct(name="team", command="x", tools=["reads", "reads"])
+
+    assert [name for name, _ in offer(server, [_tool("reads", True)]).tools] == ["team__reads"]
+
+
+def test_a_tool_whose_schema_the_messages_api_refuses_is_withheld(tmp_path: Path):
+    names = ["plain", "bare", "scalar", "either", "untyped"]
+    [team] = load_servers(write(tmp_path, {"servers": {"team": {"command": "x", "tools": names}}}))
+    listed = [
+        _tool("plain", True, {"type": "object", "properties": {"q": {"anyOf": [{}]}}}),
+        _tool("bare", True, {}),
+        _tool("scalar", True, {"type": "string"}),
+        _tool("either", True, {"type": "object", "anyOf": [{"required": ["a"]}]}),
+        _tool("untyped", True, {"properties": {"q": {}}}),
+    ]
+
+    offered = offer(team, listed)
+
+    assert [name for name, _ in offered.tools] == ["team__plain", "team__bare"]
+    assert offered.withheld == {
+        "scalar": "its input schema is not an object schema (type: 'string')",
+        "either": "its input schema has anyOf at the top level",
+        "untyped": "its input schema is not an object schema (type: None)",
+    }
 
 
 def _result(*content: Any, structured: dict[str, Any] | None = None, error: bool = False) -> Any:
