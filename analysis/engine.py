@@ -190,6 +190,7 @@ class AnalysisEngine:
         return cached
 
     async def _fresh(self, incident: Incident, alert: Alert, version: str) -> Analysis:
+        started = self._clock()
         context = (
             await self.gatherer.gather(incident, alert) if self.gatherer else AnalysisContext()
         )
@@ -230,7 +231,8 @@ class AnalysisEngine:
                 )
                 analysis = self._with_usage(analysis, result.usage, model, notes)
                 analysis = analysis.model_copy(update={"investigation": result.trace})
-                await self._record(incident, analysis, cache=True)
+                fresh = await self._offload(self._still_current, incident.id, started)
+                await self._record(incident, analysis, cache=fresh)
                 return analysis
         self.stats.offline += 1
         diagnosis, _ = offline.diagnose(incident, alert, context)
@@ -293,6 +295,14 @@ class AnalysisEngine:
                 "context_notes": notes,
             }
         )
+
+    def _still_current(self, incident_id: str, started: datetime) -> bool:
+        """Whether an analysis begun at `started` may be cached: not when the team confirmed
+        a cause meanwhile, which forgot the cache (analysis/lessons.py) and which this
+        analysis did not know."""
+        incident = self.store.get_incident(incident_id)
+        confirmed = incident.confirmed if incident else None
+        return confirmed is None or confirmed.at < started
 
     async def _record(self, incident: Incident, analysis: Analysis, *, cache: bool) -> None:
         record = AnalysisRecord(

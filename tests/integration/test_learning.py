@@ -5,6 +5,7 @@ reused once the team confirmed something it could not know."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,7 +22,7 @@ from incidents.models import Alert, Incident
 from incidents.sqlite import SqliteStore
 from ingest.normalize import parse_body
 from tests.conftest import BRIEF_ALERT, ManualClock
-from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.anthropic_server import Delay, FakeAnthropic
 from tests.integration.test_engine import GOOD_ANALYSIS
 
 pytestmark = pytest.mark.integration
@@ -129,4 +130,24 @@ async def test_a_reopened_incident_is_told_what_was_confirmed_about_itself(rig: 
     assert context_of(rig.fake)["confirmed_causes"].startswith(
         f"last time ({first.id}, 20m ago): cause {CAUSE}"
     )
+    assert [x.incident_id for x in analysis.lessons] == [first.id]
+
+
+async def test_an_analysis_under_way_when_a_cause_is_confirmed_is_not_cached(rig: Rig):
+    rig.fake.enqueue(Delay(1.0))  # Claude answers the first analysis late
+    first, alert = rig.record(MEDIUM)
+    analyzing = asyncio.create_task(rig.engine.analyze(first, alert))
+    for _ in range(200):
+        if rig.fake.requests:
+            break
+        await asyncio.sleep(0.01)
+    rig.clock.advance(minutes=1)
+    rig.resolve_and_confirm(first)  # forgets a cache the first analysis has yet to write
+    await analyzing
+    rig.clock.advance(hours=3)
+
+    second, alert = rig.record(MEDIUM)
+    analysis = await rig.engine.analyze(second, alert)
+
+    assert len(rig.fake.requests) == 2, "the analysis that did not know the cause was cached"
     assert [x.incident_id for x in analysis.lessons] == [first.id]
