@@ -128,6 +128,7 @@ class SlashCommand:
     verb: str
     argument: str
     user: str
+    trigger_id: str = ""
 
     @classmethod
     def read(cls, command: dict[str, Any]) -> SlashCommand:
@@ -136,6 +137,7 @@ class SlashCommand:
             verb=words[0].lower() if words else "help",
             argument=words[1].strip() if len(words) > 1 else "",
             user=command["user_id"],
+            trigger_id=command.get("trigger_id", ""),
         )
 
     @property
@@ -406,15 +408,20 @@ class _Handlers:
         else:
             await self.deps.publisher.reply(user, Message(text=text, blocks=[]))
 
-    async def command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def command(
+        self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await ack()
         slash = SlashCommand.read(command)
         handler = self.verbs.get(slash.verb)
         try:
             if handler is None or (slash.verb in _NEEDS_AN_ARGUMENT and not slash.argument):
                 await _reply(respond, help_message())
-            else:
-                await handler(slash, respond)
+                return
+            if slash.verb == "resolve":  # as the button: the optional modal first, while fresh
+                incident = await self._incident(slash.incident_id)
+                await self.confirmations.offer(incident, slash.trigger_id, client)
+            await handler(slash, respond)
         except UserFacingError as exc:
             await respond(text=str(exc), response_type="ephemeral")
 

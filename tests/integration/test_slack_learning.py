@@ -180,3 +180,22 @@ async def test_a_modal_slack_will_not_open_is_logged_not_raised(
     assert [view["callback_id"] for view in emulator.views] == [CallbackId.CONFIRM]
     await publisher.close()
     store.close()
+
+
+async def test_the_resolve_command_offers_the_modal_too(
+    bot: BotProcess,
+    emulator: SlackEmulator,  # noqa: F811
+):
+    answer = await bot.alert({**BRIEF_ALERT, "severity": "MEDIUM"})
+    incident_id = answer["incidents"][0]
+    await _root_with_analysis(emulator)
+
+    await emulator.slash_command(
+        "/incident", f"resolve {incident_id}", user_id=USER, channel_id=CHANNEL
+    )
+
+    [view] = await emulator.wait_for(lambda: emulator.views)
+    assert view["callback_id"] == CallbackId.CONFIRM
+    assert ModalMetadata.parse(view["private_metadata"]).incident_id == incident_id
+    [reply] = await emulator.wait_for(lambda: emulator.responses)
+    assert f"{incident_id} resolved" in json.dumps(reply.body)
