@@ -16,14 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from analysis.models import Analysis
 from incidents.models import Incident, TimelineEvent
-
-if TYPE_CHECKING:
-    pass
 
 SUBJECT_LIMIT = 200
 TIMELINE_LIMIT = 50

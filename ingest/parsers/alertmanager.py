@@ -88,12 +88,15 @@ def parse_entry(group: Group, index: int, item: Any, envelope: Envelope) -> Aler
     starts = text(item.get("startsAt"), 64)
     identity = fingerprint.of_labels(parser, labels) if labels else None
     member = identity
+    problem: str | fingerprint.TextKey
     if group.identity is not None and name:
         problem = fingerprint.of_identity(parser, *group.identity, name)
         common = group.common_annotations.get("summary")
         title = f"{name}: {common}" if common and name not in common else (common or name)
     else:
-        problem = member or fingerprint.of_text(parser, str(group.context.get("receiver")), summary)
+        problem = member or fingerprint.text_key(
+            parser, str(group.context.get("receiver")), summary
+        )
         member = None
         title = f"{name}: {summary}" if name and name not in summary else summary
     return build_alert(

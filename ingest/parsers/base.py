@@ -110,8 +110,7 @@ def build_alert(
 ) -> Alert:
     """One place that bounds every text field, so no parser can store an unbounded title.
     A `TextKey` fingerprint brings its template along."""
-    template = fingerprint.template if isinstance(fingerprint, TextKey) else None
-    key = fingerprint.fingerprint if isinstance(fingerprint, TextKey) else fingerprint
+    key, template = (fingerprint, None) if isinstance(fingerprint, str) else fingerprint
     clean_title = first_line(title) or first_line(message) or f"{source} alert"
     return Alert(
         source=text(source, 100) or "unknown",

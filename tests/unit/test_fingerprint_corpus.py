@@ -325,6 +325,10 @@ def test_digest_parts_cannot_run_into_each_other() -> None:
          "authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=mail.example.com"),
         ("close, 451 bytes sent, 18846 bytes (18.4 KB) received, lifetime <1 sec",
          "close, 1190 bytes (1.16 KB) sent, 1671 bytes (1.63 KB) received, lifetime 00:02"),
+        ("Failed password for root from 10.1.2.3 port 52814 ssh2",
+         "Failed password for admin from 10.9.8.7 port 4022 ssh2"),
+        ("Accepted publickey for deploy from 10.1.2.3 port 52814 ssh2",
+         "Accepted publickey for backup from 10.9.8.7 port 4022 ssh2"),
     ],
 )  # fmt: skip
 def test_issue_16_one_problem_whatever_its_ids(first: str, second: str) -> None:
@@ -337,8 +341,10 @@ def test_issue_16_one_problem_whatever_its_ids(first: str, second: str) -> None:
         ("connect to 10.0.1.2:5432 refused", "connect to 10.0.1.2:5432 timed out"),
         ("payment 8812 failed: card declined", "refund 8812 failed: card declined"),
         ("GET /api/orders/18234 failed: status 502", "GET /api/orders/18234 failed: status 504"),
+        ("Failed password for root from 10.1.2.3 port 22 ssh2",
+         "Accepted password for root from 10.1.2.3 port 22 ssh2"),
     ],
-)
+)  # fmt: skip
 def test_issue_16_two_problems_stay_two(first: str, second: str) -> None:
     assert key(first) != key(second), template(first)
 

@@ -702,6 +702,17 @@ def test_alertmanager_entry_without_status_or_severity_takes_the_groups() -> Non
     assert alerts[0].fingerprint != alerts[1].fingerprint
 
 
+def test_a_label_less_alertmanager_entry_is_keyed_on_its_text_and_shows_its_template() -> None:
+    group = doc_of(AM + "prometheus-msteams_alert_testdata_prom_post_request_2_alerts.json")
+    group["groupLabels"], group["commonLabels"] = {}, {}
+    for number, entry in zip((91, 97), group["alerts"], strict=True):
+        entry["labels"] = {}
+        entry["annotations"] = {"summary": f"Disk {number}% full on node-{number}"}
+    first, second = alerts_of(parse_doc(group), 2)
+    assert first.fingerprint == second.fingerprint
+    assert first.template == "Disk <*> full on <*>"
+
+
 def test_alertmanager_card_example() -> None:
     alert = alert_from(AM + "prometheus-msteams_pkg_card_testdata_prom_post_request.json")
     assert alert.title == "high_memory_load: Prometheus Test"  # the group's common summary
