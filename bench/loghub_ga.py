@@ -34,6 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from drain3 import TemplateMiner  # noqa: E402
+from drain3.template_miner_config import TemplateMinerConfig  # noqa: E402
+
 from ingest import fingerprint  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "loghub_2k_corrected.json.gz"
@@ -67,9 +70,6 @@ def the_bot(lines: Sequence[str]) -> list[Hashable]:
 
 
 def drain3_defaults(lines: Sequence[str]) -> list[Hashable]:
-    from drain3 import TemplateMiner
-    from drain3.template_miner_config import TemplateMinerConfig
-
     config = TemplateMinerConfig()
     config.profiling_enabled = False
     miner = TemplateMiner(config=config)
@@ -77,13 +77,16 @@ def drain3_defaults(lines: Sequence[str]) -> list[Hashable]:
 
 
 def measure(name: str, grouper: Grouper, data: dict[str, dict[str, list[str]]]) -> dict[str, float]:
+    """Score `grouper` on every system; lines/s counts only the grouping calls, not the scoring."""
     scores: dict[str, float] = {}
     lines = 0
-    started = time.perf_counter()
+    elapsed = 0.0
     for system, columns in data.items():
-        scores[system] = grouping_accuracy(grouper(columns["contents"]), columns["events"])
+        started = time.perf_counter()
+        groups = grouper(columns["contents"])
+        elapsed += time.perf_counter() - started
+        scores[system] = grouping_accuracy(groups, columns["events"])
         lines += len(columns["contents"])
-    elapsed = time.perf_counter() - started
     average = sum(scores.values()) / len(scores)
     worst = min(scores, key=scores.__getitem__)
     print(

@@ -44,14 +44,10 @@ _HISTORY = "seeded_alarm_history"
 _TRAIL = "seeded_trail_events"
 _HELD = "held_insights_queries"
 _MOTO_START_QUERY = LogsResponse.start_query
-LOOKUP_KEYS = {
-    "EventId": "EventId",
-    "EventName": "EventName",
-    "ReadOnly": "ReadOnly",
-    "Username": "Username",
-    "EventSource": "EventSource",
-    "AccessKeyId": "AccessKeyId",
-}
+# Lookup keys that match the event field of the same name (the resource keys are matched apart).
+LOOKUP_KEYS = frozenset(
+    {"EventId", "EventName", "ReadOnly", "Username", "EventSource", "AccessKeyId"}
+)
 
 
 class InvalidLookupAttributesError(ServiceException):
@@ -183,7 +179,7 @@ def _matches(event: dict[str, Any], attribute: dict[str, Any]) -> bool:
         return any(r.get("ResourceType") == value for r in event.get("Resources", []))
     if key not in LOOKUP_KEYS:
         raise InvalidLookupAttributesError(f"Unknown lookup attribute key {key!r}.")
-    return str(event.get(LOOKUP_KEYS[key], "")).lower() == str(value).lower()
+    return str(event.get(key, "")).lower() == str(value).lower()
 
 
 def start_query(self: LogsResponse) -> str:

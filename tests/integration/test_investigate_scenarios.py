@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from analysis import prompting
@@ -87,7 +88,14 @@ def _check(call: Call, schemas: dict[str, dict[str, Any]]) -> None:
         return
     assert call.tool in schemas, f"no tool {call.tool!r}: {sorted(schemas)}"
     if not call.error:
-        assert _fits(call.input, schemas[call.tool]), f"{call.tool} {call.input}"
+        schema = schemas[call.tool]
+        # Unknown argument names must fail, as the model's drifted names do in the real loop.
+        assert schema.get("additionalProperties") is False, f"{call.tool} allows any argument"
+        problems = [
+            error.message
+            for error in jsonschema.Draft202012Validator(schema).iter_errors(call.input)
+        ]
+        assert not problems, f"{call.tool} {call.input}: {problems}"
 
 
 def numbered(recording: Recording) -> dict[int, Call]:
@@ -158,42 +166,30 @@ def test_a_recording_edit_that_shifts_the_numbering_breaks_its_citations():
     assert [problem.rsplit(" cites ", 1)[1] for problem in moved] == ["#1, meant to fail"]
 
 
-JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "array": (list,),
-    "object": (dict,),
-    "boolean": (bool,),
-}
-
-
-def _fits(arguments: dict[str, Any], schema: dict[str, Any]) -> bool:
-    """The part of JSON Schema the tools' inputs use: known names only, the required ones
-    present, each of its declared type (jsonschema is not a dependency of the project)."""
-    properties: dict[str, Any] = schema.get("properties", {})
-    if not set(schema.get("required", ())) <= arguments.keys() <= properties.keys():
-        return False
-    for name, value in arguments.items():
-        kind = properties[name].get("type")
-        if kind is not None and (
-            not isinstance(value, JSON_TYPES[kind])
-            or (isinstance(value, bool) and kind != "boolean")
-        ):
-            return False
-    return True
-
-
-def test_the_schema_check_catches_a_drifted_argument_name():
+def test_the_schema_check_catches_drifted_names_types_ranges_and_enums():
+    """The recorded calls are checked with a full JSON Schema validator, so a value out of a
+    tool's range or outside its enum fails as a drifted name or type does."""
     schema = {
         "type": "object",
-        "properties": {"ecs_service": {"type": "string"}, "limit": {"type": "integer"}},
+        "properties": {
+            "ecs_service": {"type": "string"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 50},
+            "state": {"type": "string", "enum": ["ALARM", "OK", "INSUFFICIENT_DATA"]},
+            "names": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+        },
         "required": ["ecs_service"],
         "additionalProperties": False,
     }
-    assert _fits({"ecs_service": "checkout", "limit": 3}, schema)
-    assert not _fits({"service": "checkout"}, schema)
-    assert not _fits({"ecs_service": "checkout", "limit": "3"}, schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    assert validator.is_valid({"ecs_service": "checkout", "limit": 3, "state": "ALARM"})
+    assert not validator.is_valid({"service": "checkout"})
+    assert not validator.is_valid({"ecs_service": "checkout", "limit": "3"})
+    assert not validator.is_valid({"ecs_service": "checkout", "limit": True})
+    assert not validator.is_valid({"ecs_service": "checkout", "limit": 51})
+    assert not validator.is_valid({"ecs_service": "checkout", "limit": 0})
+    assert not validator.is_valid({"ecs_service": "checkout", "state": "FIRING"})
+    assert not validator.is_valid({"ecs_service": "checkout", "names": ["a", 1]})
+    assert not validator.is_valid({"ecs_service": "checkout", "names": ["a", "b", "c"]})
 
 
 def test_the_scoring_rule_ignores_case_and_whitespace():

@@ -3,7 +3,9 @@ payload as its sender sends it, the class it must be diagnosed as, and strings t
 must mention (in its text or its commands). Adding a case is adding a file.
 
 The signature library is checked here too: it loads, every signature's class exists, and
-every discriminating check renders to a command without a placeholder.
+every discriminating check and remediation step (and every class's first check) renders
+through the real renderer, with no value known, to a command without a placeholder; every
+`{name}` it uses is a value the renderer fills or a named group of the signature's patterns.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ import yaml
 from analysis.context import AnalysisContext
 from analysis.models import Diagnosis
 from analysis.offline import CLASSES, MAX_CONFIDENCE, MIN_CONFIDENCE, SIGNATURES, diagnose
+from analysis.offline.facts import read_facts
+from analysis.offline.signatures import Signature, Step
+from analysis.offline.template import render_step, values
 from incidents.lifecycle import IncidentService
+from incidents.models import Incident
 from ingest.normalize import parse_body
 from tests.conftest import T0
 
@@ -92,3 +98,58 @@ def test_the_library_is_large_documented_and_checkable() -> None:
         assert signature.source.startswith("https://"), signature.id
         assert signature.check.command.strip(), signature.id
         assert "\n" not in signature.cause, signature.id
+
+
+# `render_step` fills this one itself (` --region <region>` or nothing), not from `values()`.
+RENDERER_FIELDS = frozenset({"region_flag"})
+TEMPLATE_FIELD = re.compile(r"\{(\w+)\}")
+
+
+def _no_facts() -> dict[str, str | None]:
+    """What `values()` gives for an alert that names nothing: no host, no region, no table."""
+    alert = parse_body(b'{"title": "x", "message": "y"}', T0).alerts[0]
+    incident = Incident(
+        id="INC-EMPTY",
+        fingerprint="0" * 16,
+        title=alert.title,
+        source=alert.source,
+        resource=alert.resource,
+        severity=alert.severity,
+        opened_at=alert.occurred_at,
+        last_seen_at=alert.occurred_at,
+    )
+    return values(read_facts(incident, alert, AnalysisContext()), ())
+
+
+def _steps(signature: Signature) -> list[Step]:
+    return [signature.check, *signature.remediation]
+
+
+def _named_groups(signature: Signature) -> set[str]:
+    return {name for p in signature.patterns for name in re.compile(p.regex).groupindex}
+
+
+def test_every_library_step_renders_with_no_value_known_and_names_only_known_values() -> None:
+    known = _no_facts()
+    assert not known["region"] and not known["host"], "the empty alert must know nothing"
+    steps = [(s.id, step, _named_groups(s)) for s in SIGNATURES for step in _steps(s)]
+    steps += [(c.name, c.spec.first_check, set()) for c in CLASSES if c.spec.first_check]
+    for owner, step, groups in steps:
+        for text in (step.action, step.command or ""):
+            unknown = set(TEMPLATE_FIELD.findall(text)) - known.keys() - groups - RENDERER_FIELDS
+            assert not unknown, f"{owner}: {sorted(unknown)} is no value the renderer fills"
+        rendered = render_step(step, known)  # no match either: its groups are unknown too
+        for line in (rendered.action, rendered.command or ""):
+            assert not PLACEHOLDER.search(line), f"{owner}: {line}"
+        if step.command:
+            assert rendered.command and rendered.command.strip(), owner
+    assert all(render_step(s.check, known).command for s in SIGNATURES)
+
+
+def test_the_template_check_catches_a_misspelt_value() -> None:
+    """A `{namepsace}` would render as "$NAMEPSACE", a variable nobody sets: the check above
+    must name it, even though the renderer turns it into something without braces."""
+    known = _no_facts()
+    step = Step(action="List the pods in {namespace}.", command="kubectl get pods -n {namepsace}")
+    assert set(TEMPLATE_FIELD.findall(step.command or "")) - known.keys() == {"namepsace"}
+    assert not PLACEHOLDER.search(render_step(step, known).command or "")
