@@ -231,8 +231,7 @@ class AnalysisEngine:
                 )
                 analysis = self._with_usage(analysis, result.usage, model, notes)
                 analysis = analysis.model_copy(update={"investigation": result.trace})
-                fresh = await self._offload(self._still_current, incident.id, started)
-                await self._record(incident, analysis, cache=fresh)
+                await self._record(incident, analysis, cache=True, begun=started)
                 return analysis
         self.stats.offline += 1
         diagnosis, _ = offline.diagnose(incident, alert, context)
@@ -296,15 +295,17 @@ class AnalysisEngine:
             }
         )
 
-    def _still_current(self, incident_id: str, started: datetime) -> bool:
-        """Whether an analysis begun at `started` may be cached: not when the team confirmed
-        a cause meanwhile, which forgot the cache (analysis/lessons.py) and which this
-        analysis did not know."""
-        incident = self.store.get_incident(incident_id)
-        confirmed = incident.confirmed if incident else None
-        return confirmed is None or confirmed.at < started
-
-    async def _record(self, incident: Incident, analysis: Analysis, *, cache: bool) -> None:
+    async def _record(
+        self,
+        incident: Incident,
+        analysis: Analysis,
+        *,
+        cache: bool,
+        begun: datetime | None = None,
+    ) -> None:
+        """Recorded on the incident; and cached when `cache`, which the store refuses if the
+        team confirmed a cause of the problem after `begun`, when this analysis was begun
+        without knowing it (analysis/lessons.py)."""
         record = AnalysisRecord(
             incident_id=incident.id,
             fingerprint=incident.fingerprint,
@@ -319,7 +320,7 @@ class AnalysisEngine:
         )
         await self._offload(self.store.put_analysis, record)
         if cache:
-            await self._offload(self.store.put_cached_analysis, record)
+            await self._offload(self.store.put_cached_analysis, record, begun)
 
 
 def _as_cached(analysis: Analysis, now: datetime) -> Analysis:
