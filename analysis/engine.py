@@ -2,10 +2,11 @@
 when it cannot, never none.
 
 Order of preference for an incident: the cached analysis of its fingerprint (same prompt
-version, within the TTL), an analysis already being made for the same fingerprint (awaited,
-not repeated: in this process through a shared future, across replicas through a lease in the
-store), a fresh Claude analysis, the offline analyzer. Every analysis is recorded with
-its cost; only Claude's are cached, so an offline stand-in never blocks a better answer.
+version, within the TTL, and an investigation if the incident is to be investigated), an
+analysis already being made for the same fingerprint (awaited, not repeated: in this process
+through a shared future, across replicas through a lease in the store), a fresh Claude
+analysis, the offline analyzer. Every analysis is recorded with its cost; only Claude's are
+cached, so an offline stand-in never blocks a better answer.
 """
 
 from __future__ import annotations
@@ -184,8 +185,13 @@ class AnalysisEngine:
         )
         if record is None:
             return None
+        analysis = Analysis.model_validate_json(record.body)
+        if analysis.investigation is None and self._investigates(incident):
+            # A single call, made for a lesser incident of the problem: this one deserves the
+            # investigation, which then replaces it in the cache.
+            return None
         self.stats.cache_hits += 1
-        cached = _as_cached(Analysis.model_validate_json(record.body), now)
+        cached = _as_cached(analysis, now)
         await self._record(incident, cached, cache=False)
         return cached
 
@@ -240,16 +246,21 @@ class AnalysisEngine:
         await self._record(incident, analysis, cache=False)
         return analysis
 
+    def _investigates(self, incident: Incident) -> bool:
+        """Whether this engine investigates the incident rather than making the single call."""
+        return (
+            self.investigator is not None
+            and self.tools is not None
+            and incident.severity not in _FAST_TIER
+        )
+
     async def _diagnose(
         self, incident: Incident, alert: Alert, model: str, data: str
     ) -> ClaudeResult:
         """An investigation for the incidents that deserve one, the single call otherwise."""
         assert self.claude is not None
-        if (
-            self.investigator is not None
-            and self.tools is not None
-            and incident.severity not in _FAST_TIER
-        ):
+        if self._investigates(incident):
+            assert self.investigator is not None and self.tools is not None
             try:
                 tools = self.tools.tools_for(incident, alert)
             except Exception:  # a tool source's bug costs the tools, never the analysis

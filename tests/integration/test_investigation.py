@@ -300,6 +300,28 @@ async def test_medium_keeps_the_single_call(make_rig):
     assert analysis.model == EngineConfig().fast_model
 
 
+async def test_a_single_call_cached_for_a_medium_incident_is_not_served_to_a_high_one(make_rig):
+    rig = make_rig()
+    medium, alert = rig.record({**BRIEF_ALERT, "severity": "MEDIUM"})
+    await rig.engine.analyze(medium, alert)
+    rig.service.resolve(medium.id, "U7")
+    rig.clock.advance(hours=3)  # past the reopen window, within the cache's day
+    rig.fake.enqueue(call("echo", q="connections"), conclude())
+    high, alert = rig.record(BRIEF_ALERT)
+
+    analysis = await rig.engine.analyze(high, alert)
+
+    assert high.id != medium.id and high.fingerprint == medium.fingerprint
+    assert high.severity.value == "HIGH"
+    _, first, second = rig.fake.requests
+    assert "echo" in tool_names(first) and "echo" in tool_names(second)
+    assert analysis.cached is False and analysis.investigation is not None
+    assert rig.tools.runs == {"echo": 1}
+    again, alert = rig.record(BRIEF_ALERT)
+    assert (await rig.engine.analyze(again, alert)).cached is True, "the investigation is cached"
+    assert len(rig.fake.requests) == 3
+
+
 async def test_a_spent_budget_makes_the_next_request_conclude(make_rig):
     rig = make_rig(max_cost_usd=0.000001)
     rig.fake.enqueue(call("echo"))
