@@ -99,7 +99,8 @@ class AnalysisEngine:
         self.stats = EngineStats()
         self._offload = Offload(executor)
         self._clock = clock
-        self._in_flight: dict[str, asyncio.Future[Analysis]] = {}
+        # Per fingerprint: the analysis being made, and whether it is an investigation.
+        self._in_flight: dict[str, tuple[asyncio.Future[Analysis], bool]] = {}
 
     async def close(self) -> None:
         """Close Claude's connection pool inside the event loop that opened it."""
@@ -141,8 +142,10 @@ class AnalysisEngine:
     async def analyze(self, incident: Incident, alert: Alert, *, force: bool = False) -> Analysis:
         """The incident's analysis; `force` (re-analyze) skips the cache and makes a new one."""
         self.stats.requests += 1
-        pending = self._in_flight.get(incident.fingerprint)
-        if pending is not None and not force:
+        pending, investigated = self._in_flight.get(incident.fingerprint, (None, False))
+        # A single call under way for a lesser incident of the problem does not serve one the
+        # engine investigates (as the cache does not, `_cached`): it makes its own.
+        if pending is not None and not force and (investigated or not self._investigates(incident)):
             shared = _as_cached(await asyncio.shield(pending), self._clock())
             self.stats.cache_hits += 1
             await self._record(incident, shared, cache=False)
@@ -150,7 +153,7 @@ class AnalysisEngine:
         # Registered before the first await, so that every concurrent request for the same
         # problem finds it and waits instead of asking Claude again.
         made: asyncio.Future[Analysis] = asyncio.get_running_loop().create_future()
-        self._in_flight[incident.fingerprint] = made
+        self._in_flight[incident.fingerprint] = (made, self._investigates(incident))
         try:
             analysis = await self._cached_or_fresh(incident, alert, force)
         except BaseException as exc:
@@ -160,7 +163,7 @@ class AnalysisEngine:
         else:
             made.set_result(analysis)
         finally:
-            if self._in_flight.get(incident.fingerprint) is made:
+            if self._in_flight.get(incident.fingerprint, (None, False))[0] is made:
                 del self._in_flight[incident.fingerprint]
         return analysis
 
