@@ -91,6 +91,18 @@ def describe_error(exc: BaseException) -> str:
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
+LOGS_PARSER = "cloudwatch_logs"
+
+
+def own_log_group(alert: Alert) -> str | None:
+    """The log group a CloudWatch Logs alert came from (its `log_group` label, else its
+    resource), which context gathering reads and the investigation's tools may read without
+    it being listed; None for any other alert, or one that names none."""
+    if alert.parser != LOGS_PARSER:
+        return None
+    return alert.labels.get("log_group") or alert.resource or None
+
+
 def alert_region(alert: Alert) -> str | None:
     """The alert's own region when it names a real one (the classic notification may carry
     `US East (N. Virginia)`); None leaves the client factory to the bot's configured region."""

@@ -2,10 +2,11 @@
 when it cannot, never none.
 
 Order of preference for an incident: the cached analysis of its fingerprint (same prompt
-version, within the TTL), an analysis already being made for the same fingerprint (awaited,
-not repeated: in this process through a shared future, across replicas through a lease in the
-store), a fresh Claude analysis, the offline analyzer. Every analysis is recorded with
-its cost; only Claude's are cached, so an offline stand-in never blocks a better answer.
+version, within the TTL, and an investigation if the incident is to be investigated), an
+analysis already being made for the same fingerprint (awaited, not repeated: in this process
+through a shared future, across replicas through a lease in the store), a fresh Claude
+analysis, the offline analyzer. Every analysis is recorded with its cost; only Claude's are
+cached, so an offline stand-in never blocks a better answer.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ class AnalysisEngine:
         self.stats = EngineStats()
         self._offload = Offload(executor)
         self._clock = clock
-        self._in_flight: dict[str, asyncio.Future[Analysis]] = {}
+        # Per fingerprint: the analysis being made, and whether it is an investigation.
+        self._in_flight: dict[str, tuple[asyncio.Future[Analysis], bool]] = {}
 
     async def close(self) -> None:
         """Close Claude's connection pool inside the event loop that opened it."""
@@ -140,8 +142,10 @@ class AnalysisEngine:
     async def analyze(self, incident: Incident, alert: Alert, *, force: bool = False) -> Analysis:
         """The incident's analysis; `force` (re-analyze) skips the cache and makes a new one."""
         self.stats.requests += 1
-        pending = self._in_flight.get(incident.fingerprint)
-        if pending is not None and not force:
+        pending, investigated = self._in_flight.get(incident.fingerprint, (None, False))
+        # A single call under way for a lesser incident of the problem does not serve one the
+        # engine investigates (as the cache does not, `_cached`): it makes its own.
+        if pending is not None and not force and (investigated or not self._investigates(incident)):
             shared = _as_cached(await asyncio.shield(pending), self._clock())
             self.stats.cache_hits += 1
             await self._record(incident, shared, cache=False)
@@ -149,7 +153,7 @@ class AnalysisEngine:
         # Registered before the first await, so that every concurrent request for the same
         # problem finds it and waits instead of asking Claude again.
         made: asyncio.Future[Analysis] = asyncio.get_running_loop().create_future()
-        self._in_flight[incident.fingerprint] = made
+        self._in_flight[incident.fingerprint] = (made, self._investigates(incident))
         try:
             analysis = await self._cached_or_fresh(incident, alert, force)
         except BaseException as exc:
@@ -159,7 +163,7 @@ class AnalysisEngine:
         else:
             made.set_result(analysis)
         finally:
-            if self._in_flight.get(incident.fingerprint) is made:
+            if self._in_flight.get(incident.fingerprint, (None, False))[0] is made:
                 del self._in_flight[incident.fingerprint]
         return analysis
 
@@ -184,8 +188,13 @@ class AnalysisEngine:
         )
         if record is None:
             return None
+        analysis = Analysis.model_validate_json(record.body)
+        if analysis.investigation is None and self._investigates(incident):
+            # A single call, made for a lesser incident of the problem: this one deserves the
+            # investigation, which then replaces it in the cache.
+            return None
         self.stats.cache_hits += 1
-        cached = _as_cached(Analysis.model_validate_json(record.body), now)
+        cached = _as_cached(analysis, now)
         await self._record(incident, cached, cache=False)
         return cached
 
@@ -231,8 +240,7 @@ class AnalysisEngine:
                 )
                 analysis = self._with_usage(analysis, result.usage, model, notes)
                 analysis = analysis.model_copy(update={"investigation": result.trace})
-                fresh = await self._offload(self._still_current, incident.id, started)
-                await self._record(incident, analysis, cache=fresh)
+                await self._record(incident, analysis, cache=True, begun=started)
                 return analysis
         self.stats.offline += 1
         diagnosis, _ = offline.diagnose(incident, alert, context)
@@ -241,16 +249,21 @@ class AnalysisEngine:
         await self._record(incident, analysis, cache=False)
         return analysis
 
+    def _investigates(self, incident: Incident) -> bool:
+        """Whether this engine investigates the incident rather than making the single call."""
+        return (
+            self.investigator is not None
+            and self.tools is not None
+            and incident.severity not in _FAST_TIER
+        )
+
     async def _diagnose(
         self, incident: Incident, alert: Alert, model: str, data: str
     ) -> ClaudeResult:
         """An investigation for the incidents that deserve one, the single call otherwise."""
         assert self.claude is not None
-        if (
-            self.investigator is not None
-            and self.tools is not None
-            and incident.severity not in _FAST_TIER
-        ):
+        if self._investigates(incident):
+            assert self.investigator is not None and self.tools is not None
             try:
                 tools = self.tools.tools_for(incident, alert)
             except Exception:  # a tool source's bug costs the tools, never the analysis
@@ -296,15 +309,17 @@ class AnalysisEngine:
             }
         )
 
-    def _still_current(self, incident_id: str, started: datetime) -> bool:
-        """Whether an analysis begun at `started` may be cached: not when the team confirmed
-        a cause meanwhile, which forgot the cache (analysis/lessons.py) and which this
-        analysis did not know."""
-        incident = self.store.get_incident(incident_id)
-        confirmed = incident.confirmed if incident else None
-        return confirmed is None or confirmed.at < started
-
-    async def _record(self, incident: Incident, analysis: Analysis, *, cache: bool) -> None:
+    async def _record(
+        self,
+        incident: Incident,
+        analysis: Analysis,
+        *,
+        cache: bool,
+        begun: datetime | None = None,
+    ) -> None:
+        """Recorded on the incident; and cached when `cache`, which the store refuses if the
+        team confirmed a cause of the problem after `begun`, when this analysis was begun
+        without knowing it (analysis/lessons.py)."""
         record = AnalysisRecord(
             incident_id=incident.id,
             fingerprint=incident.fingerprint,
@@ -319,7 +334,7 @@ class AnalysisEngine:
         )
         await self._offload(self.store.put_analysis, record)
         if cache:
-            await self._offload(self.store.put_cached_analysis, record)
+            await self._offload(self.store.put_cached_analysis, record, begun)
 
 
 def _as_cached(analysis: Analysis, now: datetime) -> Analysis:

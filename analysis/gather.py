@@ -25,7 +25,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from analysis.alarm_metrics import AlarmMetrics, metric_queries, read_alarm_metrics, render_metrics
-from analysis.aws_clients import BotoClients, ClientFactory, alert_region, describe_error
+from analysis.aws_clients import (
+    BotoClients,
+    ClientFactory,
+    alert_region,
+    describe_error,
+    own_log_group,
+)
 from analysis.context import SECTION_CHARS, AnalysisContext, ContextLimits, ContextSection
 from analysis.lessons import lessons_from, lessons_text
 from analysis.models import PastLesson, RelatedIncident
@@ -39,7 +45,6 @@ log = logging.getLogger(__name__)
 
 
 ALARM_PARSERS = ("cloudwatch_alarm", "cloudwatch_alarm_eventbridge", "cloudwatch_alarm_lambda")
-LOGS_PARSER = "cloudwatch_logs"
 OWN_LINE = "▶ "
 OTHER_LINE = "  "
 _NOTE_CHARS = 240
@@ -84,8 +89,9 @@ class ContextGatherer:
                 jobs.append(("metric datapoints", lambda: self._metric(alert)))
             if alert.labels.get("alarm_name"):
                 jobs.append(("alarm history", lambda: self._alarm_history(alert)))
-        if alert.parser == LOGS_PARSER and (alert.labels.get("log_group") or alert.resource):
-            jobs.append(("log lines", lambda: self._logs(alert)))
+        group = own_log_group(alert)
+        if group:
+            jobs.append(("log lines", lambda: self._logs(alert, group)))
         jobs.append(("timeline", lambda: self._timeline(incident)))
         jobs.append(("related incidents", lambda: self._related(incident)))
         results = await asyncio.gather(*(self._bounded(what, job) for what, job in jobs))
@@ -149,8 +155,7 @@ class ContextGatherer:
         text = "\n".join(lines) or f"no state changes in the {hours:g}h before"
         return _Found(_section("alarm_history", text, self.limits))
 
-    def _logs(self, alert: Alert) -> _Found:
-        group = alert.labels.get("log_group") or alert.resource or ""
+    def _logs(self, alert: Alert, group: str) -> _Found:
         stream = alert.labels.get("log_stream")
         event = as_dict(as_dict(alert.raw).get("logEvent"))
         stamp = event.get("timestamp")

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from analysis.alarm_metrics import AlarmMetrics, MetricSeries, require_datapoints
+from incidents.times import as_utc
 
 DPI = 100
 MIN_WIDTH_PX = 480
@@ -155,8 +156,8 @@ def _draw(axes: Axes, metrics: AlarmMetrics, drawn: list[_Points]) -> list[Artis
     if input_axes is not axes:
         _y_limits(input_axes, input_values)
 
-    changed = _utc(metrics.changed_at)
-    start, end = _utc(metrics.start), _utc(metrics.end)
+    changed = as_utc(metrics.changed_at)
+    start, end = as_utc(metrics.start), as_utc(metrics.end)
     window = timedelta(seconds=metrics.evaluation_window_seconds or metrics.period)
     handles.append(
         axes.axvspan(
@@ -184,7 +185,7 @@ def _draw(axes: Axes, metrics: AlarmMetrics, drawn: list[_Points]) -> list[Artis
 
 def _decorate(axes: Axes, metrics: AlarmMetrics, handles: list[Artist]) -> None:
     """Title, UTC time axis, grid and legend."""
-    start = _utc(metrics.start)
+    start = as_utc(metrics.start)
     axes.set_title(metrics.alarm_name, loc="left", fontsize=13, fontweight="bold")
     axes.set_title(f"{start:%Y-%m-%d} · period {_duration(timedelta(seconds=metrics.period))}",
                    loc="right", fontsize=9, color="#495057")  # fmt: skip
@@ -246,7 +247,7 @@ def _finite(series: MetricSeries) -> _Points:
     """The series without NaN or infinite values, which matplotlib would draw as gaps or
     blow the y axis up with."""
     pairs = [
-        (_utc(t), v)
+        (as_utc(t), v)
         for t, v in zip(series.timestamps, series.values, strict=False)
         if math.isfinite(v)
     ]
@@ -290,7 +291,3 @@ def _short(label: str, room: int) -> str:
     """The label cut to what one legend row of the graph's width can show."""
     limit = max(16, min(_LEGEND_LABEL, room - 6))
     return label if len(label) <= limit else label[: limit - 1] + "…"
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -40,10 +40,15 @@ def record_confirmation(
     replace: bool = False,
 ) -> Incident:
     """What the team confirmed, stored on the incident; and the problem's cached analysis
-    forgotten, since it was made without knowing it and the problem's next incident must not
-    reuse it. Synchronous, as the store is: Slack and MCP run it in a worker thread."""
+    forgotten as of the confirmation, since it was made without knowing it and the problem's
+    next incident must not reuse it; nor may an analysis of any of the problem's incidents
+    begun before it refill the cache (the store refuses it). Synchronous, as the store is:
+    Slack and MCP run it in a worker thread."""
     incident = service.confirm(incident_id, actor, cause=cause, fix=fix, replace=replace)
-    store.forget_cached_analysis(incident.fingerprint, prompting.prompt_version())
+    assert incident.confirmed is not None  # confirm() sets it
+    store.forget_cached_analysis(
+        incident.fingerprint, prompting.prompt_version(), incident.confirmed.at
+    )
     return incident
 
 

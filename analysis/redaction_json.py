@@ -84,13 +84,14 @@ def _pair_name(item: dict[Any, Any], redact_ips: bool) -> str | None:
     if _PAIR_VALUE_KEYS.isdisjoint(item):
         return None
     name = next((item[k] for k in _PAIR_NAME_KEYS if isinstance(item.get(k), str)), None)
-    return None if name is None else redact(name, redact_ips=redact_ips)
+    return None if name is None else _redact_key(name, redact_ips)
 
 
 @functools.lru_cache(maxsize=4096)
 def _redact_key(key: str, redact_ips: bool) -> str:
-    """Keys repeat across a document's alerts and across alerts (`labels`, `startsAt`), and
-    redaction is a pure function: each distinct key is redacted once."""
+    """Keys and pair names repeat across a document's alerts and across alerts (`labels`,
+    `startsAt`, `DB_PASSWORD`), and redaction is a pure function: each distinct one is
+    redacted once."""
     return redact(key, redact_ips=redact_ips)
 
 

@@ -267,12 +267,19 @@ class AnalysisStore(Protocol):
     ) -> AnalysisRecord | None:
         """The cached analysis of a problem, if it was made at or after `not_before`."""
 
-    def put_cached_analysis(self, record: AnalysisRecord) -> None:
-        """Cache by fingerprint and prompt version; a newer analysis replaces an older one."""
+    def put_cached_analysis(self, record: AnalysisRecord, begun: datetime | None = None) -> None:
+        """Cache by fingerprint and prompt version, if the analysis was begun (`begun`, by
+        default its `created_at`) at or after the cached one was made and after the problem's
+        cache was last forgotten; otherwise nothing is written. One atomic check and write, so
+        that an analysis begun before a confirmation never refills the cache the confirmation
+        forgot, whichever of the problem's incidents either was about; and a newer analysis
+        replaces an older one."""
 
-    def forget_cached_analysis(self, fingerprint: str, prompt_version: str) -> None:
-        """Drop a problem's cached analysis (idempotent): the team confirmed a cause the
-        cached one could not know, so the next incident of the problem gets a fresh one."""
+    def forget_cached_analysis(self, fingerprint: str, prompt_version: str, at: datetime) -> None:
+        """Forget a problem's cached analysis (idempotent): the team confirmed a cause at `at`
+        that the cached one could not know, so the next incident of the problem gets a fresh
+        one. What is left is a tombstone holding `at` (a later one is kept), which reads as a
+        miss and refuses an analysis begun at or before it."""
 
 
 class ReportStore(Protocol):

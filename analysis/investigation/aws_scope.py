@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from analysis.alarm_metrics import MetricQuery, metric_queries
-from analysis.aws_clients import ClientFactory, alert_region, describe_error
+from analysis.aws_clients import ClientFactory, alert_region, describe_error, own_log_group
 from analysis.investigation.arguments import integer, known_arguments
 from analysis.investigation.registry import Tool
 from incidents.models import Alert
@@ -23,7 +23,6 @@ from incidents.times import as_utc
 
 T = TypeVar("T")
 
-LOGS_PARSER = "cloudwatch_logs"
 MAX_LOG_GROUPS = 10
 MAX_MINUTES = 7 * 24 * 60  # each side of a window; their sum is then held to the cap
 
@@ -58,16 +57,13 @@ class AwsScope:
 
     @classmethod
     def of(cls, clients: ClientFactory, limits: AwsToolLimits, alert: Alert) -> AwsScope:
-        own = None
-        if alert.parser == LOGS_PARSER:
-            own = alert.labels.get("log_group") or alert.resource or None
         return cls(
             clients=clients,
             limits=limits,
             at=as_utc(alert.occurred_at),
             region=alert_region(alert),
             alarm_name=alert.labels.get("alarm_name") or None,
-            own_log_group=own,
+            own_log_group=own_log_group(alert),
             alarm_metrics=tuple(metric_queries(alert)),
         )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from analysis.context import AnalysisContext
 from analysis.offline.model import (
@@ -24,6 +24,7 @@ from analysis.offline.model import (
     Metric,
 )
 from incidents.models import Alert, AlertStatus, Incident, Severity
+from incidents.times import as_utc
 
 _REGION = re.compile(r"[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}")
 _ACCOUNT = re.compile(r"\d{12}")
@@ -195,8 +196,8 @@ def read_facts(incident: Incident, alert: Alert, context: AnalysisContext) -> Fa
         firing=alert.status is AlertStatus.FIRING,
         severity=severity,
         severity_origin=_severity_origin(alert, severity),
-        occurred_at=utc(alert.occurred_at),
-        opened_at=utc(incident.opened_at),
+        occurred_at=as_utc(alert.occurred_at),
+        opened_at=as_utc(incident.opened_at),
         occurrences=incident.occurrences,
         flapping=incident.flapping,
         text=raw_text,
@@ -335,11 +336,6 @@ def clip(value: str, limit: int) -> str:
     dump of the alert."""
     value = " ".join(value.split())
     return value if len(value) <= limit else value[: limit - 1].rstrip() + "…"
-
-
-def utc(moment: datetime) -> datetime:
-    """Senders mix naive and zoned times; everything here is UTC."""
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # Names several classes read: who a database refused, and how long a caller waited.

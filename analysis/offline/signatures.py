@@ -28,7 +28,8 @@ TEMPLATE_VALUES = frozenset(
         "region", "region_flag", "t_start", "t_end", "since",
     }
 )  # fmt: skip
-_FIELD = re.compile(r"\{(\w+)\}")
+TEMPLATE_FIELD = re.compile(r"\{(\w+)\}")
+"""How a command or action names a value: `{name}`."""
 
 
 class Pattern(BaseModel):
@@ -94,7 +95,7 @@ class Signature(BaseModel):
         groups = {g for p in self.patterns for g in re.compile(p.regex).groupindex}
         for step in (self.check, *self.remediation):
             for text in (step.action, step.command or ""):
-                unknown = set(_FIELD.findall(text)) - TEMPLATE_VALUES - groups
+                unknown = set(TEMPLATE_FIELD.findall(text)) - TEMPLATE_VALUES - groups
                 if unknown:
                     raise ValueError(f"{self.id}: unknown template values {sorted(unknown)}")
         return self

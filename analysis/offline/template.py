@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 
 from analysis.models import RemediationStep
-from analysis.offline.commands import iso, sh
+from analysis.offline.commands import iso, region_flag, sh
 from analysis.offline.facts import Facts
-from analysis.offline.signatures import Step
+from analysis.offline.signatures import TEMPLATE_FIELD, Step
 
-_FIELD = re.compile(r"\{(\w+)\}")
+_FRAGMENTS = frozenset({"region_flag"})
+"""Values that are already pieces of a command, inserted as they are, and as nothing when
+empty (the profile's default region), never quoted nor asked for."""
 
 
 def values(facts: Facts, groups: tuple[tuple[str, str], ...]) -> dict[str, str | None]:
@@ -37,6 +39,7 @@ def values(facts: Facts, groups: tuple[tuple[str, str], ...]) -> dict[str, str |
         "pod": facts.pod,
         "namespace": facts.namespace,
         "region": facts.region,
+        "region_flag": region_flag(facts),
         "t_start": iso(facts.start),
         "t_end": iso(facts.end),
         "since": facts.since,
@@ -51,9 +54,8 @@ def render_step(step: Step, known: dict[str, str | None]) -> RemediationStep:
     def in_command(match: re.Match[str]) -> str:
         name = match.group(1)
         value = known.get(name)
-        if name == "region_flag":
-            region = known.get("region")
-            return f" --region {region}" if region else ""
+        if name in _FRAGMENTS:
+            return value or ""
         if value:
             return sh(value)
         variable = name.upper()
@@ -65,8 +67,8 @@ def render_step(step: Step, known: dict[str, str | None]) -> RemediationStep:
         value = known.get(match.group(1))
         return f"`{value}`" if value else f"the {match.group(1).replace('_', ' ')}"
 
-    command = _FIELD.sub(in_command, step.command) if step.command else None
-    action = _FIELD.sub(in_prose, step.action).strip()
+    command = TEMPLATE_FIELD.sub(in_command, step.command) if step.command else None
+    action = TEMPLATE_FIELD.sub(in_prose, step.action).strip()
     if unset:
         action = f"{action.rstrip('.')} (set {', '.join(unset)} first)."
     return RemediationStep(action=action, command=command)

@@ -42,13 +42,14 @@ class DynamoAnalyses(DynamoTable):
         self, fingerprint: str, prompt_version: str, not_before: datetime
     ) -> AnalysisRecord | None:
         item = self._get(f"CACHE#{fingerprint}", f"PROMPT#{prompt_version}")
-        if item is None or str(item["created_at"]) < utc_text(not_before):
+        if item is None or "forgotten" in item or str(item["created_at"]) < utc_text(not_before):
             return None
         return _analysis_record(item)
 
-    def put_cached_analysis(self, record: AnalysisRecord) -> None:
-        """Conditional on being at least as new as the cached one: a slow writer of an older
-        analysis cannot replace a newer one (a failed condition is that case, not an error)."""
+    def put_cached_analysis(self, record: AnalysisRecord, begun: datetime | None = None) -> None:
+        """Conditional on the item there, checked by DynamoDB in the write: an analysis made
+        at or before `begun`, or a tombstone from before it (a failed condition is the case
+        the contract describes, not an error)."""
         item = {
             **self._analysis_attributes(record),
             "pk": f"CACHE#{record.fingerprint}",
@@ -56,15 +57,26 @@ class DynamoAnalyses(DynamoTable):
         }
         self._put_if(
             item,
-            "attribute_not_exists(pk) OR created_at <= :created",
-            {":created": item["created_at"]},
+            "attribute_not_exists(pk) OR (attribute_not_exists(forgotten) AND created_at <= :begun)"
+            " OR (attribute_exists(forgotten) AND created_at < :begun)",
+            {":begun": utc_text(record.created_at if begun is None else begun)},
         )
 
-    def forget_cached_analysis(self, fingerprint: str, prompt_version: str) -> None:
-        self._call(
-            "delete_item",
-            TableName=self.table,
-            Key=dump({"pk": f"CACHE#{fingerprint}", "sk": f"PROMPT#{prompt_version}"}),
+    def forget_cached_analysis(self, fingerprint: str, prompt_version: str, at: datetime) -> None:
+        """A tombstone replaces any analysis, and an earlier tombstone: the latest forgetting
+        holds. It expires with the retention, as a cached analysis does."""
+        self._put_if(
+            {
+                "pk": f"CACHE#{fingerprint}",
+                "sk": f"PROMPT#{prompt_version}",
+                "fingerprint": fingerprint,
+                "prompt_version": prompt_version,
+                "created_at": utc_text(at),
+                "forgotten": True,
+                "expires_at": self._expires_at(at),
+            },
+            "attribute_not_exists(forgotten) OR created_at < :at",
+            {":at": utc_text(at)},
         )
 
     def _analysis_attributes(self, record: AnalysisRecord) -> dict[str, Any]:

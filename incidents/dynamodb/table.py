@@ -15,7 +15,7 @@ create call. Layout (`ts` is fixed-width UTC text, so that string order is time 
 | fingerprint head / silence | `FP#{fingerprint}` | `HEAD` / `SILENCE` | |
 | occurrence | `OCC#{key}` | `OCCURRENCE` | group `OCCURRENCES#{id}`/ts; kind `ALERT#{sev}`/ts |
 | dead letter | `DEAD#{id}` | `LETTER`, `CHUNK#{n}` | kind `DEAD_LETTER`/ts (header only) |
-| cached analysis | `CACHE#{fingerprint}` | `PROMPT#{version}` | |
+| cached analysis, or its tombstone (`forgotten`) | `CACHE#{fingerprint}` | `PROMPT#{version}` | |
 | lease | `LEASE#{name}` | `LEASE` | |
 | delivery | `DLV#{key}` | `DELIVERY` | group `DELIVERIES#{id}`/ts; kind `DELIVERY_DUE`/due |
 

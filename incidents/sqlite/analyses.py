@@ -22,6 +22,7 @@ _ANALYSIS_FIELDS = (
 )
 _ANALYSIS_COLUMNS = ", ".join(_ANALYSIS_FIELDS)
 _ANALYSIS_PLACEHOLDERS = ", ".join("?" for _ in _ANALYSIS_FIELDS)
+_TOMBSTONE_FIELDS = ("fingerprint", "prompt_version", "created_at")  # all a tombstone keeps
 
 
 class SqliteAnalyses(SqliteConnection):
@@ -45,25 +46,49 @@ class SqliteAnalyses(SqliteConnection):
     ) -> AnalysisRecord | None:
         rows = self._query(
             f"SELECT {_ANALYSIS_COLUMNS} FROM analysis_cache "
-            "WHERE fingerprint = ? AND prompt_version = ? AND created_at >= ?",
-            (fingerprint, prompt_version, not_before.astimezone(UTC).isoformat()),
+            "WHERE fingerprint = ? AND prompt_version = ? AND created_at >= ? AND forgotten = 0",
+            (fingerprint, prompt_version, _text(not_before)),
         )
         return _analysis_record(rows[0]) if rows else None
 
-    def put_cached_analysis(self, record: AnalysisRecord) -> None:
+    def put_cached_analysis(self, record: AnalysisRecord, begun: datetime | None = None) -> None:
+        """One upsert whose WHERE is the check: no confirmation can land between the check and
+        the write."""
+        begun_text = _text(record.created_at if begun is None else begun)
         with self._transaction() as conn:
-            conn.execute(
-                f"INSERT OR REPLACE INTO analysis_cache ({_ANALYSIS_COLUMNS}) "
-                f"VALUES ({_ANALYSIS_PLACEHOLDERS})",
-                _analysis_row(record),
-            )
+            conn.execute(_PUT_CACHED, (*_analysis_row(record), begun_text, begun_text))
 
-    def forget_cached_analysis(self, fingerprint: str, prompt_version: str) -> None:
+    def forget_cached_analysis(self, fingerprint: str, prompt_version: str, at: datetime) -> None:
         with self._transaction() as conn:
-            conn.execute(
-                "DELETE FROM analysis_cache WHERE fingerprint = ? AND prompt_version = ?",
-                (fingerprint, prompt_version),
-            )
+            conn.execute(_FORGET_CACHED, (fingerprint, prompt_version, _text(at)))
+
+
+_PUT_CACHED = (
+    f"INSERT INTO analysis_cache ({_ANALYSIS_COLUMNS}, forgotten) "
+    f"VALUES ({_ANALYSIS_PLACEHOLDERS}, 0) "
+    "ON CONFLICT (fingerprint, prompt_version) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _ANALYSIS_FIELDS)
+    + ", forgotten = 0 "
+    "WHERE (analysis_cache.forgotten = 0 AND analysis_cache.created_at <= ?) "
+    "OR (analysis_cache.forgotten = 1 AND analysis_cache.created_at < ?)"
+)
+"""An analysis made at the instant of the forgetting may not have known what was confirmed,
+hence `<` for a tombstone where an analysis of the same instant is replaced (`<=`)."""
+
+_FORGET_CACHED = (
+    "INSERT INTO analysis_cache (fingerprint, prompt_version, created_at, forgotten) "
+    "VALUES (?, ?, ?, 1) "
+    "ON CONFLICT (fingerprint, prompt_version) DO UPDATE SET "
+    + ", ".join(f"{name} = NULL" for name in _ANALYSIS_FIELDS if name not in _TOMBSTONE_FIELDS)
+    + ", created_at = excluded.created_at, forgotten = 1 "
+    "WHERE analysis_cache.forgotten = 0 OR analysis_cache.created_at < excluded.created_at"
+)
+"""A tombstone replaces any analysis, and an earlier tombstone: the latest forgetting holds."""
+
+
+def _text(moment: datetime) -> str:
+    """The cache's times as `_analysis_row` writes them, so that text order is time order."""
+    return moment.astimezone(UTC).isoformat()
 
 
 def _analysis_row(record: AnalysisRecord) -> tuple[object, ...]:
@@ -73,7 +98,7 @@ def _analysis_row(record: AnalysisRecord) -> tuple[object, ...]:
         record.fingerprint,
         record.source,
         record.prompt_version,
-        record.created_at.astimezone(UTC).isoformat(),
+        _text(record.created_at),
         record.analyzer,
         record.model,
         int(record.cached),

@@ -15,7 +15,7 @@ from incidents.escalation import waiting_since
 from incidents.models import Incident
 from incidents.store import StoreError
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def _create_incident_tables(db: sqlite_utils.Database) -> None:
@@ -188,6 +188,13 @@ def _index_period_figures(db: sqlite_utils.Database) -> None:
     occurrences.create_index(["source", "received_at", "incident_id"], if_not_exists=True)
 
 
+def _mark_forgotten_cache_entries(db: sqlite_utils.Database) -> None:
+    """A forgotten cached analysis stays as a tombstone with the time it was forgotten (see
+    `AnalysisStore.forget_cached_analysis`); every entry already there is an analysis."""
+    if "forgotten" not in Table(db, "analysis_cache").columns_dict:
+        db.execute("ALTER TABLE analysis_cache ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0")
+
+
 def since_opening(opened: datetime, moment: datetime | None) -> tuple[str | None, float | None]:
     """A lifecycle time as the columns keep it: fixed-width UTC text, and seconds since the
     incident last opened (a reopening starts the clock again, as it clears the acknowledgement),
@@ -212,4 +219,5 @@ MIGRATIONS = (
     _create_lease_table,
     _create_delivery_table,
     _index_period_figures,
+    _mark_forgotten_cache_entries,
 )

@@ -38,6 +38,7 @@ from moto.logs.exceptions import InvalidParameterException, ResourceNotFoundExce
 from moto.logs.models import logs_backends
 from moto.logs.responses import LogsResponse
 
+from incidents.times import as_utc
 from tests.fakes.moto_server import ACCOUNT, REGION
 
 _HISTORY = "seeded_alarm_history"
@@ -105,7 +106,7 @@ def _utc(value: Any) -> datetime | None:
         moment = datetime.fromtimestamp(float(value), UTC)
     else:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(moment)
 
 
 def _moto_state_changes(backend: Any) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from incidents.models import Alert, Incident
 from incidents.sqlite import SqliteStore
 from ingest.normalize import parse_body
 from tests.conftest import BRIEF_ALERT, ManualClock
-from tests.fakes.anthropic_server import FakeAnthropic, RecordedRequest, ToolUse
+from tests.fakes.anthropic_server import Delay, FakeAnthropic, RecordedRequest, ToolUse
 from tests.integration.test_engine import GOOD_ANALYSIS
 
 pytestmark = pytest.mark.integration
@@ -298,6 +298,51 @@ async def test_medium_keeps_the_single_call(make_rig):
     assert tool_names(request) == [prompting.TOOL_NAME]
     assert analysis.investigation is None
     assert analysis.model == EngineConfig().fast_model
+
+
+async def test_a_single_call_cached_for_a_medium_incident_is_not_served_to_a_high_one(make_rig):
+    rig = make_rig()
+    medium, alert = rig.record({**BRIEF_ALERT, "severity": "MEDIUM"})
+    await rig.engine.analyze(medium, alert)
+    rig.service.resolve(medium.id, "U7")
+    rig.clock.advance(hours=3)  # past the reopen window, within the cache's day
+    rig.fake.enqueue(call("echo", q="connections"), conclude())
+    high, alert = rig.record(BRIEF_ALERT)
+
+    analysis = await rig.engine.analyze(high, alert)
+
+    assert high.id != medium.id and high.fingerprint == medium.fingerprint
+    assert high.severity.value == "HIGH"
+    _, first, second = rig.fake.requests
+    assert "echo" in tool_names(first) and "echo" in tool_names(second)
+    assert analysis.cached is False and analysis.investigation is not None
+    assert rig.tools.runs == {"echo": 1}
+    again, alert = rig.record(BRIEF_ALERT)
+    assert (await rig.engine.analyze(again, alert)).cached is True, "the investigation is cached"
+    assert len(rig.fake.requests) == 3
+
+
+async def test_a_single_call_under_way_for_medium_does_not_serve_the_incident_once_high(
+    make_rig,
+):
+    rig = make_rig()
+    rig.fake.enqueue(Delay(1.0))  # the MEDIUM analysis's single call answers late
+    medium, alert = rig.record({**BRIEF_ALERT, "severity": "MEDIUM"})
+    single = asyncio.create_task(rig.engine.analyze(medium, alert))
+    for _ in range(200):
+        if rig.fake.requests:
+            break
+        await asyncio.sleep(0.01)
+    rig.fake.enqueue(call("echo", q="connections"), conclude())
+    high, alert = rig.record(BRIEF_ALERT)  # the same incident, escalated
+
+    investigated = await rig.engine.analyze(high, alert)
+    await single
+
+    assert high.id == medium.id and high.severity.value == "HIGH"
+    assert investigated.cached is False and investigated.investigation is not None
+    assert rig.tools.runs == {"echo": 1}
+    assert len(rig.fake.requests) == 3
 
 
 async def test_a_spent_budget_makes_the_next_request_conclude(make_rig):

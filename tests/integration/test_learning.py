@@ -67,9 +67,10 @@ async def rig(store: SqliteStore, clock: ManualClock) -> AsyncIterator[Rig]:
         await made.engine.close()
 
 
-def context_of(fake: FakeAnthropic) -> dict[str, str]:
-    """The `context` the last request gave Claude, read from the fenced evidence."""
-    text = fake.requests[-1].prompt_text
+def context_of(fake: FakeAnthropic, request: int = -1) -> dict[str, str]:
+    """The `context` a request (the last by default) gave Claude, read from the fenced
+    evidence."""
+    text = fake.requests[request].prompt_text
     start = text.index('"context": {')
     document, _ = json.JSONDecoder().raw_decode(text[start + len('"context": ') :])
     return dict(document)
@@ -151,3 +152,33 @@ async def test_an_analysis_under_way_when_a_cause_is_confirmed_is_not_cached(rig
 
     assert len(rig.fake.requests) == 2, "the analysis that did not know the cause was cached"
     assert [x.incident_id for x in analysis.lessons] == [first.id]
+
+
+async def test_a_cause_confirmed_on_another_incident_of_the_problem_stops_caching_too(rig: Rig):
+    """The analysis under way is of a new incident; the cause is confirmed on an earlier one of
+    the same problem. The analysis never saw that lesson, so it must not be reused."""
+    earlier, _ = rig.record(MEDIUM)
+    rig.service.resolve(earlier.id, "U7")
+    rig.clock.advance(hours=3)  # past the reopen window: the next alert opens a new incident
+    rig.fake.enqueue(Delay(1.0))  # Claude answers the new incident's analysis late
+    current, alert = rig.record(MEDIUM)
+    analyzing = asyncio.create_task(rig.engine.analyze(current, alert))
+    for _ in range(200):
+        if rig.fake.requests:
+            break
+        await asyncio.sleep(0.01)
+    rig.clock.advance(minutes=1)
+    record_confirmation(rig.service, rig.store, earlier.id, "U7", CAUSE, FIX)
+    await analyzing
+    rig.service.resolve(current.id, "U7")
+    rig.clock.advance(hours=3)
+
+    following, alert = rig.record(MEDIUM)
+    analysis = await rig.engine.analyze(following, alert)
+
+    assert len({earlier.id, current.id, following.id}) == 3
+    assert earlier.fingerprint == current.fingerprint == following.fingerprint
+    assert "confirmed_causes" not in context_of(rig.fake, 0)
+    assert len(rig.fake.requests) == 2, "the analysis that did not know the cause was cached"
+    assert analysis.cached is False
+    assert [x.incident_id for x in analysis.lessons] == [earlier.id]

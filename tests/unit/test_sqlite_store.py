@@ -145,6 +145,32 @@ def test_a_version_7_database_gets_its_period_figures_columns_filled(tmp_path: P
     assert [s.key for s in figures.top_sources] == ["test"]
 
 
+def test_a_version_8_database_keeps_its_cached_analyses_and_can_forget_them(tmp_path: Path):
+    path = tmp_path / "v8.db"
+    SqliteStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE analysis_cache DROP COLUMN forgotten")
+    conn.execute("PRAGMA user_version=8")
+    conn.commit()
+    conn.execute(
+        "INSERT INTO analysis_cache (incident_id, fingerprint, source, prompt_version, "
+        "created_at, analyzer, model, cached, cost_usd, body) "
+        "VALUES ('INC-A', 'fp1', 'cloudwatch', 'v1', ?, 'claude', 'm', 0, 0.01, 'old')",
+        (T0.isoformat(),),
+    )
+    conn.commit()
+    conn.close()
+
+    migrated = SqliteStore(path)
+    kept = migrated.cached_analysis("fp1", "v1", not_before=T0)
+    migrated.forget_cached_analysis("fp1", "v1", at=T0 + timedelta(minutes=1))
+    migrated.put_cached_analysis(make_record(), begun=T0)
+    forgotten = migrated.cached_analysis("fp1", "v1", not_before=T0)
+    migrated.close()
+    assert kept is not None and kept.body == "old"
+    assert forgotten is None
+
+
 def test_period_figures_read_index_ranges_only(store):
     """The plans the 100,000-incident benchmark relies on: every figure from an index, and
     no sort of the period's alerts."""
