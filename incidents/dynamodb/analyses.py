@@ -9,8 +9,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from incidents.dynamodb.table import DynamoTable, dump, utc_text
+from incidents.dynamodb.table import DynamoTable, dump
 from incidents.store import AnalysisRecord
+from incidents.times import utc_text
 
 
 class DynamoAnalyses(DynamoTable):

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from incidents.dynamodb.table import UNSYNCED, DynamoTable, dump, utc_text
+from incidents.dynamodb.table import UNSYNCED, DynamoTable, dump
 from incidents.models import Incident, MessageRef
+from incidents.times import utc_text
 
 
 class DynamoChatRefs(DynamoTable):

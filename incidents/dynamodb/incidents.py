@@ -16,7 +16,6 @@ from incidents.dynamodb.table import (
     Cancelled,
     DynamoTable,
     dump,
-    utc_text,
 )
 from incidents.models import (
     Alert,
@@ -34,6 +33,7 @@ from incidents.store import (
     StoreError,
     WriteTooLargeError,
 )
+from incidents.times import utc_text
 
 TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
 TRANSACTION_BYTES = 4_000_000  # its 4 MB limit, with room for keys and attribute names

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from incidents.dynamodb.table import ITEM_BUDGET, DynamoTable, dump, utc_text
+from incidents.dynamodb.table import ITEM_BUDGET, DynamoTable, dump
 from incidents.models import DeadLetter
+from incidents.times import utc_text
 
 DEAD_LETTER_CHUNKS = 10  # 3.5 MB per letter: under the 4 MB transaction limit
 

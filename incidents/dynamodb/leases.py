@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from incidents.dynamodb.table import ConditionFailed, DynamoTable, dump, load, utc_text
+from incidents.dynamodb.table import ConditionFailed, DynamoTable, dump, load
 from incidents.store import LeaseGrant
-from incidents.times import as_utc
+from incidents.times import as_utc, utc_text
 
 
 class DynamoLeases(DynamoTable):

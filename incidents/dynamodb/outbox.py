@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from incidents.dynamodb.table import DynamoTable, dump, utc_text
+from incidents.dynamodb.table import DynamoTable, dump
 from incidents.models import Delivery, DeliveryStatus
+from incidents.times import utc_text
 
 
 class DynamoOutbox(DynamoTable):

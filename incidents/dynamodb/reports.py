@@ -11,11 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 from incidents.dynamodb.incidents import alert_of
-from incidents.dynamodb.table import DynamoTable, dump, utc_text
+from incidents.dynamodb.table import DynamoTable, dump
 from incidents.figures import KeyAlerts, PeriodRows, measure, noisiest, period_figures
 from incidents.models import Incident, IncidentStatus, Severity
 from incidents.store import CostTotal, PeriodFigures
-from incidents.times import as_utc
+from incidents.times import as_utc, utc_text
 
 
 class DynamoReports(DynamoTable):

@@ -301,12 +301,6 @@ def _key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
     return schema
 
 
-def utc_text(moment: datetime) -> str:
-    """Fixed-width UTC text, so that string order is time order in keys and conditions
-    (`isoformat()` drops zero microseconds and keeps the offset, which breaks that)."""
-    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def dump(values: dict[str, Any]) -> dict[str, Any]:
     """Plain values to DynamoDB's typed form; a None attribute is left out, which is what
     keeps the indexes sparse."""

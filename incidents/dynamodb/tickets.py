@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from incidents.dynamodb.table import DynamoTable, dump, utc_text
+from incidents.dynamodb.table import DynamoTable, dump
 from incidents.models import TicketRef
+from incidents.times import utc_text
 
 
 class DynamoTickets(DynamoTable):

@@ -3,10 +3,11 @@ one analysis per problem and prompt version."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from incidents.sqlite.connection import SqliteConnection
 from incidents.store import AnalysisRecord
+from incidents.times import as_utc
 
 _ANALYSIS_FIELDS = (
     "incident_id",
@@ -88,7 +89,7 @@ _FORGET_CACHED = (
 
 def _text(moment: datetime) -> str:
     """The cache's times as `_analysis_row` writes them, so that text order is time order."""
-    return moment.astimezone(UTC).isoformat()
+    return as_utc(moment).isoformat()
 
 
 def _analysis_row(record: AnalysisRecord) -> tuple[object, ...]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from incidents.escalation import waiting_since
 from incidents.models import (
@@ -21,6 +21,7 @@ from incidents.models import (
 from incidents.sqlite.connection import SqliteConnection, chunks
 from incidents.sqlite.schema import since_opening
 from incidents.store import ConflictError, DuplicateOccurrenceError, IncidentWrite, StoreError
+from incidents.times import as_utc
 
 
 class SqliteIncidents(SqliteConnection):
@@ -201,7 +202,7 @@ class SqliteIncidents(SqliteConnection):
         rows = self._query(
             "SELECT key, incident_id, data FROM occurrences WHERE severity = ? AND "
             "received_at >= ? ORDER BY received_at DESC LIMIT ?",
-            (severity.value, since.astimezone(UTC).isoformat(), limit),
+            (severity.value, as_utc(since).isoformat(), limit),
         )
         return [
             Occurrence.model_validate(

@@ -3,17 +3,18 @@ that of two writers racing for a name exactly one is granted."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from incidents.sqlite.connection import SqliteConnection
 from incidents.store import LeaseGrant
+from incidents.times import as_utc
 
 
 class SqliteLeases(SqliteConnection):
     def acquire_lease(
         self, name: str, holder: str, now: datetime, duration: timedelta
     ) -> LeaseGrant:
-        now_text = now.astimezone(UTC).isoformat()
+        now_text = as_utc(now).isoformat()
         with self._transaction() as conn:
             found = conn.execute(
                 "SELECT holder, until FROM leases WHERE name = ?", (name,)
@@ -22,7 +23,7 @@ class SqliteLeases(SqliteConnection):
                 return LeaseGrant.BUSY
             conn.execute(
                 "INSERT OR REPLACE INTO leases (name, holder, until) VALUES (?, ?, ?)",
-                (name, holder, (now + duration).astimezone(UTC).isoformat()),
+                (name, holder, as_utc(now + duration).isoformat()),
             )
         if found is not None and found[0] != holder:
             return LeaseGrant.TAKEN_OVER

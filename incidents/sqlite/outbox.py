@@ -7,7 +7,7 @@ from datetime import datetime
 
 from incidents.models import Delivery, DeliveryStatus
 from incidents.sqlite.connection import SqliteConnection
-from incidents.sqlite.schema import utc_text
+from incidents.times import utc_text
 
 
 class SqliteOutbox(SqliteConnection):

@@ -3,13 +3,13 @@ from index ranges that cover them (`incidents.figures` turns the rows into figur
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from incidents.figures import KeyAlerts, Measured, PeriodRows, noisiest, period_figures
 from incidents.models import Incident, IncidentStatus, Severity
 from incidents.sqlite.connection import SqliteConnection
-from incidents.sqlite.schema import utc_text
 from incidents.store import CostTotal, PeriodFigures
+from incidents.times import as_utc, utc_text
 
 _ALERTS_OF = (
     "o.{key} = k.value AND o.received_at >= :since AND o.received_at < :until "
@@ -53,7 +53,7 @@ class SqliteReports(SqliteConnection):
             "sum(CASE WHEN cached = 0 AND analyzer = 'claude' THEN 1 ELSE 0 END), "
             "sum(cached), sum(cost_usd) FROM analyses WHERE created_at >= ? "
             "GROUP BY day, source ORDER BY day, source",
-            (since.astimezone(UTC).isoformat(),),
+            (as_utc(since).isoformat(),),
         )
         return [
             CostTotal(
@@ -79,8 +79,8 @@ class SqliteReports(SqliteConnection):
         what MTTA and MTTR sum."""
         start, end = utc_text(since), utc_text(until)
         period = {
-            "since": since.astimezone(UTC).isoformat(),
-            "until": until.astimezone(UTC).isoformat(),
+            "since": as_utc(since).isoformat(),
+            "until": as_utc(until).isoformat(),
         }
         with self._lock, self._read():
             # One indexed range per severity: cheaper than sorting the period's rows to group.

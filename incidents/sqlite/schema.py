@@ -6,7 +6,7 @@ their columns. A migration is never edited once released: a file records how far
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlite_utils
 from sqlite_utils.db import Table
@@ -14,6 +14,7 @@ from sqlite_utils.db import Table
 from incidents.escalation import waiting_since
 from incidents.models import Incident
 from incidents.store import StoreError
+from incidents.times import utc_text
 
 SCHEMA_VERSION = 9
 
@@ -202,12 +203,6 @@ def since_opening(opened: datetime, moment: datetime | None) -> tuple[str | None
     if moment is None:
         return None, None
     return utc_text(moment), (moment - opened).total_seconds()
-
-
-def utc_text(moment: datetime) -> str:
-    """Fixed-width UTC text, so that string order is time order (isoformat drops zero
-    microseconds)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 MIGRATIONS = (

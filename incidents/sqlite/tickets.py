@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from incidents.models import TicketRef
 from incidents.sqlite.connection import SqliteConnection
+from incidents.times import as_utc
 
 
 class SqliteTickets(SqliteConnection):
     def claim_ticket(self, claim: TicketRef, lease: timedelta) -> bool:
-        stale_before = (claim.claimed_at - lease).astimezone(UTC).isoformat()
+        stale_before = as_utc(claim.claimed_at - lease).isoformat()
         with self._transaction() as conn:
             inserted = conn.execute(
                 "INSERT INTO tickets (incident_id, key, claimed_at, data) VALUES (?, NULL, ?, ?) "
@@ -18,7 +19,7 @@ class SqliteTickets(SqliteConnection):
                 "data = excluded.data WHERE tickets.key IS NULL AND tickets.claimed_at < ?",
                 (
                     claim.incident_id,
-                    claim.claimed_at.astimezone(UTC).isoformat(),
+                    as_utc(claim.claimed_at).isoformat(),
                     claim.model_dump_json(),
                     stale_before,
                 ),
@@ -40,5 +41,5 @@ class SqliteTickets(SqliteConnection):
         with self._transaction() as conn:
             conn.execute(
                 "DELETE FROM tickets WHERE incident_id = ? AND key IS NULL AND claimed_at = ?",
-                (claim.incident_id, claim.claimed_at.astimezone(UTC).isoformat()),
+                (claim.incident_id, as_utc(claim.claimed_at).isoformat()),
             )
