@@ -34,6 +34,7 @@ from blocks.kit import Message
 from blocks.modals import email_modal
 from blocks.postmortem import postmortem_summary
 from blocks.thread import email_outcome, followup_messages, silenced_note, ticket_note
+from bot.outcomes import effects_of
 from bot.postmortems import IncidentMissingError, PostMortems
 from bot.settings import Settings, parse_duration, split_addresses
 from bot.slack_confirm import Confirmations
@@ -52,7 +53,6 @@ from incidents.lifecycle import (
     IncidentNotFoundError,
     IncidentService,
     InvalidTransitionError,
-    OutcomeKind,
 )
 from incidents.models import Incident, IncidentStatus
 from incidents.offload import Offload
@@ -472,7 +472,7 @@ class _Handlers:
         for each in report.outcomes:
             await deps.publisher.publish(each)
         analysis = await deps.engine.analyze(incident, outcome.alert)
-        if outcome.kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED):
+        if effects_of(outcome).analyze:
             await deps.publisher.publish_analysis(incident, analysis)
         message = render_incident(
             incident,

@@ -40,6 +40,7 @@ from bot.mcp_server.schemas import (
     StatsView,
     WriteResult,
 )
+from bot.outcomes import effects_of
 from bot.settings import parse_duration
 from bot.slack_pacing import Priority
 from bot.stats import compute_stats
@@ -47,7 +48,7 @@ from incidents.lifecycle import (
     IncidentNotFoundError,
     IncidentService,
     InvalidTransitionError,
-    OutcomeKind,
+    RecordOutcome,
 )
 from incidents.models import (
     CONFIRMED_TEXT_MAX,
@@ -139,14 +140,18 @@ class Followers:
             await self.slack.sync(incident_id, shown_by_user=True)
             await self.slack.thread_note(incident_id, silenced_note(silence), Priority.USER)
 
-    async def recorded(self, report: IngestReport, incident: Incident, analysis: Analysis) -> None:
-        """A pasted alert's outcomes, published as `/incident analyze` publishes them."""
-        if self.slack is None:
-            return
-        for outcome in report.outcomes:
-            await self.slack.publish(outcome)
-        if report.outcomes[0].kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED):
-            await self.slack.publish_analysis(incident, analysis)
+    async def recorded(self, report: IngestReport) -> None:
+        """A pasted alert's outcomes, published before it is analysed (an investigation can
+        take minutes), as `/incident analyze` publishes them."""
+        if self.slack is not None:
+            for outcome in report.outcomes:
+                await self.slack.publish(outcome)
+
+    async def analyzed(self, outcome: RecordOutcome, analysis: Analysis) -> None:
+        """Its analysis, in the message when the outcome is one a received alert would have
+        analysed (`bot.outcomes.EFFECTS`): a repeat's message keeps the analysis it has."""
+        if self.slack is not None and outcome.incident is not None and effects_of(outcome).analyze:
+            await self.slack.publish_analysis(outcome.incident, analysis)
 
 
 @dataclass
@@ -348,8 +353,9 @@ class IncidentTools:
         incident = outcome.incident
         if incident is None:
             raise ToolInputError("that reads as a resolution of nothing open: nothing to analyze")
+        await deps.followers.recorded(report)
         analysis = await deps.engine.analyze(incident, outcome.alert)
-        await deps.followers.recorded(report, incident, analysis)
+        await deps.followers.analyzed(outcome, analysis)
         return AnalyzeResult(
             outcome=outcome.kind.value,
             incident=views.summary(incident, deps.redactor),
