@@ -340,9 +340,10 @@ async def _mcp_endpoint(
     imported only then. Its session manager runs from here until the receiver has stopped."""
     if settings.mcp_token is None:
         return None
+    from bot.followers import Followers
     from bot.mcp_server.http import McpEndpoint
     from bot.mcp_server.server import build_server
-    from bot.mcp_server.tools import Followers, IncidentTools, ToolDeps
+    from bot.mcp_server.tools import IncidentTools, ToolDeps
     from bot.mcp_server.views import Redactor
 
     slack = publishing.slack

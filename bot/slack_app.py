@@ -33,8 +33,8 @@ from blocks.incident import render_incident
 from blocks.kit import Message
 from blocks.modals import email_modal
 from blocks.postmortem import postmortem_summary
-from blocks.thread import email_outcome, followup_messages, silenced_note, ticket_note
-from bot.outcomes import effects_of
+from blocks.thread import email_outcome, followup_messages, ticket_note
+from bot.followers import Followers
 from bot.postmortems import IncidentMissingError, PostMortems
 from bot.settings import Settings, parse_duration, split_addresses
 from bot.slack_confirm import Confirmations
@@ -145,6 +145,7 @@ def _button(
 class _Handlers:
     def __init__(self, deps: SlackDeps) -> None:
         self.deps = deps
+        self.followers = Followers(slack=deps.publisher, notifier=deps.notifier)
         self.confirmations = Confirmations(deps.service, deps.store, deps.publisher, deps.offload)
         self.verbs: Mapping[str, VerbHandler] = {
             "list": self._list,
@@ -212,11 +213,7 @@ class _Handlers:
             raise UserFacingError(f"There is no incident {incident_id}.") from exc
         except InvalidTransitionError as exc:
             raise UserFacingError(f"Nothing done: {exc}.") from exc
-        await self.deps.publisher.sync(incident_id, shown_by_user=True)
-        if incident.status is IncidentStatus.ACKNOWLEDGED:
-            await self.deps.notifier.acknowledged(incident, user)
-        elif incident.status is IncidentStatus.RESOLVED:
-            await self.deps.notifier.resolved(incident, user)
+        await self.followers.transitioned(incident, user)
         return incident
 
     async def reanalyze(self, incident_id: str, user: str) -> Analysis:
@@ -316,8 +313,7 @@ class _Handlers:
             )
         except IncidentNotFoundError as exc:
             raise UserFacingError(f"There is no incident {incident_id}.") from exc
-        await self.deps.publisher.sync(incident_id, shown_by_user=True)
-        await self.deps.publisher.thread_note(incident_id, silenced_note(silence), Priority.USER)
+        await self.followers.silenced(incident_id, silence)
 
     async def _incident(self, incident_id: str) -> Incident:
         incident = await self.deps.offload(self.deps.store.get_incident, incident_id)
@@ -469,11 +465,9 @@ class _Handlers:
         incident = outcome.incident
         if incident is None:
             raise UserFacingError("That reads as a resolution of nothing open: nothing to analyze.")
-        for each in report.outcomes:
-            await deps.publisher.publish(each)
+        await self.followers.recorded(report)
         analysis = await deps.engine.analyze(incident, outcome.alert)
-        if effects_of(outcome).analyze:
-            await deps.publisher.publish_analysis(incident, analysis)
+        await self.followers.analyzed(outcome, analysis)
         message = render_incident(
             incident,
             analysis,

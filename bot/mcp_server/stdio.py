@@ -18,8 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 
 from bot.components import build_engine, build_ingestor, build_notifier, build_store, slack_client
+from bot.followers import Followers
 from bot.mcp_server.server import build_server
-from bot.mcp_server.tools import Followers, IncidentTools, ToolDeps
+from bot.mcp_server.tools import IncidentTools, ToolDeps
 from bot.mcp_server.views import Redactor
 from bot.settings import Settings
 from bot.slack_posts import permalink_of
