@@ -43,10 +43,15 @@ def call_line(call: ToolCall) -> str:
     return f"`#{call.number}` *{escape(call.tool)}*{shown} → {mark}{result}"
 
 
+def citations(item: Evidence) -> str:
+    """`#2, #4`: the calls a claim rests on; a claim no call supports says so. Plain text,
+    shared by the thread and the console."""
+    return ", ".join(f"#{number}" for number in item.calls) or "no tool call shows this"
+
+
 def evidence_line(item: Evidence) -> str:
-    """`• the pool was exhausted — #2, #4`; a claim no call supports says so."""
-    cited = ", ".join(f"#{number}" for number in item.calls) or "no tool call shows this"
-    return f"• {escape(item.claim)} — {cited}"
+    """`• the pool was exhausted — #2, #4`."""
+    return f"• {escape(item.claim)} — {citations(item)}"
 
 
 def investigation_text(analysis: Analysis) -> str | None:

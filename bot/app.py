@@ -125,27 +125,32 @@ class _Publishing:
 async def run(settings: Settings, console: Console | None = None) -> None:
     stop = Stop(STOP_WITHIN)
     async with AsyncExitStack() as stack:
-        core = _core(settings, stack)
-        publishing = _publishing(settings, console, core, stack)
-        socket_mode = _slack_socket(settings, core, publishing, stack)
-        work, reactions = _outcome_work(settings, core, publishing, stack, stop)
-        mcp = await _mcp_endpoint(settings, core, publishing, stack)
-        runner = await _receivers(settings, core, reactions, socket_mode, stack, stop, mcp)
-        _when_stopping(publishing, work, stack, stop)
-        for address in runner.addresses:
-            logger.info("receiving alerts on http://%s:%s/alerts", address[0], address[1])
-            if mcp is not None:
-                logger.info("serving MCP on http://%s:%s/mcp", address[0], address[1])
-        logger.info(
-            "incidents go to %s; store: %s",
-            "the console" if settings.console_mode else "Slack",
-            describe_store(settings),
-        )
-        if settings.alert_queue_url:
-            logger.info("consuming alerts from %s", settings.alert_queue_url)
-        logger.info("replica %s", core.leases.holder)
-        await stop.event.wait()
-        logger.info("stopping: finishing what is in hand")
+        # Begun before anything in the stack unwinds, whether the stop was asked for or a part
+        # failed to start: the parts started before it wait on the stop to end.
+        try:
+            core = _core(settings, stack)
+            publishing = _publishing(settings, console, core, stack)
+            socket_mode = _slack_socket(settings, core, publishing, stack)
+            work, reactions = _outcome_work(settings, core, publishing, stack, stop)
+            mcp = await _mcp_endpoint(settings, core, publishing, stack)
+            runner = await _receivers(settings, core, reactions, socket_mode, stack, stop, mcp)
+            _when_stopping(publishing, work, stack)
+            for address in runner.addresses:
+                logger.info("receiving alerts on http://%s:%s/alerts", address[0], address[1])
+                if mcp is not None:
+                    logger.info("serving MCP on http://%s:%s/mcp", address[0], address[1])
+            logger.info(
+                "incidents go to %s; store: %s",
+                "the console" if settings.console_mode else "Slack",
+                describe_store(settings),
+            )
+            if settings.alert_queue_url:
+                logger.info("consuming alerts from %s", settings.alert_queue_url)
+            logger.info("replica %s", core.leases.holder)
+            await stop.event.wait()
+            logger.info("stopping: finishing what is in hand")
+        finally:
+            stop.begin()
     logger.info("stopped")
 
 
@@ -335,9 +340,10 @@ async def _mcp_endpoint(
     imported only then. Its session manager runs from here until the receiver has stopped."""
     if settings.mcp_token is None:
         return None
+    from bot.followers import Followers
     from bot.mcp_server.http import McpEndpoint
     from bot.mcp_server.server import build_server
-    from bot.mcp_server.tools import Followers, IncidentTools, ToolDeps
+    from bot.mcp_server.tools import IncidentTools, ToolDeps
     from bot.mcp_server.views import Redactor
 
     slack = publishing.slack
@@ -363,18 +369,15 @@ async def _mcp_endpoint(
     return endpoint
 
 
-def _when_stopping(
-    publishing: _Publishing, work: OutcomeWork, stack: AsyncExitStack, stop: Stop
-) -> None:
+def _when_stopping(publishing: _Publishing, work: OutcomeWork, stack: AsyncExitStack) -> None:
     """Started last, so stopped first: the schedule; the graphs under way (only pictures);
-    the Slack publisher's pacing (from now on nothing waits on another replica's lease); and
-    the stop's deadline starts."""
+    the Slack publisher's pacing (from now on nothing waits on another replica's lease). The
+    stop's deadline starts before all of these, in `run`."""
     publishing.scheduler.start()
     stack.callback(publishing.scheduler.shutdown, wait=False)
     stack.callback(work.cancel_pictures)
     if publishing.slack is not None:
         stack.callback(publishing.slack.stopping)
-    stack.callback(stop.begin)
 
 
 def _background(stack: AsyncExitStack, work: Coroutine[Any, Any, None]) -> None:

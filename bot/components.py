@@ -27,7 +27,6 @@ from analysis.engine import AnalysisEngine, EngineConfig
 from analysis.gather import ContextGatherer
 from analysis.investigation.aws_tools import AwsToolLimits, AwsTools
 from analysis.investigation.loop import InvestigationLimits, Investigator
-from analysis.investigation.mcp_servers import load_servers
 from analysis.investigation.past_incidents import StoreTools
 from analysis.investigation.registry import CombinedTools, ToolSource
 from analysis.postmortem import PostMortemWriter
@@ -245,7 +244,7 @@ def build_mcp_tools(settings: Settings) -> McpTools | None:
     """The tools of the servers in `MCP_SERVERS_FILE`, not connected yet: the caller starts
     them and closes them. None without the file, or without Claude to call them; the MCP
     SDK is imported only otherwise."""
-    servers = load_servers(settings.mcp_servers_file)
+    servers = settings.mcp_servers
     if not servers or settings.anthropic_api_key is None:
         return None
     from analysis.investigation.mcp_tools import McpTools

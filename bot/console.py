@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from analysis.models import Analysis
-from blocks.investigation import call_arguments, investigation_summary
+from blocks.investigation import call_arguments, citations, investigation_summary
 from blocks.kit import Message
 from bot.throttle import Throttle
 from incidents.lifecycle import OutcomeKind, RecordOutcome, short_duration
@@ -166,8 +166,7 @@ def investigation_lines(analysis: Analysis) -> list[str]:
             f"[cyan]{escape(call_arguments(call.arguments))}[/] → {failed}{escape(call.result)}"
         )
     for item in analysis.evidence:
-        cited = ", ".join(f"#{n}" for n in item.calls) or "no tool call shows this"
-        lines.append(f"    [bold]Evidence:[/] {escape(item.claim)} — {cited}")
+        lines.append(f"    [bold]Evidence:[/] {escape(item.claim)} — {citations(item)}")
     return lines
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from analysis.investigation.mcp_servers import McpServer, load_servers
+from analysis.investigation.mcp_servers import McpServer
 from analysis.runbooks import load_runbooks
 from bot.components import build_store, email_transport, jira_tickets, slack_client
 from bot.settings import Settings
@@ -114,7 +114,7 @@ def _team_mcp_checks(
 ) -> list[tuple[str, Callable[[], Awaitable[str]] | None, str]]:
     """One line per server of `MCP_SERVERS_FILE`: it starts, answers and offers every tool
     its allow-list names."""
-    servers = load_servers(settings.mcp_servers_file)
+    servers = settings.mcp_servers
     if not servers:
         return [("mcp-servers", None, "not configured: Claude calls no team MCP server")]
     return [(f"mcp:{server.name}", partial(_team_mcp, server), "") for server in servers]

@@ -18,6 +18,7 @@ from pydantic import (
     AliasChoices,
     BeforeValidator,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     model_validator,
@@ -25,7 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from analysis.cost import DEFAULT_PRICES, Price
-from analysis.investigation.mcp_servers import McpServersError, load_servers
+from analysis.investigation.mcp_servers import McpServer, McpServersError, load_servers
 from analysis.runbooks import RunbookError, load_runbooks
 from incidents.models import Severity
 from notify.jira import DEFAULT_PRIORITIES
@@ -264,6 +265,7 @@ class Settings(BaseSettings):
     investigation_max_window: Duration = Field(default=timedelta(hours=6), gt=timedelta(0))
     # The team's MCP servers whose allow-listed tools the investigation may call.
     mcp_servers_file: Path | None = None
+    _mcp_servers: tuple[McpServer, ...] = PrivateAttr(default=())
 
     alert_queue_url: str | None = None
     sqs_pollers: int = Field(default=2, ge=1, le=32)
@@ -361,9 +363,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _mcp_servers_load(self) -> Settings:
-        """Read once here, like the runbooks: a typo or an unset `${VAR}` stops start-up."""
+        """Read once here, like the runbooks: a typo or an unset `${VAR}` stops start-up; and
+        kept (`mcp_servers`), so the investigation and `doctor` use what was checked."""
         try:
-            load_servers(self.mcp_servers_file)
+            self._mcp_servers = tuple(load_servers(self.mcp_servers_file))
         except McpServersError as exc:
             raise ValueError(f"MCP_SERVERS_FILE: {exc}") from None
         return self
@@ -416,6 +419,11 @@ class Settings(BaseSettings):
             Severity.MEDIUM: self.escalate_after_medium,
             Severity.LOW: self.escalate_after_low,
         }[severity]
+
+    @property
+    def mcp_servers(self) -> tuple[McpServer, ...]:
+        """The team MCP servers of `MCP_SERVERS_FILE`, as read when the settings loaded."""
+        return self._mcp_servers
 
     @property
     def jira_enabled(self) -> bool:

@@ -1,7 +1,7 @@
 """The Bolt app: buttons, the modals, `/incident`, and follow-up questions in threads.
 
 One listener per button (`app.action(ActionId.X)`), and one handler per `/incident` verb in a
-table: each reads its payload into a model first (`Click`, `SlashCommand`), so a handler sees
+table: each reads its payload into a model first (bot/slack_requests.py), so a handler sees
 what it acts on, not Slack's envelope. Every listener acks first (Slack wants it within 3 s),
 then does its work; Bolt's async runner returns the ack to Slack as soon as `ack()` is awaited
 and lets the listener go on. Errors the person can act on are shown to them ephemerally;
@@ -28,23 +28,31 @@ from analysis.models import Analysis, ThreadMessage
 from analysis.postmortem_document import ThreadPost
 from analysis.postmortem_markdown import postmortem_filename, render_markdown
 from blocks.commands import help_message, incident_detail, incident_list, stats_message
-from blocks.ids import ActionId, ActionValue, BlockId, CallbackId, ModalMetadata
+from blocks.ids import ActionId, BlockId, CallbackId, ModalMetadata
 from blocks.incident import render_incident
 from blocks.kit import Message
 from blocks.modals import email_modal
 from blocks.postmortem import postmortem_summary
-from blocks.thread import email_outcome, followup_messages, silenced_note, ticket_note
+from blocks.thread import email_outcome, followup_messages, ticket_note
+from bot.followers import Followers
 from bot.postmortems import IncidentMissingError, PostMortems
 from bot.settings import Settings, parse_duration, split_addresses
 from bot.slack_confirm import Confirmations
 from bot.slack_pacing import Priority
 from bot.slack_publisher import SlackPublisher
+from bot.slack_requests import (
+    NEEDS_AN_ARGUMENT,
+    Click,
+    ClickHandler,
+    SlashCommand,
+    UserFacingError,
+    VerbHandler,
+)
 from bot.stats import compute_stats
 from incidents.lifecycle import (
     IncidentNotFoundError,
     IncidentService,
     InvalidTransitionError,
-    OutcomeKind,
 )
 from incidents.models import Incident, IncidentStatus
 from incidents.offload import Offload
@@ -72,10 +80,6 @@ FOLLOWUP_NEEDS_CLAUDE = (
 )
 
 
-class UserFacingError(Exception):
-    """Something the person who clicked or typed can understand and act on."""
-
-
 class SlackStore(
     IncidentStore, AnalysisStore, ReportStore, ChatRefStore, TicketStore, OutboxStore, Protocol
 ):
@@ -97,69 +101,12 @@ class SlackDeps:
     bot_user_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Click:
-    """A click on one of an incident message's buttons."""
-
-    incident_id: str
-    user: str
-    channel: str
-    trigger_id: str
-    """Opens a modal in answer to this click (Slack honours it for 3 s)."""
-
-    @classmethod
-    def read(cls, body: dict[str, Any]) -> Click:
-        try:
-            incident_id = ActionValue.parse(body["actions"][0]["value"]).incident_id
-        except (ValueError, KeyError, IndexError) as exc:
-            raise UserFacingError("That button does not belong to an incident.") from exc
-        return cls(
-            incident_id=incident_id,
-            user=body["user"]["id"],
-            channel=(body.get("channel") or {}).get("id", ""),
-            trigger_id=body.get("trigger_id", ""),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SlashCommand:
-    """`/incident <verb> <argument>`: the verb lower-cased, `help` when none."""
-
-    verb: str
-    argument: str
-    user: str
-    trigger_id: str = ""
-
-    @classmethod
-    def read(cls, command: dict[str, Any]) -> SlashCommand:
-        words = (command.get("text") or "").strip().split(maxsplit=1)
-        return cls(
-            verb=words[0].lower() if words else "help",
-            argument=words[1].strip() if len(words) > 1 else "",
-            user=command["user_id"],
-            trigger_id=command.get("trigger_id", ""),
-        )
-
-    @property
-    def incident_id(self) -> str:
-        return self.argument.split()[0].upper() if self.argument else ""
-
-
-_NEEDS_AN_ARGUMENT = frozenset(
-    {"show", "ack", "resolve", "silence", "jira", "postmortem", "analyze"}
-)
-"""Verbs that act on something: without it, `/incident` answers with its help."""
-
-ClickHandler = Callable[[Click, AsyncWebClient], Awaitable[None]]
-VerbHandler = Callable[[SlashCommand, AsyncRespond], Awaitable[None]]
-
-
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     """Attach every listener. Nothing runs until Socket Mode delivers an envelope."""
     handlers = _Handlers(deps)
     buttons: Mapping[ActionId, ClickHandler] = {
         ActionId.ACKNOWLEDGE: handlers.acknowledge,
-        ActionId.RESOLVE: handlers.resolve,
+        ActionId.RESOLVE: handlers.resolve_clicked,
         ActionId.REANALYZE: handlers.reanalyze_clicked,
         ActionId.SILENCE_1H: handlers.silence_clicked(_SILENCES[ActionId.SILENCE_1H]),
         ActionId.SILENCE_24H: handlers.silence_clicked(_SILENCES[ActionId.SILENCE_24H]),
@@ -198,6 +145,7 @@ def _button(
 class _Handlers:
     def __init__(self, deps: SlackDeps) -> None:
         self.deps = deps
+        self.followers = Followers(slack=deps.publisher, notifier=deps.notifier)
         self.confirmations = Confirmations(deps.service, deps.store, deps.publisher, deps.offload)
         self.verbs: Mapping[str, VerbHandler] = {
             "list": self._list,
@@ -214,12 +162,17 @@ class _Handlers:
     async def acknowledge(self, click: Click, client: AsyncWebClient) -> None:
         await self._transition(self.deps.service.acknowledge, click.incident_id, click.user)
 
-    async def resolve(self, click: Click, client: AsyncWebClient) -> None:
-        """Resolves, and offers the optional modal for the cause and the fix: opened first,
-        while the click's trigger is fresh."""
-        incident = await self._incident(click.incident_id)
-        await self.confirmations.offer(incident, click.trigger_id, client)
-        await self._transition(self.deps.service.resolve, click.incident_id, click.user)
+    async def resolve_clicked(self, click: Click, client: AsyncWebClient) -> None:
+        await self.resolve(click.incident_id, click.user, click.trigger_id, client)
+
+    async def resolve(
+        self, incident_id: str, user: str, trigger_id: str, client: AsyncWebClient
+    ) -> Incident:
+        """Resolves, from the button or `/incident resolve`, and offers the optional modal for
+        the cause and the fix: opened first, while the trigger is fresh."""
+        incident = await self._incident(incident_id)
+        await self.confirmations.offer(incident, trigger_id, client)
+        return await self._transition(self.deps.service.resolve, incident_id, user)
 
     async def confirm_clicked(self, click: Click, client: AsyncWebClient) -> None:
         incident = await self._incident(click.incident_id)
@@ -260,11 +213,7 @@ class _Handlers:
             raise UserFacingError(f"There is no incident {incident_id}.") from exc
         except InvalidTransitionError as exc:
             raise UserFacingError(f"Nothing done: {exc}.") from exc
-        await self.deps.publisher.sync(incident_id, shown_by_user=True)
-        if incident.status is IncidentStatus.ACKNOWLEDGED:
-            await self.deps.notifier.acknowledged(incident, user)
-        elif incident.status is IncidentStatus.RESOLVED:
-            await self.deps.notifier.resolved(incident, user)
+        await self.followers.transitioned(incident, user)
         return incident
 
     async def reanalyze(self, incident_id: str, user: str) -> Analysis:
@@ -364,8 +313,7 @@ class _Handlers:
             )
         except IncidentNotFoundError as exc:
             raise UserFacingError(f"There is no incident {incident_id}.") from exc
-        await self.deps.publisher.sync(incident_id, shown_by_user=True)
-        await self.deps.publisher.thread_note(incident_id, silenced_note(silence), Priority.USER)
+        await self.followers.silenced(incident_id, silence)
 
     async def _incident(self, incident_id: str) -> Incident:
         incident = await self.deps.offload(self.deps.store.get_incident, incident_id)
@@ -415,17 +363,16 @@ class _Handlers:
         slash = SlashCommand.read(command)
         handler = self.verbs.get(slash.verb)
         try:
-            if handler is None or (slash.verb in _NEEDS_AN_ARGUMENT and not slash.argument):
+            if handler is None or (slash.verb in NEEDS_AN_ARGUMENT and not slash.argument):
                 await _reply(respond, help_message())
                 return
-            if slash.verb == "resolve":  # as the button: the optional modal first, while fresh
-                incident = await self._incident(slash.incident_id)
-                await self.confirmations.offer(incident, slash.trigger_id, client)
-            await handler(slash, respond)
+            await handler(slash, respond, client)
         except UserFacingError as exc:
             await respond(text=str(exc), response_type="ephemeral")
 
-    async def _list(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+    async def _list(
+        self, slash: SlashCommand, respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         store = self.deps.store
         open_incidents = await self.deps.offload(
             lambda: store.list_incidents(
@@ -434,7 +381,9 @@ class _Handlers:
         )
         await _reply(respond, incident_list(open_incidents))
 
-    async def _show(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+    async def _show(
+        self, slash: SlashCommand, respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         store = self.deps.store
         incident = await self._incident(slash.incident_id)
         record = await self.deps.offload(store.latest_analysis, incident.id)
@@ -443,23 +392,23 @@ class _Handlers:
         analysis = Analysis.model_validate_json(record.body) if record else None
         await _reply(respond, incident_detail(incident, analysis, timeline, sent))
 
-    async def _acknowledge(self, slash: SlashCommand, respond: AsyncRespond) -> None:
-        await self._change(slash, respond, self.deps.service.acknowledge, "acknowledged")
-
-    async def _resolve(self, slash: SlashCommand, respond: AsyncRespond) -> None:
-        await self._change(slash, respond, self.deps.service.resolve, "resolved")
-
-    async def _change(
-        self,
-        slash: SlashCommand,
-        respond: AsyncRespond,
-        change: Callable[[str, str], Incident],
-        done: str,
+    async def _acknowledge(
+        self, slash: SlashCommand, respond: AsyncRespond, client: AsyncWebClient
     ) -> None:
-        incident = await self._transition(change, slash.incident_id, slash.user)
-        await respond(text=f"{incident.id} {done}.", response_type="ephemeral")
+        incident = await self._transition(
+            self.deps.service.acknowledge, slash.incident_id, slash.user
+        )
+        await respond(text=f"{incident.id} acknowledged.", response_type="ephemeral")
 
-    async def _silence(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+    async def _resolve(
+        self, slash: SlashCommand, respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        incident = await self.resolve(slash.incident_id, slash.user, slash.trigger_id, client)
+        await respond(text=f"{incident.id} resolved.", response_type="ephemeral")
+
+    async def _silence(
+        self, slash: SlashCommand, respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         words = slash.argument.split()
         if len(words) != 2:
             await _reply(respond, help_message())
@@ -472,7 +421,9 @@ class _Handlers:
         await self.silence(incident_id, window, slash.user)
         await respond(text=f"{incident_id} silenced for {duration}.", response_type="ephemeral")
 
-    async def _stats(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+    async def _stats(
+        self, slash: SlashCommand, respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         try:
             period = parse_duration(slash.argument or "24h")
         except ValueError as exc:
@@ -485,15 +436,21 @@ class _Handlers:
         )
         await _reply(respond, stats_message(stats))
 
-    async def _jira(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+    async def _jira(
+        self, slash: SlashCommand, respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         key = await self.create_ticket(slash.incident_id, slash.user)
         await respond(text=f"Created Jira ticket {key}.", response_type="ephemeral")
 
-    async def _postmortem(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+    async def _postmortem(
+        self, slash: SlashCommand, respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         done = await self.postmortem(slash.incident_id, slash.user)
         await respond(text=done, response_type="ephemeral")
 
-    async def _analyze(self, slash: SlashCommand, respond: AsyncRespond) -> None:
+    async def _analyze(
+        self, slash: SlashCommand, respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         await self.analyze_text(slash.argument, slash.user, respond)
 
     async def analyze_text(self, text: str, user: str, respond: AsyncRespond) -> None:
@@ -508,11 +465,9 @@ class _Handlers:
         incident = outcome.incident
         if incident is None:
             raise UserFacingError("That reads as a resolution of nothing open: nothing to analyze.")
-        for each in report.outcomes:
-            await deps.publisher.publish(each)
+        await self.followers.recorded(report)
         analysis = await deps.engine.analyze(incident, outcome.alert)
-        if outcome.kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED):
-            await deps.publisher.publish_analysis(incident, analysis)
+        await self.followers.analyzed(outcome, analysis)
         message = render_incident(
             incident,
             analysis,

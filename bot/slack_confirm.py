@@ -21,9 +21,8 @@ from analysis.lessons import record_confirmation
 from blocks.ids import ActionId, BlockId, ModalMetadata
 from blocks.modals import confirm_modal
 from blocks.text import from_slack
-from blocks.thread import confirmed_note
+from bot.followers import Followers
 from bot.slack_errors import SLACK_FAILURES, explain_slack_error
-from bot.slack_pacing import Priority
 from bot.slack_publisher import SlackPublisher
 from incidents.lifecycle import IncidentService
 from incidents.models import Incident
@@ -72,7 +71,7 @@ class Confirmations:
     ) -> None:
         self.service = service
         self.store = store
-        self.publisher = publisher
+        self.followers = Followers(slack=publisher)
         self.offload = offload
 
     async def offer(self, incident: Incident, trigger_id: str, client: AsyncWebClient) -> bool:
@@ -135,8 +134,7 @@ class Confirmations:
             replace=replace,
         )
         logger.info("%s: cause and fix confirmed by %s", incident_id, user)
-        await self.publisher.sync(incident_id, shown_by_user=True)
-        await self.publisher.thread_note(incident_id, confirmed_note(incident), Priority.USER)
+        await self.followers.confirmed(incident)
         return incident
 
 

@@ -1,4 +1,5 @@
-"""Recognising the bot's own posts in a channel, for the case Slack cannot make safe by itself.
+"""Recognising the bot's own posts in a channel, for the case Slack cannot make safe by itself;
+and the link to a post.
 
 Slack has no idempotent post: a replica killed between posting an incident's message and
 recording it leaves a message the store does not know. Every post carries the incident id in
@@ -13,6 +14,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack_errors import SLACK_FAILURES, explain_slack_error
 from incidents.models import MessageRef
 
 logger = logging.getLogger(__name__)
@@ -44,3 +46,14 @@ async def find_post(client: AsyncWebClient, incident_id: str, channel: str) -> M
                 incident_id=incident_id, channel=channel, ts=str(found["ts"]), synced_version=0
             )
     return None
+
+
+async def permalink_of(client: AsyncWebClient, ref: MessageRef) -> str | None:
+    """The link to an incident's message; None when Slack will not say: a link is a
+    convenience (in a ticket, a mail, an MCP answer), and its failure must not fail those."""
+    try:
+        answer = await client.chat_getPermalink(channel=ref.channel, message_ts=ref.ts)
+    except SLACK_FAILURES as exc:
+        logger.warning("no permalink for %s: %s", ref.incident_id, explain_slack_error(exc))
+        return None
+    return str(answer.get("permalink") or "") or None

@@ -49,7 +49,7 @@ from bot.slack_pacing import (
     posts_in,
     slack_rates,
 )
-from bot.slack_posts import find_post, post_metadata
+from bot.slack_posts import find_post, permalink_of, post_metadata
 from bot.throttle import Throttle
 from incidents.leases import Leases
 from incidents.lifecycle import IncidentService, OutcomeKind, RecordOutcome
@@ -391,14 +391,7 @@ class SlackPublisher:
         beats no notification (or a late one: a post queued behind a storm is waited for
         `_LINK_WAIT` at most)."""
         ref = await self._message_ref(incident_id, wait=_LINK_WAIT)
-        if ref is None:
-            return None
-        try:
-            answer = await self.client.chat_getPermalink(channel=ref.channel, message_ts=ref.ts)
-        except SLACK_FAILURES as exc:
-            logger.warning("no permalink for %s: %s", incident_id, explain_slack_error(exc))
-            return None
-        return str(answer.get("permalink") or "") or None
+        return await permalink_of(self.client, ref) if ref is not None else None
 
     async def thread_note(
         self, incident_id: str, message: Message, priority: Priority = Priority.CHANGE

@@ -18,10 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 
 from bot.components import build_engine, build_ingestor, build_notifier, build_store, slack_client
+from bot.followers import Followers
 from bot.mcp_server.server import build_server
-from bot.mcp_server.tools import Followers, IncidentTools, ToolDeps
+from bot.mcp_server.tools import IncidentTools, ToolDeps
 from bot.mcp_server.views import Redactor
 from bot.settings import Settings
+from bot.slack_posts import permalink_of
 from incidents.leases import Leases
 from incidents.offload import Offload
 from incidents.store import ChatRefStore
@@ -82,13 +84,6 @@ def slack_permalink(
 
     async def permalink(incident_id: str) -> str | None:
         ref = await offload(store.message_ref, incident_id)
-        if ref is None:
-            return None
-        try:
-            answer = await client.chat_getPermalink(channel=ref.channel, message_ts=ref.ts)
-        except Exception as exc:  # a link is a convenience: its failure must not fail the read
-            logger.warning("no permalink for %s: %s", incident_id, exc)
-            return None
-        return str(answer.get("permalink") or "") or None
+        return await permalink_of(client, ref) if ref is not None else None
 
     return permalink

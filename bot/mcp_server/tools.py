@@ -8,7 +8,7 @@ correct, and the server goes on serving. Anything unexpected (a store outage) is
 too, without its text, which stays in the server's log.
 
 The writes are the Slack buttons' (`bot/slack_app.py`): the same `IncidentService` change, then
-the same followers (`Followers`): the message re-rendered, and the notifier told, so that
+the same followers (`bot/followers.py`): the message re-rendered, and the notifier told, so that
 PagerDuty, Jira and Teams follow through the outbox. The actor is the person named, marked
 "(via MCP)", so the timeline says who did it and from where.
 """
@@ -16,7 +16,7 @@ PagerDuty, Jira and Teams follow through the outbox. The actor is the person nam
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Literal, Protocol
@@ -27,9 +27,7 @@ from pydantic import Field
 from analysis.engine import AnalysisEngine
 from analysis.lessons import record_confirmation
 from analysis.models import Analysis
-from blocks.kit import Message, section
-from blocks.text import escape
-from blocks.thread import confirmed_note, silenced_note
+from bot.followers import Followers
 from bot.mcp_server import views
 from bot.mcp_server.schemas import (
     AlertList,
@@ -41,13 +39,11 @@ from bot.mcp_server.schemas import (
     WriteResult,
 )
 from bot.settings import parse_duration
-from bot.slack_pacing import Priority
 from bot.stats import compute_stats
 from incidents.lifecycle import (
     IncidentNotFoundError,
     IncidentService,
     InvalidTransitionError,
-    OutcomeKind,
 )
 from incidents.models import (
     CONFIRMED_TEXT_MAX,
@@ -55,16 +51,14 @@ from incidents.models import (
     IncidentStatus,
     Occurrence,
     Severity,
-    Silence,
 )
 from incidents.offload import Offload
 from incidents.store import AnalysisStore, ChatRefStore, IncidentStore, OutboxStore, ReportStore
 from ingest.normalize import MAX_PAYLOAD_BYTES
-from ingest.pipeline import Ingestor, IngestReport, UnreadablePayloadError
-from notify.dispatch import Notifier, no_permalink
+from ingest.pipeline import Ingestor, UnreadablePayloadError
 
 if TYPE_CHECKING:
-    from bot.slack_publisher import SlackPublisher
+    pass
 
 LIST_LIMIT = 100
 """Incidents or alerts one call returns at most."""
@@ -102,51 +96,6 @@ class ToolInputError(ToolError):
 
 class McpStore(IncidentStore, AnalysisStore, ReportStore, ChatRefStore, OutboxStore, Protocol):
     """The store roles the tools read (every view of an incident) and the lifecycle writes."""
-
-
-@dataclass
-class Followers:
-    """What a change made through MCP sets off beyond the store, as a click does: the Slack
-    message and its thread (when this process runs Slack; otherwise the bot's resync picks
-    the change up), and the notifier's outbox."""
-
-    slack: SlackPublisher | None = None
-    notifier: Notifier | None = None
-    permalink: Callable[[str], Awaitable[str | None]] = no_permalink
-
-    async def transitioned(self, incident: Incident, actor: str) -> None:
-        if self.slack is not None:
-            await self.slack.sync(incident.id, shown_by_user=True)
-        if self.notifier is None:
-            return
-        if incident.status is IncidentStatus.ACKNOWLEDGED:
-            await self.notifier.acknowledged(incident, actor)
-        elif incident.status is IncidentStatus.RESOLVED:
-            await self.notifier.resolved(incident, actor)
-
-    async def noted(self, incident_id: str, text: str) -> None:
-        if self.slack is not None:
-            message = Message(text=text, blocks=[section(escape(text))])
-            await self.slack.thread_note(incident_id, message, Priority.USER)
-
-    async def confirmed(self, incident: Incident) -> None:
-        if self.slack is not None:
-            await self.slack.sync(incident.id, shown_by_user=True)
-            await self.slack.thread_note(incident.id, confirmed_note(incident), Priority.USER)
-
-    async def silenced(self, incident_id: str, silence: Silence) -> None:
-        if self.slack is not None:
-            await self.slack.sync(incident_id, shown_by_user=True)
-            await self.slack.thread_note(incident_id, silenced_note(silence), Priority.USER)
-
-    async def recorded(self, report: IngestReport, incident: Incident, analysis: Analysis) -> None:
-        """A pasted alert's outcomes, published as `/incident analyze` publishes them."""
-        if self.slack is None:
-            return
-        for outcome in report.outcomes:
-            await self.slack.publish(outcome)
-        if report.outcomes[0].kind in (OutcomeKind.OPENED, OutcomeKind.REOPENED):
-            await self.slack.publish_analysis(incident, analysis)
 
 
 @dataclass
@@ -348,8 +297,9 @@ class IncidentTools:
         incident = outcome.incident
         if incident is None:
             raise ToolInputError("that reads as a resolution of nothing open: nothing to analyze")
+        await deps.followers.recorded(report)
         analysis = await deps.engine.analyze(incident, outcome.alert)
-        await deps.followers.recorded(report, incident, analysis)
+        await deps.followers.analyzed(outcome, analysis)
         return AnalyzeResult(
             outcome=outcome.kind.value,
             incident=views.summary(incident, deps.redactor),

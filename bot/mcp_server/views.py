@@ -60,9 +60,6 @@ class Redactor:
     def texts(self, texts: Sequence[str]) -> list[str]:
         return redact_many(list(texts), redact_ips=self.redact_ips)
 
-    def one(self, text: str) -> str:
-        return self.texts([text])[0]
-
 
 def summaries(incidents: Sequence[Incident], redactor: Redactor) -> list[IncidentSummary]:
     """Titles and sources come from alerts, so they are redacted like the alerts, all in one

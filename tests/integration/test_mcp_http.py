@@ -5,6 +5,7 @@ it follows a click, and so does PagerDuty, through the outbox; a wrong or missin
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -18,9 +19,11 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import BRIEF_ALERT
+from tests.fakes.anthropic_server import Delay, FakeAnthropic
 from tests.fakes.bot_process import BotProcess, slack_env
 from tests.fakes.pagerduty_server import ROUTING_KEY, PagerDutyFake
 from tests.fakes.slack_emulator import Message, SlackEmulator
+from tests.integration.test_engine import GOOD_ANALYSIS
 from tests.unit.test_mcp_tools import LEAKY_ALERT, READS, SECRET_PASSWORD, SECRET_SLACK, WRITES
 
 pytestmark = pytest.mark.integration
@@ -28,6 +31,8 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 CHANNEL = "C1"
 TOKEN = "test-token-0123456789abcdefghijklmnop"
+ANALYSIS_DELAY = 6.0
+"""Seconds Claude takes over the pasted alert's analysis: its message is posted before."""
 
 
 @pytest.fixture
@@ -201,3 +206,43 @@ async def test_a_write_over_stdio_reaches_slack_through_the_running_bot(
     await emulator.wait_for(
         lambda: "Cy Ode (via MCP)" in _text(emulator.message(root.ts)), timeout=15
     )
+
+
+async def test_a_pasted_alerts_message_is_posted_before_its_analysis_ends(
+    tmp_path: Path, emulator: SlackEmulator
+):
+    async with FakeAnthropic(default_tool_input=GOOD_ANALYSIS) as claude:
+        claude.enqueue(Delay(ANALYSIS_DELAY))
+        env = slack_env(
+            tmp_path,
+            emulator.api_url,
+            SLACK_CHANNEL=CHANNEL,
+            SLACK_RESYNC_INTERVAL="1h",  # only the tool's own publishing posts the message
+            MCP_TOKEN=TOKEN,
+            ANTHROPIC_API_KEY="sk-ant-test",
+            ANTHROPIC_BASE_URL=claude.url,
+        )
+        bot = BotProcess(env, tmp_path / "bot.db")
+        await bot.start()
+        try:
+            await bot.wait_line(r"serving MCP on http://")
+            async with _bearer(TOKEN) as http, _client(bot, http) as client:
+                pasted = asyncio.create_task(
+                    _call(
+                        client,
+                        "analyze_alert",
+                        payload=json.dumps({**BRIEF_ALERT, "severity": "MEDIUM"}),
+                    )
+                )
+                posted = await emulator.wait_for(
+                    lambda: [m for m in emulator.messages(CHANNEL) if m.thread_ts is None],
+                    timeout=ANALYSIS_DELAY - 1,
+                )
+                assert not pasted.done(), "posted only after the analysis"
+                assert BRIEF_ALERT["title"] in _text(posted[0])
+                answer = await pasted
+            root = await _root(emulator, BRIEF_ALERT["title"])
+            assert root.ts == posted[0].ts
+            assert answer["analysis"]["root_cause"] == GOOD_ANALYSIS["root_cause"]
+        finally:
+            assert await bot.stop() == 0

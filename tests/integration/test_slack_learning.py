@@ -199,3 +199,45 @@ async def test_the_resolve_command_offers_the_modal_too(
     assert ModalMetadata.parse(view["private_metadata"]).incident_id == incident_id
     [reply] = await emulator.wait_for(lambda: emulator.responses)
     assert f"{incident_id} resolved" in json.dumps(reply.body)
+
+
+async def _resolved_by_its_alert(bot: BotProcess, slack: SlackEmulator) -> tuple[str, str]:
+    """An incident its alert resolved, and the ts of the resolved note in its thread (the
+    note carries "Record cause and fix", since nobody clicked Resolve)."""
+    answer = await bot.alert({**BRIEF_ALERT, "severity": "MEDIUM"})
+    root = await _root_with_analysis(slack)
+    await bot.alert({**BRIEF_ALERT, "severity": "MEDIUM", "status": "resolved"})
+    [note] = await slack.wait_for(
+        lambda: [m for m in _replies(slack, root) if ActionId.CONFIRM in _text(m.blocks)]
+    )
+    return answer["incidents"][0], note.ts
+
+
+async def test_the_resolved_notes_button_opens_the_modal(
+    bot: BotProcess,
+    emulator: SlackEmulator,  # noqa: F811
+):
+    incident_id, note = await _resolved_by_its_alert(bot, emulator)
+
+    await emulator.block_action(ActionId.CONFIRM, message_ts=note, user_id=USER)
+
+    [view] = await emulator.wait_for(lambda: emulator.views)
+    assert view["callback_id"] == CallbackId.CONFIRM
+    assert ModalMetadata.parse(view["private_metadata"]).incident_id == incident_id
+    assert not emulator.ephemerals
+
+
+async def test_the_resolved_notes_button_says_when_slack_refuses_the_form(
+    bot: BotProcess,
+    emulator: SlackEmulator,  # noqa: F811
+):
+    _, note = await _resolved_by_its_alert(bot, emulator)
+    emulator.trigger_ttl = 0  # every trigger has expired by the time views.open redeems it
+
+    await emulator.block_action(ActionId.CONFIRM, message_ts=note, user_id=USER)
+
+    [told] = await emulator.wait_for(lambda: emulator.ephemerals)
+    assert told.user == USER and told.channel == CHANNEL
+    assert told.text.startswith("Slack did not open the form")
+    assert "`cause: …`" in told.text
+    assert not emulator.views

@@ -127,7 +127,8 @@ def test_incident_show_includes_the_trace() -> None:
 
 def test_the_console_prints_the_trace_and_the_evidence() -> None:
     analysis = make_analysis(
-        investigation=_trace(CALLS), evidence=[Evidence(claim="A deploy", calls=[2])]
+        investigation=_trace(CALLS),
+        evidence=[Evidence(claim="A deploy", calls=[2]), Evidence(claim="A spike", calls=[])],
     )
     lines = analysis_lines(make_incident(), analysis)
     joined = "\n".join(lines)
@@ -135,3 +136,4 @@ def test_the_console_prints_the_trace_and_the_evidence() -> None:
     assert "#2 (step 1) recent_changes" in joined
     assert "[red]failed:[/] AccessDenied" in joined
     assert "Evidence:[/] A deploy — #2" in joined
+    assert "Evidence:[/] A spike — no tool call shows this" in joined, "as the thread says it"

@@ -125,6 +125,16 @@ def test_a_mistake_stops_start_up(tmp_path: Path):
         load_settings(mcp_servers_file=path, sqlite_path=tmp_path / "x.db")
 
 
+def test_the_settings_keep_the_servers_they_checked(tmp_path: Path):
+    path = write(tmp_path, {"servers": {"team": {"command": "team-mcp", "tools": ["q"]}}})
+    settings = load_settings(mcp_servers_file=path, sqlite_path=tmp_path / "x.db")
+    path.write_text("servers: {team: [")  # read once: the run uses what start-up checked
+
+    [server] = settings.mcp_servers
+    assert (server.name, server.command, server.tools) == ("team", "team-mcp", ["q"])
+    assert load_settings(sqlite_path=tmp_path / "x.db").mcp_servers == ()
+
+
 def _tool(
     name: str, read_only: bool | None, schema: dict[str, Any] | None = None
 ) -> mcp_types.Tool:
